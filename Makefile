@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh Debian 12 machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := ffmpeg libchromaprint1
+BENCH_MEDIA ?= /tmp/bench_media_dev
+BENCH_OUT ?= /tmp/bench_dev
+BENCH_SEED ?= 1
+BENCH_DATA ?= var/bench
+
+.PHONY: run test bench lint migrations-check system-deps venv clean
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	# torch and torchvision are pinned (2.14.1 / 0.29.1): an unpinned torch pulls a multi-GB build
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: system-deps venv
+	$(PY) manage.py serve
+
+test: system-deps venv
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) manage.py makemigrations --check --dry-run -v0
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
+
+migrations-check: venv
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) manage.py makemigrations --check --dry-run
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# The development benchmark end to end on a fresh data dir (see docs/benchmarks.md).
+bench: system-deps venv
+	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
+	test -f $(BENCH_OUT)/manifest.csv || python3 ../shared/bench/make_bench.py $(BENCH_MEDIA) $(BENCH_OUT) --seed $(BENCH_SEED)
+	rm -rf $(BENCH_DATA)
+	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
+
+clean:
+	rm -rf var/test var/bench

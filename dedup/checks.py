@@ -1,0 +1,53 @@
+"""System checks: missing binaries, pgvector and weights are reported with an id, not a traceback."""
+
+import shutil
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.db import connection
+from django.db.utils import OperationalError
+
+
+@register()
+def binaries_check(app_configs, **kwargs):
+    errors = []
+    for binary in ("ffmpeg", "ffprobe"):
+        if shutil.which(binary) is None:
+            errors.append(Error(f"'{binary}' is not on PATH.", hint="apt-get install ffmpeg", id="dedup.E001"))
+    try:
+        import chromaprint  # noqa: F401
+    except (ImportError, OSError):
+        errors.append(
+            Warning("libchromaprint is missing: audio fingerprints will be skipped.",
+                    hint="apt-get install libchromaprint1", id="dedup.W002")
+        )
+    return errors
+
+
+@register(deploy=True)
+def pgvector_check(app_configs, **kwargs):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+            if cursor.fetchone() is None:
+                return [Error("The PostgreSQL server has no 'vector' extension (pgvector).",
+                              hint="Install pgvector on the server or unset DATABASE_URL to use the embedded one.",
+                              id="dedup.E003")]
+    except OperationalError as exc:
+        return [Error(f"Cannot connect to the database: {exc}", id="dedup.E004")]
+    return []
+
+
+@register()
+def weights_check(app_configs, **kwargs):
+    from .features.embed import BACKBONES, WeightsMissing
+    from .services import backbone_weights
+
+    name = settings.ASTRADUP["BACKBONE"]
+    if name not in BACKBONES:
+        return [Error(f"Unknown backbone '{name}'.", hint=f"Choose one of {sorted(BACKBONES)}.", id="dedup.E005")]
+    try:
+        backbone_weights(name)
+    except WeightsMissing as exc:
+        return [Error(str(exc), id="dedup.E006")]
+    return []

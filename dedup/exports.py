@@ -1,0 +1,85 @@
+"""The results contract of ../shared/bench: a,b,score,label first, then everything that explains it.
+
+Besides every scored pair, two members of one duplicate group are duplicates even when their
+own comparison fell short (a heavily blurred copy and a mirrored one may both match the
+original clearly but each other weakly): such pairs are written with label `duplicate` and
+`via=group`, scored as the group's weakest confident link.
+"""
+
+import csv
+import itertools
+import json
+
+from .models import Pair, Video
+
+COLUMNS = [
+    "a", "b", "score", "label", "via", "visual", "audio", "metadata", "a_start", "a_end", "b_start", "b_end",
+    "coverage_a", "coverage_b", "offset", "speed", "matched_frames", "config",
+]
+
+
+def _pair_row(p: Pair) -> dict:
+    seg = p.segments or {}
+    a_seg = (seg.get("a") or [[None, None]])[0]
+    b_seg = (seg.get("b") or [[None, None]])[0]
+    return {
+        "a": p.video_a.rel_path,
+        "b": p.video_b.rel_path,
+        "score": round(p.score, 4),
+        "label": p.label,
+        "via": "pair",
+        "visual": p.visual,
+        "audio": p.audio,
+        "metadata": p.metadata,
+        "a_start": a_seg[0],
+        "a_end": a_seg[1],
+        "b_start": b_seg[0],
+        "b_end": b_seg[1],
+        "coverage_a": seg.get("coverage_a"),
+        "coverage_b": seg.get("coverage_b"),
+        "offset": seg.get("offset"),
+        "speed": seg.get("speed"),
+        "matched_frames": (p.breakdown or {}).get("matched_frames"),
+        "config": p.config_id,
+    }
+
+
+def pair_rows(pairs=None, *, include_groups: bool = True):
+    pairs = pairs if pairs is not None else Pair.objects.all()
+    scored: dict[tuple[int, int], Pair] = {}
+    for p in pairs.select_related("video_a", "video_b").order_by("-score", "pk").iterator(chunk_size=2000):
+        scored[(p.video_a_id, p.video_b_id)] = p
+    group_rows = []
+    if include_groups:
+        members: dict[int, list[Video]] = {}
+        for video in Video.objects.filter(group__isnull=False).only("pk", "rel_path", "group_id"):
+            members.setdefault(video.group_id, []).append(video)
+        for videos in members.values():
+            videos.sort(key=lambda v: v.pk)
+            links = [scored[k].score for k in itertools.combinations([v.pk for v in videos], 2)
+                     if k in scored and scored[k].is_duplicate]
+            weakest = min(links) if links else 0.0
+            for a, b in itertools.combinations(videos, 2):
+                own = scored.get((a.pk, b.pk))
+                if own is not None and own.is_duplicate:
+                    continue
+                row = _pair_row(own) if own is not None else {c: None for c in COLUMNS}
+                row.update(a=a.rel_path, b=b.rel_path, label="duplicate", via="group",
+                           score=round(max(weakest, own.score if own else 0.0), 4))
+                group_rows.append(row)
+                scored.pop((a.pk, b.pk), None)
+    rows = [_pair_row(p) for p in scored.values()] + group_rows
+    rows.sort(key=lambda r: -r["score"])
+    return rows
+
+
+def write_matches(fh, *, fmt: str = "csv", pairs=None) -> int:
+    rows = pair_rows(pairs)
+    if fmt == "json":
+        json.dump(rows, fh, indent=1)
+        return len(rows)
+    writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return len(rows)

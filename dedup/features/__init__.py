@@ -1,0 +1,7 @@
+"""Pure feature extractors: a path or frames in, a frozen dataclass out. No Django imports here."""
+
+FEATURE_VERSION = 2
+
+
+class ExtractionError(Exception):
+    """A file cannot be processed; the message is shown to users as the failure reason."""

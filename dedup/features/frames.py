@@ -1,0 +1,167 @@
+"""Frame sampling at 1 fps with PyAV, letterbox cropping and informativeness.
+
+Decoding dominates extraction cost, so the sampler reads the keyframe index first and only
+seeks when the next wanted second lies beyond the next keyframe; otherwise it decodes forward
+with non-reference frames skipped (they are never needed as references, so skipping them is
+free accuracy-wise). Frames are scaled to a small working size inside the decoder (swscale).
+"""
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import ExtractionError
+
+WORK_WIDTH = 320
+BAR_LUMA = 28  # a bar row/column never gets brighter than this in any sampled frame
+MIN_BAR_FRACTION = 0.02
+UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (black, white, flat)
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    times: np.ndarray  # (n,) seconds
+    images: list  # n RGB uint8 arrays, bars cropped, working size
+    informative: np.ndarray  # (n,) bool
+    crop: tuple[int, int, int, int]  # top, bottom, left, right bars removed (in working pixels)
+
+
+def _keyframe_times(container, stream) -> list[float]:
+    times = []
+    tb = float(stream.time_base)
+    for packet in container.demux(stream):
+        if packet.is_keyframe and packet.pts is not None:
+            times.append(packet.pts * tb)
+    container.seek(0, stream=stream)
+    return sorted(times)
+
+
+def _working_size(width: int, height: int) -> tuple[int, int]:
+    if width <= WORK_WIDTH:
+        w, h = width, height
+    else:
+        w, h = WORK_WIDTH, max(2, round(height * WORK_WIDTH / width))
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def decode_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600,
+                  skip_nonref: bool = True) -> tuple[np.ndarray, list]:
+    """Return (times, RGB images) for one frame per 1/fps seconds plus the last frame."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ExtractionError(f"cannot open the video: {exc}") from exc
+    try:
+        if not container.streams.video:
+            raise ExtractionError("no video stream found in the file")
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        stream.codec_context.thread_count = 1
+        if skip_nonref:
+            stream.codec_context.skip_frame = "NONREF"
+        tb = float(stream.time_base)
+        start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+        width, height = stream.codec_context.width, stream.codec_context.height
+        out_w, out_h = _working_size(width, height)
+        n_targets = min(max_frames, max(1, int(np.floor(duration * fps)) + 1 if duration > 0 else max_frames))
+        targets = [start + i / fps for i in range(n_targets)]
+        try:
+            keyframes = _keyframe_times(container, stream)
+        except av.error.FFmpegError:
+            keyframes = []
+
+        times: list[float] = []
+        images: list[np.ndarray] = []
+        last: tuple[float, object] | None = None
+        ti = 0
+        pos = -1e9
+
+        def frames_from(seek_to: float | None):
+            if seek_to is not None:
+                container.seek(int(seek_to / tb), stream=stream, backward=True)
+            return container.decode(stream)
+
+        gen = frames_from(None)
+        try:
+            while True:
+                if ti < len(targets) and keyframes:
+                    k = bisect_right(keyframes, targets[ti] + 1e-6) - 1
+                    if k >= 0 and keyframes[k] > pos + 1e-6 and keyframes[k] - pos > 1.5 / fps:
+                        gen = frames_from(keyframes[k])
+                        pos = keyframes[k] - 1e-3
+                frame = next(gen, None)
+                if frame is None:
+                    break
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * tb)
+                pos = t
+                last = (t, frame)
+                if ti < len(targets) and t >= targets[ti] - 0.05:
+                    times.append(t - start)
+                    images.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h))
+                    while ti < len(targets) and targets[ti] <= t + 0.05:
+                        ti += 1
+                    if len(times) >= max_frames:
+                        break
+        except av.error.FFmpegError as exc:
+            if not images:
+                raise ExtractionError(f"video data is corrupt: {exc}") from exc
+        if last is not None and (not times or last[0] - start > times[-1] + 0.25) and len(times) < max_frames:
+            times.append(last[0] - start)
+            images.append(last[1].to_ndarray(format="rgb24", width=out_w, height=out_h))
+    finally:
+        container.close()
+    if not images and skip_nonref:
+        return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip_nonref=False)
+    if not images:
+        raise ExtractionError("no decodable video frames (truncated or corrupt file)")
+    return np.asarray(times, dtype=np.float32), images
+
+
+def detect_bars(images: list) -> tuple[int, int, int, int]:
+    """Letterbox/pillarbox bars: rows/columns that stay dark in every sampled frame."""
+    gray_max = np.max(np.stack([img.max(axis=2) for img in images]), axis=0)
+    h, w = gray_max.shape
+    dark_rows = gray_max.max(axis=1) <= BAR_LUMA
+    dark_cols = gray_max.max(axis=0) <= BAR_LUMA
+    if dark_rows.all() or dark_cols.all():
+        return 0, 0, 0, 0
+
+    def run(mask: np.ndarray) -> int:
+        n = 0
+        for value in mask:
+            if not value:
+                break
+            n += 1
+        return n
+
+    top, bottom = run(dark_rows), run(dark_rows[::-1])
+    left, right = run(dark_cols), run(dark_cols[::-1])
+    min_h, min_w = MIN_BAR_FRACTION * h, MIN_BAR_FRACTION * w
+    top, bottom = (top if top >= min_h else 0), (bottom if bottom >= min_h else 0)
+    left, right = (left if left >= min_w else 0), (right if right >= min_w else 0)
+    if h - top - bottom < 0.3 * h:
+        top = bottom = 0
+    if w - left - right < 0.3 * w:
+        left = right = 0
+    return top, bottom, left, right
+
+
+def is_informative(image: np.ndarray) -> bool:
+    gray = image.mean(axis=2)
+    return float(gray.std()) >= UNIFORM_STD
+
+
+def sample_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600) -> SampledFrames:
+    times, images = decode_frames(path, duration, fps=fps, max_frames=max_frames)
+    top, bottom, left, right = detect_bars(images)
+    if top or bottom or left or right:
+        h, w = images[0].shape[:2]
+        images = [np.ascontiguousarray(img[top : h - bottom, left : w - right]) for img in images]
+    informative = np.array([is_informative(img) for img in images], dtype=bool)
+    return SampledFrames(times=times, images=images, informative=informative, crop=(top, bottom, left, right))

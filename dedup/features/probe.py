@@ -1,0 +1,142 @@
+"""Container probing (ffprobe), content sniffing and hashing."""
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from . import ExtractionError
+
+VIDEO_EXTENSIONS = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".mpg", ".mpeg",
+    ".ts", ".m2ts", ".mts", ".3gp", ".3g2", ".ogv", ".vob", ".divx", ".f4v",
+}
+
+
+@dataclass(frozen=True)
+class Probe:
+    container: str
+    duration: float
+    width: int
+    height: int
+    fps: float
+    video_codec: str
+    audio_codec: str
+    bitrate: int
+    size: int
+    has_audio: bool
+
+
+def looks_like_video(path: Path) -> bool:
+    """Sniff the first bytes for a video container signature (extensions lie both ways)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
+    if len(head) < 12:
+        return False
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        brand = head[8:12]
+        # Audio-only MPEG-4 brands are still "video containers" for the prober, but a library of
+        # songs is not what users point us at; keep them out unless their extension says video.
+        return brand not in (b"M4A ", b"M4B ", b"M4P ")
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # Matroska / WebM (EBML)
+        return True
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return True
+    if head[:3] == b"FLV":
+        return True
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):  # MPEG program stream / elementary
+        return True
+    if head[0] == 0x47 and len(head) > 188 and head[188] == 0x47:
+        return True
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):  # ASF / WMV
+        return True
+    if head[:4] == b"OggS":
+        return b"theora" in head or b"\x80theora" in _read(path, 512)
+    return False
+
+
+def _read(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def has_video_extension(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fraction(value: str | None) -> float:
+    if not value or value in ("0/0", "N/A"):
+        return 0.0
+    try:
+        return float(Fraction(value))
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def probe_video(path: Path) -> Probe:
+    """Read container and stream facts; raise ExtractionError with a reason a person can act on."""
+    path = Path(path)
+    if not path.exists():
+        raise ExtractionError("file not found (moved or deleted after it was ingested)")
+    if not os.access(path, os.R_OK):
+        raise ExtractionError("file is not readable (permission denied)")
+    size = path.stat().st_size
+    if size == 0:
+        raise ExtractionError("file is empty (0 bytes)")
+    proc = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise ExtractionError(f"not a readable video file: {detail}")
+    info = json.loads(proc.stdout or "{}")
+    streams = info.get("streams", [])
+    fmt = info.get("format", {})
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
+        None,
+    )
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        if audio is not None:
+            raise ExtractionError("no video stream: this is an audio-only file")
+        raise ExtractionError("no video stream found in the file")
+    duration = float(fmt.get("duration") or video.get("duration") or 0.0)
+    if duration <= 0:
+        nb = int(video.get("nb_frames") or 0)
+        fps_guess = _fraction(video.get("avg_frame_rate"))
+        duration = nb / fps_guess if nb and fps_guess else 0.0
+    fps = _fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate"))
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise ExtractionError("video stream has no frame size (corrupt header)")
+    bitrate = int(fmt.get("bit_rate") or 0) or (int(size * 8 / duration) if duration > 0 else 0)
+    return Probe(
+        container=str(fmt.get("format_name", "")),
+        duration=round(duration, 3),
+        width=width,
+        height=height,
+        fps=round(fps, 3),
+        video_codec=str(video.get("codec_name", "")),
+        audio_codec=str(audio.get("codec_name", "")) if audio else "",
+        bitrate=bitrate,
+        size=size,
+        has_audio=audio is not None,
+    )

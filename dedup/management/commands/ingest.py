@@ -1,0 +1,84 @@
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from dedup import services
+from dedup import workers as worker_entry
+from dedup.models import Video
+
+
+class Command(BaseCommand):
+    help = "Record every video under the given files/folders and extract (and match) them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--sync", action="store_true",
+                            help="Extract and match in this process (no worker cluster); return when done.")
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                            help="Extraction processes with --sync (default: one per CPU core).")
+
+    def handle(self, *args, paths: list[Path], sync: bool, workers: int, verbosity: int, **options):
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise CommandError(f"no such file or folder: {', '.join(missing)}")
+        result = services.video_ingest(paths=paths, enqueue=not sync)
+        self.stdout.write(
+            f"{len(result.created)} new, {result.existing} already known, {result.identical} byte-identical copies"
+        )
+        if not sync:
+            self.stdout.write("extraction enqueued; a running worker cluster (manage.py qcluster) processes it")
+            return
+        roots = [str(p.absolute()) for p in paths]
+        todo = list(
+            Video.objects.filter(status__in=[Video.Status.PENDING, Video.Status.PROCESSING])
+            .filter(pk__in=self._under(roots))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        self._extract(todo, workers)
+        to_match = list(
+            Video.objects.filter(status=Video.Status.READY, matched_at__isnull=True, pk__in=self._under(roots))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for video_id in self._progress(to_match, "match"):
+            services.video_match(video_id=video_id, refresh_groups=False)
+        services.groups_refresh()
+        videos = Video.objects.filter(pk__in=self._under(roots))
+        ready = videos.filter(status=Video.Status.READY).count()
+        failed = videos.filter(status=Video.Status.FAILED)
+        self.stdout.write(f"{ready} ready, {failed.count()} failed")
+        for video in failed:
+            self.stdout.write(f"  failed: {video.rel_path}: {video.error}")
+
+    def _under(self, roots: list[str]) -> list[int]:
+        ids = []
+        for video in Video.objects.only("pk", "path"):
+            if any(video.path == r or video.path.startswith(r.rstrip("/") + "/") for r in roots):
+                ids.append(video.pk)
+        return ids
+
+    def _progress(self, items, desc):
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, unit="video", disable=not sys.stderr.isatty())
+
+    def _extract(self, ids: list[int], workers: int) -> None:
+        if not ids:
+            return
+        if workers <= 1 or len(ids) == 1:
+            from dedup.features.audio import warm_up
+
+            warm_up()
+            for video_id in self._progress(ids, "extract"):
+                services.video_extract(video_id=video_id)
+            return
+        connections.close_all()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_entry.init) as pool:
+            for _ in self._progress(pool.map(worker_entry.extract, ids, chunksize=1), "extract"):
+                pass

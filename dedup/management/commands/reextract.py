@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from dedup import services
+from dedup.models import Video
+
+
+class Command(BaseCommand):
+    help = "Re-extract videos whose features are stale (feature version or backbone changed)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--all", action="store_true", help="Re-extract every video, stale or not.")
+        parser.add_argument("--failed", action="store_true", help="Also retry failed videos.")
+        parser.add_argument("--sync", action="store_true", help="Work in this process instead of the workers.")
+
+    def handle(self, *args, all: bool, failed: bool, sync: bool, **options):
+        videos = Video.objects.all() if all else services.stale_videos()
+        ids = set(videos.values_list("pk", flat=True))
+        if failed:
+            ids |= set(Video.objects.filter(status=Video.Status.FAILED).values_list("pk", flat=True))
+        Video.objects.filter(pk__in=ids).update(status=Video.Status.PENDING, matched_at=None)
+        self.stdout.write(f"{len(ids)} videos to re-extract")
+        if sync:
+            for video_id in sorted(ids):
+                services.video_extract(video_id=video_id)
+            for video_id in sorted(ids):
+                services.video_match(video_id=video_id, refresh_groups=False)
+            services.groups_refresh()
+        else:
+            transaction.on_commit(lambda: services.enqueue_extraction(sorted(ids)))

@@ -1,0 +1,39 @@
+import os
+import signal
+import subprocess
+import sys
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Migrate, then run the web server and a django-q2 worker cluster together (Ctrl-C stops both)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default=os.environ.get("ASTRADUP_ADDR", "127.0.0.1:8000"))
+
+    def handle(self, *args, addrport: str, **options):
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        host, _, port = addrport.rpartition(":")
+        self.stdout.write(self.style.SUCCESS(f"AstraDup is starting at http://{host or '127.0.0.1'}:{port}/"))
+        if not get_user_model().objects.exists():
+            self.stdout.write(
+                "No user exists yet. Create the first one with:\n"
+                "  .venv/bin/python manage.py createsuperuser"
+            )
+        self.stdout.write("Add videos with: .venv/bin/python manage.py ingest /path/to/videos")
+        worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], start_new_session=True)
+        try:
+            call_command("runserver", addrport, use_reloader=False)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                try:
+                    worker.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(worker.pid, signal.SIGKILL)

@@ -1,0 +1,1 @@
+"""Pure matching maths: alignment, scoring and grouping. No Django imports here."""

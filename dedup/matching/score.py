@@ -1,0 +1,303 @@
+"""Scoring one candidate pair: visual (aligned frames), audio (Chromaprint + MFCC), metadata, fusion, label."""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..features.audio import FP_ITEM_SECONDS
+from .align import Alignment, align, frame_similarity
+from .signals import ScoringParams, VideoSignals
+
+# Embedding cosine of aligned frames -> visual score. Below VISUAL_FLOOR frames are unrelated
+# (different shots of one game or scene reach ~0.7), above VISUAL_CEIL they are the same picture.
+VISUAL_FLOOR = 0.62
+VISUAL_CEIL = 0.82
+RESIDUAL_MIN = 0.05
+RESIDUAL_STATIC_EXTRA = 0.25
+RESIDUAL_RAMP = 0.15
+FULL_COVERAGE = 0.75
+MIN_SEGMENT_SECONDS = 2.0
+BOILERPLATE_MAX_SECONDS = 6.0
+MIN_FP_OVERLAP = 16  # sub-fingerprints (~2 s)
+
+
+@dataclass(frozen=True)
+class PairScore:
+    score: float
+    label: str
+    visual: float | None
+    audio: float | None
+    metadata: float
+    breakdown: dict
+    segments: dict
+
+
+def _clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+def _visual_map(cos: float) -> float:
+    return _clip01((cos - VISUAL_FLOOR) / (VISUAL_CEIL - VISUAL_FLOOR))
+
+
+def fingerprint_similarity(fa: np.ndarray, fb: np.ndarray, *, offset_hint: float | None = None,
+                           search: float = 3.0) -> tuple[float, float, int]:
+    """Best (similarity, offset seconds, overlap items) of two Chromaprint sequences.
+
+    Similarity is 1 - 2 * bit-error-rate over the overlap at the best offset (unrelated audio ~0.1-0.3).
+    With an offset hint (from the visual alignment) only offsets near it are searched.
+    """
+    na, nb = len(fa), len(fb)
+    if na < MIN_FP_OVERLAP or nb < MIN_FP_OVERLAP:
+        return 0.0, 0.0, 0
+    if offset_hint is not None:
+        centre = int(round(offset_hint / FP_ITEM_SECONDS))
+        width = int(round(search / FP_ITEM_SECONDS))
+        offsets = range(max(-(na - MIN_FP_OVERLAP), centre - width), min(nb - MIN_FP_OVERLAP, centre + width) + 1)
+    else:
+        offsets = range(-(na - MIN_FP_OVERLAP), nb - MIN_FP_OVERLAP + 1)
+    best = (0.0, 0.0, 0)
+    for off in offsets:  # item i of a lines up with item i + off of b
+        a0, b0 = max(0, -off), max(0, off)
+        n = min(na - a0, nb - b0)
+        if n < MIN_FP_OVERLAP:
+            continue
+        ber = np.bitwise_count(fa[a0 : a0 + n] ^ fb[b0 : b0 + n]).mean() / 32.0
+        sim = 1.0 - 2.0 * float(ber)
+        # a short overlap needs a clearer match to count as much as a long one
+        sim *= min(1.0, 0.85 + 0.15 * n / 80)
+        if sim > best[0]:
+            best = (sim, off * FP_ITEM_SECONDS, n)
+    return best
+
+
+def _mfcc_similarity(ma: np.ndarray, mb: np.ndarray) -> float:
+    # drop c0 (loudness): a volume change is still the same soundtrack
+    a = np.concatenate([ma[1:20], ma[21:]])
+    b = np.concatenate([mb[1:20], mb[21:]])
+    dist = float(np.linalg.norm(a - b) / (np.linalg.norm(a) + np.linalg.norm(b) + 1e-6))
+    return _clip01(1.0 - dist / 0.35)
+
+
+def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None) -> tuple[float | None, dict]:
+    if not (a.audio_usable and b.audio_usable):
+        return None, {"audio_missing": True}
+    parts: dict = {}
+    fp_score = None
+    if a.fingerprint is not None and b.fingerprint is not None:
+        sim, off, n = fingerprint_similarity(a.fingerprint, b.fingerprint, offset_hint=offset_hint)
+        if offset_hint is not None and sim < 0.5:
+            sim2, off2, n2 = fingerprint_similarity(a.fingerprint, b.fingerprint)
+            if sim2 > sim:
+                sim, off, n = sim2, off2, n2
+        fp_score = _clip01((sim - 0.2) / 0.5) if n else None
+        parts.update(fingerprint=round(sim, 4), fingerprint_offset=round(off, 2), fingerprint_overlap_s=round(n * FP_ITEM_SECONDS, 2))
+    mfcc_score = None
+    if a.mfcc is not None and b.mfcc is not None:
+        mfcc_score = _mfcc_similarity(a.mfcc, b.mfcc)
+        parts["mfcc"] = round(mfcc_score, 4)
+    if fp_score is None and mfcc_score is None:
+        return None, {"audio_missing": True, **parts}
+    if fp_score is None:
+        return mfcc_score, parts
+    if mfcc_score is None:
+        return fp_score, parts
+    return 0.85 * fp_score + 0.15 * mfcc_score, parts
+
+
+def metadata_score(a: VideoSignals, b: VideoSignals) -> tuple[float, dict]:
+    parts = {}
+    delta = abs(a.duration - b.duration)
+    longest = max(a.duration, b.duration, 1e-3)
+    parts["duration"] = 1.0 if delta <= 5.0 else _clip01(1.0 - (delta - 5.0) / longest)
+    if a.width and a.height and b.width and b.height:
+        aspect = abs(math.log((a.width / a.height) / (b.width / b.height)))
+        pixels = min(a.width * a.height, b.width * b.height) / max(a.width * a.height, b.width * b.height)
+        parts["resolution"] = 0.5 * _clip01(1.0 - aspect / math.log(1.5)) + 0.5 * math.sqrt(pixels)
+    if a.size and b.size:
+        ratio = min(a.size, b.size) / max(a.size, b.size)
+        parts["size"] = 1.0 if ratio >= 1 / 1.2 else ratio
+    if a.fps and b.fps:
+        parts["fps"] = 1.0 if abs(a.fps - b.fps) < 0.5 else min(a.fps, b.fps) / max(a.fps, b.fps)
+    value = float(np.mean(list(parts.values()))) if parts else 0.0
+    return value, {k: round(v, 4) for k, v in parts.items()}
+
+
+def fuse(params: ScoringParams, visual: float, audio: float | None, metadata: float | None) -> float:
+    terms = [(params.visual_weight, visual)]
+    if audio is not None:
+        terms.append((params.audio_weight, audio))
+    if metadata is not None:
+        terms.append((params.metadata_weight, metadata))
+    total = sum(w for w, _ in terms)
+    return float(sum(w * v for w, v in terms) / total) if total > 0 else 0.0
+
+
+def _label_for(score: float, params: ScoringParams) -> str:
+    if score >= params.exact_threshold:
+        return "exact"
+    if score >= params.near_threshold:
+        return "near_duplicate"
+    if score >= params.similar_threshold:
+        return "similar"
+    return "different"
+
+
+def _coverage(times: np.ndarray, valid: np.ndarray, start: float, end: float) -> float:
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        return 0.0
+    inside = valid & (times >= start - 1e-6) & (times <= end + 1e-6)
+    return float(inside.sum() / n_valid)
+
+
+def _span_seconds(start: float, end: float, duration: float, speed: float = 1.0) -> float:
+    return min(duration, end - start + 1.0 * speed) if duration else end - start + 1.0
+
+
+def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = ScoringParams()) -> PairScore:
+    meta, meta_parts = metadata_score(a, b)
+    if a.sha256 and a.sha256 == b.sha256:
+        return PairScore(1.0, "exact", 1.0, 1.0 if a.audio_usable else None, 1.0,
+                         {"byte_identical": True, "metadata_parts": meta_parts},
+                         {"a": [[0.0, a.duration]], "b": [[0.0, b.duration]], "coverage_a": 1.0, "coverage_b": 1.0})
+
+    sim = frame_similarity(a.embeddings, b.embeddings, a.phashes, b.phashes)
+    alignment = align(a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold)
+    breakdown: dict = {"metadata_parts": meta_parts}
+    segments: dict = {"a": [], "b": [], "coverage_a": 0.0, "coverage_b": 0.0}
+
+    if alignment is None:
+        valid = sim[np.ix_(a.informative, b.informative)] if a.informative.any() and b.informative.any() else sim
+        best_cos = float(valid.max()) if valid.size else 0.0
+        visual = _visual_map(best_cos) * 0.5
+        audio, audio_parts = audio_score(a, b, None)
+        breakdown.update(audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0)
+        score = fuse(params, visual, audio, meta)
+        label = "similar" if score >= params.similar_threshold else "different"
+        return PairScore(round(score, 4), label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments)
+
+    al: Alignment = alignment
+    # every informative frame inside the matched span counts, matched or not, so a patchy match scores lower
+    span_a = a.informative & (a.times >= al.a_start - 1e-6) & (a.times <= al.a_end + 1e-6)
+    best_in_row = np.where(b.informative[None, :], sim, -1.0)[span_a].max(axis=1) if span_a.any() else al.sims
+    frame_quality = float(np.mean(np.clip(best_in_row, 0, 1)))
+    matched_quality = float(al.sims.mean())
+    audio, audio_parts = audio_score(a, b, al.offset if al.speed == 1.0 else None)
+    residual = residual_agreement(a, b, al)
+    static = min(self_similarity(a), self_similarity(b))
+    v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio)
+
+    cov_a = _coverage(a.times, a.informative, al.a_start, al.a_end)
+    cov_b = _coverage(b.times, b.informative, al.b_start, al.b_end)
+    seg_a = _span_seconds(al.a_start, al.a_end, a.duration)
+    seg_b = _span_seconds(al.b_start, al.b_end, b.duration, al.speed)
+    segments = {
+        "a": [[round(al.a_start, 2), round(min(a.duration, al.a_end + 1.0), 2)]],
+        "b": [[round(al.b_start, 2), round(min(b.duration, al.b_end + al.speed), 2)]],
+        "coverage_a": round(cov_a, 4),
+        "coverage_b": round(cov_b, 4),
+        "offset": round(al.offset, 2),
+        "speed": round(al.speed, 3),
+    }
+    breakdown.update(
+        audio_parts,
+        residual=None if residual is None else round(residual, 4),
+        static=round(static, 4),
+        embedding_quality=round(frame_quality, 4),
+        matched_quality=round(matched_quality, 4),
+        matched_frames=al.n_matched,
+        phash_close_frames=int(
+            (np.bitwise_count((a.phashes[al.matched_a] ^ b.phashes[al.matched_b]).view(np.uint64)) <= 10).sum()
+        ),
+    )
+
+    # A short segment at the very start (or end) of both videos, with most of both unmatched, is a
+    # shared intro/outro (studio card, channel logo), not a copy.
+    rest_a = a.duration - seg_a
+    rest_b = b.duration - seg_b
+    at_start = al.a_start <= 1.01 and al.b_start <= 1.01
+    at_end = al.a_end >= a.duration - 1.6 and al.b_end >= b.duration - 1.6
+    boilerplate = (
+        (at_start or at_end)
+        and max(seg_a, seg_b) <= BOILERPLATE_MAX_SECONDS
+        and rest_a >= max(2.0, seg_a)
+        and rest_b >= max(2.0, seg_b)
+    )
+    breakdown["boilerplate"] = bool(boilerplate)
+
+    full = min(cov_a, cov_b) >= FULL_COVERAGE
+    visual_full = v_segment * min(1.0, min(cov_a, cov_b) / FULL_COVERAGE)
+    score_full = fuse(params, visual_full, audio, meta)
+    # audio alone never makes a duplicate: cap the fused score by what the pictures support
+    score_full = min(score_full, visual_full + 0.1)
+    segment_score = min(fuse(params, v_segment, audio, None), v_segment + 0.1)
+    long_enough = min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS or max(cov_a, cov_b) >= FULL_COVERAGE
+    breakdown["segment_score"] = round(segment_score, 4)
+
+    if full and not boilerplate:
+        score, label = score_full, _label_for(score_full, params)
+        if label in ("similar", "different") and segment_score >= params.partial_threshold:
+            label = "near_duplicate" if segment_score >= params.near_threshold else label
+    elif long_enough and not boilerplate and segment_score >= params.partial_threshold:
+        score, label = max(score_full, segment_score * 0.95), "partial"
+    else:
+        score = min(score_full, params.similar_threshold - 0.01) if boilerplate else score_full
+        label = "similar" if score >= params.similar_threshold else "different"
+    return PairScore(round(score, 4), label, round(visual_full, 4), _round(audio), round(meta, 4), breakdown, segments)
+
+
+def visual_evidence(matched_quality: float, residual: float | None, static: float, n_matched: int,
+                    audio: float | None = None) -> float:
+    """How sure the pictures make us that the aligned segment is one and the same footage.
+
+    Aligned-frame similarity alone is fooled by look-alike footage (music visualisers, one game's
+    cut-scenes, a fixed street camera at another moment); the residual agreement tells those
+    apart, and must be stronger the more static both videos are. Near-identical pictures, or
+    the same soundtrack at the same offset, also confirm the match (never on their own: the
+    result is scaled by how alike the aligned pictures are).
+    """
+    base = _visual_map(matched_quality)
+    if residual is None:
+        # too few matched frames to judge motion
+        support = 0.6
+    else:
+        need = RESIDUAL_MIN + RESIDUAL_STATIC_EXTRA * _clip01((static - 0.75) / 0.2)
+        support = _clip01((residual - need) / RESIDUAL_RAMP)
+    support = max(support, _clip01((matched_quality - 0.95) / 0.03))
+    if audio is not None:
+        support = max(support, 0.8 * _clip01((audio - 0.6) / 0.3))
+    return base * (0.4 + 0.6 * support) * min(1.0, n_matched / 2.0)
+
+
+def self_similarity(v: VideoSignals) -> float:
+    """Mean similarity between a video's own frames: near 1 for a fixed camera on a static scene."""
+    e = v.embeddings[v.informative]
+    if len(e) < 2:
+        return 0.0
+    sim = e @ e.T
+    n = len(e)
+    return float((sim.sum() - np.trace(sim)) / (n * (n - 1)))
+
+
+def residual_agreement(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | None:
+    """Agreement of what changes along the aligned segment.
+
+    Subtracting the segment's mean frame embedding leaves what moves in it. Two copies of one
+    moment move alike; two moments of one static shot (a fixed street camera) look alike
+    frame by frame but their residuals do not agree. The mean is taken over the aligned frames
+    only, so an unrelated intro or outro around a clip does not shift it.
+    """
+    if al.n_matched < 3:
+        return None
+    ea = a.embeddings[al.matched_a]
+    eb = b.embeddings[al.matched_b]
+    ra = ea - ea.mean(axis=0)
+    rb = eb - eb.mean(axis=0)
+    norms = np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1) + 1e-9
+    return float(np.mean(np.sum(ra * rb, axis=1) / norms))
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)

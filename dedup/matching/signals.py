@@ -1,0 +1,41 @@
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoSignals:
+    """Everything the scorer needs about one video, loaded once from the database."""
+
+    id: int
+    times: np.ndarray  # (n,) seconds
+    embeddings: np.ndarray  # (n, d) L2-normalised
+    phashes: np.ndarray  # (n,) int64
+    informative: np.ndarray  # (n,) bool: not uniform and not boilerplate shared across the library
+    duration: float
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    size: int = 0
+    bitrate: int = 0
+    sha256: str = ""
+    fingerprint: np.ndarray | None = None  # uint32 Chromaprint sub-fingerprints
+    mfcc: np.ndarray | None = None
+    has_audio: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def audio_usable(self) -> bool:
+        return self.has_audio and (self.fingerprint is not None or self.mfcc is not None)
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    visual_weight: float = 0.65
+    audio_weight: float = 0.25
+    metadata_weight: float = 0.10
+    exact_threshold: float = 0.95
+    near_threshold: float = 0.85
+    similar_threshold: float = 0.70
+    partial_threshold: float = 0.70
+    frame_match_threshold: float = 0.60

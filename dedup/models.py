@@ -1,0 +1,197 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from pgvector.django import HalfVectorField
+
+
+class ScoringConfig(models.Model):
+    """Fusion weights and class thresholds. Exactly one is active; every pair records which scored it."""
+
+    name = models.CharField(max_length=100, default="default")
+    is_active = models.BooleanField(default=False)
+    visual_weight = models.FloatField(default=0.65)
+    audio_weight = models.FloatField(default=0.25)
+    metadata_weight = models.FloatField(default=0.10)
+    exact_threshold = models.FloatField(default=0.95)
+    near_threshold = models.FloatField(default=0.85)
+    similar_threshold = models.FloatField(default=0.70)
+    partial_threshold = models.FloatField(
+        default=0.70, help_text="Minimum segment score for a clip contained in another video to be 'partial'."
+    )
+    frame_match_threshold = models.FloatField(
+        default=0.60, help_text="Frame-level similarity above which two frames count as the same shot."
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_config")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.name}{' (active)' if self.is_active else ''}"
+
+    def clean(self) -> None:
+        weights = (self.visual_weight, self.audio_weight, self.metadata_weight)
+        if any(w < 0 for w in weights):
+            raise ValidationError("Weights must be zero or positive.")
+        if sum(weights) <= 0:
+            raise ValidationError("At least one weight must be positive.")
+        if not (0 < self.similar_threshold <= self.near_threshold <= self.exact_threshold <= 1):
+            raise ValidationError("Thresholds must be ordered: 0 < similar ≤ near duplicate ≤ exact ≤ 1.")
+        if not (0 < self.partial_threshold <= 1 and 0 < self.frame_match_threshold <= 1):
+            raise ValidationError("Partial and frame-match thresholds must lie in (0, 1].")
+
+    @classmethod
+    def active(cls) -> "ScoringConfig":
+        config = cls.objects.filter(is_active=True).first()
+        if config is None:
+            config, _ = cls.objects.get_or_create(is_active=True, defaults={"name": "default"})
+        return config
+
+
+class DuplicateGroup(models.Model):
+    canonical = models.ForeignKey("Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_keep = models.ForeignKey("Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"group #{self.pk}"
+
+
+class Video(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    path = models.TextField(unique=True, help_text="Absolute path on the shared media volume.")
+    root = models.TextField(blank=True, help_text="The folder this file was ingested from.")
+    rel_path = models.TextField(db_index=True, help_text="Path relative to the ingested folder.")
+    file_name = models.CharField(max_length=512, db_index=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    mtime = models.FloatField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    identical_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="identical_copies",
+        help_text="Set when this file is byte-identical (same SHA-256) to an earlier one.",
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    matched_at = models.DateTimeField(null=True, blank=True)
+
+    container = models.CharField(max_length=100, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    video_codec = models.CharField(max_length=50, blank=True)
+    audio_codec = models.CharField(max_length=50, blank=True)
+    bitrate = models.BigIntegerField(null=True, blank=True)
+    has_audio = models.BooleanField(null=True)
+
+    feature_version = models.PositiveIntegerField(null=True, blank=True)
+    backbone = models.CharField(max_length=50, blank=True)
+    crop = models.JSONField(null=True, blank=True, help_text="Black bars removed: top, bottom, left, right.")
+    embedding = HalfVectorField(null=True, blank=True, help_text="Mean of the informative frame embeddings.")
+    audio_fingerprint = models.BinaryField(null=True, blank=True)
+    mfcc = models.BinaryField(null=True, blank=True)
+    audio_silent = models.BooleanField(default=False)
+    timings = models.JSONField(default=dict, blank=True, help_text="CPU-seconds per extraction stage.")
+
+    group = models.ForeignKey(DuplicateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="videos")
+
+    class Meta:
+        ordering = ["rel_path"]
+
+    def __str__(self) -> str:
+        return self.rel_path
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+    def mark_failed(self, reason: str) -> None:
+        self.status = self.Status.FAILED
+        self.error = reason[:2000]
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at", "updated_at"])
+
+
+class Frame(models.Model):
+    """One sampled frame (1 fps). Embeddings of all backbones share a column; HNSW indexes are
+    partial expression indexes per backbone (see migration 0002), each at its own dimension."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="frames")
+    idx = models.PositiveIntegerField()
+    t = models.FloatField(help_text="Seconds from the start.")
+    informative = models.BooleanField(default=True)
+    phash = models.BigIntegerField()
+    phash_b0 = models.SmallIntegerField(db_index=True)
+    phash_b1 = models.SmallIntegerField(db_index=True)
+    phash_b2 = models.SmallIntegerField(db_index=True)
+    phash_b3 = models.SmallIntegerField(db_index=True)
+    model = models.CharField(max_length=50)
+    embedding = HalfVectorField()
+
+    class Meta:
+        ordering = ["video_id", "idx"]
+        constraints = [models.UniqueConstraint(fields=["video", "idx"], name="frame_video_idx")]
+
+
+class AudioHash(models.Model):
+    """Distinct Chromaprint sub-fingerprints of a video: an inverted index for audio candidates."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="audio_hashes")
+    value = models.IntegerField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["video", "value"], name="audiohash_video_value")]
+
+
+class Pair(models.Model):
+    class Label(models.TextChoices):
+        EXACT = "exact", "exact duplicate"
+        NEAR = "near_duplicate", "near duplicate"
+        PARTIAL = "partial", "partial copy"
+        SIMILAR = "similar", "similar"
+        DIFFERENT = "different", "different"
+
+    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_a")
+    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="pairs_as_b")
+    score = models.FloatField(db_index=True)
+    label = models.CharField(max_length=20, choices=Label.choices, db_index=True)
+    visual = models.FloatField(null=True)
+    audio = models.FloatField(null=True)
+    metadata = models.FloatField(null=True)
+    breakdown = models.JSONField(default=dict)
+    segments = models.JSONField(default=dict)
+    config = models.ForeignKey(ScoringConfig, null=True, on_delete=models.SET_NULL, related_name="pairs")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    DUPLICATE_LABELS = (Label.EXACT, Label.NEAR, Label.PARTIAL)
+
+    class Meta:
+        ordering = ["-score"]
+        constraints = [
+            models.UniqueConstraint(fields=["video_a", "video_b"], name="pair_unique"),
+            models.CheckConstraint(condition=models.Q(video_a__lt=models.F("video_b")), name="pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.video_a_id}~{self.video_b_id} {self.label} {self.score:.3f}"
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.label in self.DUPLICATE_LABELS

@@ -1,0 +1,476 @@
+"""Multi-model logic for videos: ingest, extraction, candidate search, scoring and grouping."""
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .features import FEATURE_VERSION, ExtractionError
+from .features.embed import BACKBONES, get_embedder, pick_device, resolve_weights
+from .matching.groups import group_components, keep_best
+from .matching.score import score_pair
+from .matching.signals import ScoringParams, VideoSignals
+from .models import AudioHash, DuplicateGroup, Frame, Pair, ScoringConfig, Video
+
+logger = logging.getLogger(__name__)
+
+# Frames whose near-identical copies sit in at least this many other videos *and* this share of
+# the library are boilerplate (test cards, logos, stock intros): they neither vote nor align.
+COMMON_FRAME_MIN_VIDEOS = 8
+COMMON_FRAME_LIBRARY_SHARE = 0.05
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@dataclass
+class IngestResult:
+    created: list[int] = field(default_factory=list)
+    existing: int = 0
+    identical: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def iter_candidate_files(paths: list[Path]):
+    """Yield (file, root) for every file under the given files/folders that could be a video."""
+    from .features.probe import has_video_extension, looks_like_video
+
+    for given in paths:
+        given = Path(given).absolute()
+        if given.is_file() or not given.exists():
+            yield given, given.parent
+            continue
+        for dirpath, dirnames, filenames in os.walk(given):
+            dirnames.sort()
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                if name.startswith("."):
+                    continue
+                # by content, not by extension alone: a video-named non-video is recorded (and
+                # fails with a reason); an unnamed video is still found by its signature
+                if has_video_extension(file) or looks_like_video(file):
+                    yield file, given
+
+
+def video_ingest(*, paths: list[Path], enqueue: bool = True) -> IngestResult:
+    """Record each video once and enqueue extraction after commit. Re-running does no duplicate work."""
+    from .features.probe import sha256_file
+
+    result = IngestResult()
+    for file, root in iter_candidate_files(paths):
+        abs_path = str(file)
+        existing = Video.objects.filter(path=abs_path).first()
+        try:
+            stat = file.stat()
+        except OSError:
+            stat = None
+        if existing is not None:
+            changed = stat is not None and (existing.size != stat.st_size or existing.mtime != stat.st_mtime)
+            if changed:
+                existing.size, existing.mtime = stat.st_size, stat.st_mtime
+                existing.sha256 = ""
+                existing.status = Video.Status.PENDING
+                existing.error = ""
+                existing.save()
+                result.created.append(existing.pk)
+            else:
+                result.existing += 1
+            continue
+        try:
+            rel = str(file.relative_to(root))
+        except ValueError:
+            rel = file.name
+        video = Video(path=abs_path, root=str(root), rel_path=rel, file_name=file.name)
+        if stat is not None:
+            video.size, video.mtime = stat.st_size, stat.st_mtime
+        try:
+            video.sha256 = sha256_file(file) if stat is not None and stat.st_size > 0 else ""
+        except OSError:
+            video.sha256 = ""
+        if video.sha256:
+            video.identical_to = (
+                Video.objects.filter(sha256=video.sha256, identical_to__isnull=True).order_by("pk").first()
+            )
+            result.identical += video.identical_to is not None
+        video.save()
+        result.created.append(video.pk)
+    if enqueue and result.created:
+        ids = list(result.created)
+        transaction.on_commit(lambda: enqueue_extraction(ids))
+    return result
+
+
+def enqueue_extraction(video_ids: list[int]) -> None:
+    from django_q.tasks import async_task
+
+    for video_id in video_ids:
+        async_task("dedup.tasks.extract_video", video_id, task_name=f"extract-{video_id}", group="extract")
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def backbone_weights(name: str) -> Path:
+    conf = settings.ASTRADUP
+    explicit = {
+        "efficientnet_lite0": conf["LITE0_WEIGHTS"],
+        "resnet50": conf["RESNET50_WEIGHTS"],
+        "clip_vit_b32": conf["CLIP_WEIGHTS"],
+    }.get(name, "")
+    return resolve_weights(name, explicit=explicit, weights_dir=conf["WEIGHTS_DIR"])
+
+
+def current_embedder():
+    conf = settings.ASTRADUP
+    name = conf["BACKBONE"]
+    return get_embedder(name, str(backbone_weights(name)), pick_device(conf["DEVICE"]), conf["TORCH_THREADS"])
+
+
+def video_claim(*, video_id: int, stale_after: timedelta | None = None) -> bool:
+    """Claim a video for extraction. A row left in `processing` by a killed worker becomes
+    claimable again once stale, so the retried task finishes it."""
+    stale_after = stale_after or timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    now = timezone.now()
+    claimable = Q(status=Video.Status.PENDING) | Q(status=Video.Status.PROCESSING, started_at__lt=now - stale_after)
+    return bool(
+        Video.objects.filter(claimable, pk=video_id).update(
+            status=Video.Status.PROCESSING, started_at=now, error="", updated_at=now
+        )
+    )
+
+
+def video_extract(*, video_id: int, force: bool = False) -> Video:
+    """Extract every signal of one video and write them in one transaction (never half-written)."""
+    from .features.audio import extract_audio
+    from .features.frames import sample_frames
+    from .features.phash import bands, phash64
+    from .features.probe import probe_video, sha256_file
+
+    if force:
+        Video.objects.filter(pk=video_id).update(status=Video.Status.PENDING)
+    if not video_claim(video_id=video_id):
+        return Video.objects.get(pk=video_id)
+    Video.objects.filter(pk=video_id).update(attempts=models_F("attempts") + 1)
+    video = Video.objects.get(pk=video_id)
+    path = Path(video.path)
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, fn, *args, **kwargs):
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timings[stage] = round(timings.get(stage, 0.0) + time.process_time() - start, 4)
+
+    try:
+        probe = timed("probe", probe_video, path)
+        if not video.sha256:
+            video.sha256 = timed("probe", sha256_file, path)
+        frames = timed("decode", sample_frames, path, probe.duration, max_frames=settings.ASTRADUP["MAX_FRAMES"])
+        hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
+        embedder = current_embedder()
+        embeddings = timed("embed", embedder.embed, frames.images, batch=settings.ASTRADUP["EMBED_BATCH"])
+        audio = timed("audio", extract_audio, path) if probe.has_audio else None
+    except ExtractionError as exc:
+        video.mark_failed(str(exc))
+        return video
+    except Exception as exc:  # an unexpected failure still leaves a readable reason
+        logger.exception("extraction of video %s failed", video_id)
+        video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
+        return video
+
+    start = time.process_time()
+    with transaction.atomic():
+        locked = Video.objects.select_for_update().get(pk=video_id)
+        if locked.status != Video.Status.PROCESSING:
+            return locked
+        Frame.objects.filter(video_id=video_id).delete()
+        AudioHash.objects.filter(video_id=video_id).delete()
+        Frame.objects.bulk_create(
+            [
+                Frame(
+                    video_id=video_id, idx=i, t=float(frames.times[i]), informative=bool(frames.informative[i]),
+                    phash=h, phash_b0=b[0], phash_b1=b[1], phash_b2=b[2], phash_b3=b[3],
+                    model=embedder.name, embedding=embeddings[i].tolist(),
+                )
+                for i, (h, b) in enumerate((h, bands(h)) for h in hashes)
+            ],
+            batch_size=500,
+        )
+        informative = embeddings[frames.informative] if frames.informative.any() else embeddings
+        pooled = informative.mean(axis=0)
+        pooled = pooled / (np.linalg.norm(pooled) + 1e-9)
+        for name in ("container", "duration", "width", "height", "fps", "video_codec", "audio_codec", "bitrate",
+                     "has_audio"):
+            setattr(locked, name, getattr(probe, name))
+        locked.size = probe.size
+        locked.sha256 = video.sha256
+        locked.crop = list(frames.crop)
+        locked.embedding = pooled.tolist()
+        locked.backbone = embedder.name
+        locked.feature_version = FEATURE_VERSION
+        locked.audio_fingerprint = None
+        locked.mfcc = None
+        locked.audio_silent = False
+        if audio is not None:
+            locked.audio_silent = audio.silent
+            if audio.fingerprint is not None:
+                locked.audio_fingerprint = audio.fingerprint.astype("<u4").tobytes()
+                values = np.unique(audio.fingerprint.astype(np.uint32).view(np.int32))
+                AudioHash.objects.bulk_create(
+                    [AudioHash(video_id=video_id, value=int(v)) for v in values], batch_size=2000
+                )
+            if audio.mfcc is not None:
+                locked.mfcc = audio.mfcc.astype("<f4").tobytes()
+        locked.status = Video.Status.READY
+        locked.error = ""
+        locked.finished_at = timezone.now()
+        locked.matched_at = None
+        timings["database"] = round(time.process_time() - start, 4)
+        locked.timings = timings
+        locked.save()
+    return locked
+
+
+def models_F(name: str):
+    from django.db.models import F
+
+    return F(name)
+
+
+def stale_videos():
+    """Ready videos whose features were made by another feature version or backbone."""
+    return Video.objects.filter(status=Video.Status.READY).filter(
+        ~Q(feature_version=FEATURE_VERSION) | ~Q(backbone=settings.ASTRADUP["BACKBONE"])
+    )
+
+
+# ---------------------------------------------------------------- candidates
+
+
+def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignals:
+    rows = list(
+        Frame.objects.filter(video_id=video.pk).order_by("idx").values_list("idx", "t", "informative", "phash", "embedding")
+    )
+    if rows:
+        emb = np.stack([_as_array(r[4]) for r in rows])
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9
+    else:
+        emb = np.zeros((0, BACKBONES[settings.ASTRADUP["BACKBONE"]].dim), dtype=np.float32)
+    informative = np.array([r[2] and (common is None or r[0] not in common) for r in rows], dtype=bool)
+    fingerprint = np.frombuffer(bytes(video.audio_fingerprint), dtype="<u4") if video.audio_fingerprint else None
+    mfcc = np.frombuffer(bytes(video.mfcc), dtype="<f4") if video.mfcc else None
+    return VideoSignals(
+        id=video.pk,
+        times=np.array([r[1] for r in rows], dtype=np.float32),
+        embeddings=emb,
+        phashes=np.array([r[3] for r in rows], dtype=np.int64),
+        informative=informative,
+        duration=video.duration or 0.0,
+        width=video.width or 0,
+        height=video.height or 0,
+        fps=video.fps or 0.0,
+        size=video.size or 0,
+        bitrate=video.bitrate or 0,
+        sha256=video.sha256,
+        fingerprint=fingerprint,
+        mfcc=mfcc,
+        has_audio=bool(video.has_audio) and not video.audio_silent,
+    )
+
+
+def _as_array(value) -> np.ndarray:
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+@dataclass
+class Candidates:
+    votes: dict[int, float]
+    reasons: dict[int, set]
+    common_frames: set[int]  # idx of this video's frames that match too much of the library
+
+
+def find_candidates(video: Video, *, neighbours: int | None = None, min_similarity: float | None = None) -> Candidates:
+    """Index lookups only (HNSW, pHash bands, audio hashes, SHA-256): never a scan of all pairs."""
+    conf = settings.ASTRADUP
+    k = neighbours or conf["CANDIDATE_NEIGHBOURS"]
+    min_sim = min_similarity if min_similarity is not None else conf["CANDIDATE_MIN_SIMILARITY"]
+    dim = BACKBONES[video.backbone].dim
+    votes: dict[int, float] = {}
+    reasons: dict[int, set] = {}
+
+    def add(vid: int, weight: float, why: str) -> None:
+        votes[vid] = votes.get(vid, 0.0) + weight
+        reasons.setdefault(vid, set()).add(why)
+
+    for other in Video.objects.filter(sha256=video.sha256, status=Video.Status.READY).exclude(pk=video.pk).values_list(
+        "pk", flat=True
+    ) if video.sha256 else []:
+        add(other, 100.0, "sha256")
+
+    library = Video.objects.filter(status=Video.Status.READY).count()
+    common_cutoff = max(COMMON_FRAME_MIN_VIDEOS, int(COMMON_FRAME_LIBRARY_SHARE * library))
+    common: set[int] = set()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], k)])
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            f"""
+            SELECT q.idx, n.video_id, n.dist
+            FROM dedup_frame q
+            CROSS JOIN LATERAL (
+                SELECT f.video_id, (f.embedding::halfvec({dim})) <=> (q.embedding::halfvec({dim})) AS dist
+                FROM dedup_frame f
+                WHERE f.model = q.model AND f.informative AND f.video_id <> q.video_id
+                ORDER BY (f.embedding::halfvec({dim})) <=> (q.embedding::halfvec({dim}))
+                LIMIT %s
+            ) n
+            WHERE q.video_id = %s AND q.informative
+            """,
+            [k, video.pk],
+        )
+        per_frame: dict[int, dict[int, float]] = {}
+        for idx, vid, dist in cursor.fetchall():
+            sim = 1.0 - float(dist)
+            if sim >= min_sim:
+                best = per_frame.setdefault(idx, {})
+                best[vid] = max(best.get(vid, 0.0), sim)
+        for idx, hits in per_frame.items():
+            if len(hits) >= common_cutoff:
+                common.add(idx)
+                continue
+            for vid, sim in hits.items():
+                add(vid, sim, "embedding")
+
+        # pHash: any hash within Hamming distance 3 shares one of the four 16-bit bands exactly
+        cursor.execute(
+            """
+            SELECT DISTINCT f.video_id, q.idx
+            FROM dedup_frame q JOIN dedup_frame f
+              ON (f.phash_b0 = q.phash_b0 OR f.phash_b1 = q.phash_b1 OR f.phash_b2 = q.phash_b2 OR f.phash_b3 = q.phash_b3)
+            WHERE q.video_id = %s AND q.informative AND f.informative AND f.video_id <> q.video_id
+              AND bit_count((f.phash # q.phash)::bit(64)) <= 6
+            """,
+            [video.pk],
+        )
+        phash_hits: dict[int, int] = {}
+        for vid, idx in cursor.fetchall():
+            if idx not in common:
+                phash_hits[vid] = phash_hits.get(vid, 0) + 1
+        for vid, n in phash_hits.items():
+            add(vid, 0.5 * n, "phash")
+
+        if video.audio_fingerprint:
+            cursor.execute(
+                """
+                SELECT o.video_id, count(*) FROM dedup_audiohash q JOIN dedup_audiohash o ON o.value = q.value
+                WHERE q.video_id = %s AND o.video_id <> q.video_id
+                GROUP BY o.video_id HAVING count(*) >= 8
+                """,
+                [video.pk],
+            )
+            for vid, n in cursor.fetchall():
+                add(vid, 0.05 * n, "audio")
+    ready = set(Video.objects.filter(pk__in=votes.keys(), status=Video.Status.READY).values_list("pk", flat=True))
+    return Candidates(
+        votes={v: w for v, w in votes.items() if v in ready},
+        reasons={v: r for v, r in reasons.items() if v in ready},
+        common_frames=common,
+    )
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def scoring_params(config: ScoringConfig) -> ScoringParams:
+    return ScoringParams(
+        visual_weight=config.visual_weight,
+        audio_weight=config.audio_weight,
+        metadata_weight=config.metadata_weight,
+        exact_threshold=config.exact_threshold,
+        near_threshold=config.near_threshold,
+        similar_threshold=config.similar_threshold,
+        partial_threshold=config.partial_threshold,
+        frame_match_threshold=config.frame_match_threshold,
+    )
+
+
+def pair_score(*, a: Video, b: Video, config: ScoringConfig, common_a: set[int] | None = None,
+               common_b: set[int] | None = None, reasons: set | None = None) -> Pair:
+    if a.pk > b.pk:
+        a, b, common_a, common_b = b, a, common_b, common_a
+    result = score_pair(load_signals(a, common=common_a), load_signals(b, common=common_b), scoring_params(config))
+    breakdown = dict(result.breakdown, candidate_reasons=sorted(reasons or []))
+    pair, _ = Pair.objects.update_or_create(
+        video_a=a,
+        video_b=b,
+        defaults=dict(
+            score=result.score, label=result.label, visual=result.visual, audio=result.audio,
+            metadata=result.metadata, breakdown=breakdown, segments=result.segments, config=config,
+        ),
+    )
+    return pair
+
+
+def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
+    """Find and score every candidate of a ready video, then refresh the duplicate groups it touches."""
+    video = Video.objects.get(pk=video_id)
+    if video.status != Video.Status.READY:
+        return []
+    config = ScoringConfig.active()
+    candidates = find_candidates(video)
+    pairs = []
+    others = Video.objects.in_bulk(list(candidates.votes))
+    for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v]):
+        pairs.append(
+            pair_score(a=video, b=others[other_id], config=config, common_a=candidates.common_frames,
+                       reasons=candidates.reasons.get(other_id))
+        )
+    Video.objects.filter(pk=video_id).update(matched_at=timezone.now())
+    if refresh_groups:
+        groups_refresh()
+    return pairs
+
+
+# ---------------------------------------------------------------- groups
+
+
+def groups_refresh() -> None:
+    """Recompute duplicate groups from confident pairs; a moderator's canonical choice is kept."""
+    edges = list(
+        Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list("video_a_id", "video_b_id", "score", "label")
+    )
+    components = group_components(edges)
+    videos = Video.objects.in_bulk([v for comp in components for v in comp])
+    with transaction.atomic():
+        old_groups = {g.pk: g for g in DuplicateGroup.objects.all()}
+        used: set[int] = set()
+        assigned: set[int] = set()
+        for comp in components:
+            members = [videos[v] for v in comp]
+            previous = [m.group_id for m in members if m.group_id in old_groups and m.group_id not in used]
+            group = old_groups[max(set(previous), key=previous.count)] if previous else DuplicateGroup.objects.create()
+            used.add(group.pk)
+            best = keep_best([_keep_facts(m) for m in members])
+            group.suggested_keep_id = best
+            if group.canonical_id not in comp:
+                group.canonical_id = None
+            group.save()
+            Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
+            assigned.update(comp)
+        Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
+        DuplicateGroup.objects.exclude(pk__in=used).delete()
+
+
+def _keep_facts(v: Video) -> dict:
+    return {"id": v.pk, "pixels": v.pixels, "bitrate": v.bitrate or 0, "duration": v.duration or 0.0, "size": v.size or 0}

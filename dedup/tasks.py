@@ -1,0 +1,22 @@
+"""django-q2 tasks: ids in, a service call, nothing else."""
+
+from django.db import transaction
+
+from . import services
+
+
+def extract_video(video_id: int) -> str:
+    video = services.video_extract(video_id=video_id)
+    if video.status == video.Status.READY:
+        transaction.on_commit(lambda: enqueue_match(video_id))
+    return video.status
+
+
+def match_video(video_id: int) -> int:
+    return len(services.video_match(video_id=video_id))
+
+
+def enqueue_match(video_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("dedup.tasks.match_video", video_id, task_name=f"match-{video_id}", group="match")

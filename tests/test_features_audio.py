@@ -1,0 +1,32 @@
+import numpy as np
+
+from dedup.features.audio import FP_ITEM_SECONDS, extract_audio
+
+from .media import make_clip, transcode
+
+
+def test_it_fingerprints_and_summarises_a_soundtrack(tmp_path):
+    path = make_clip(tmp_path / "noisy.mp4", duration=6, noise_seed=1)
+    audio = extract_audio(path)
+    assert audio is not None and not audio.silent
+    assert audio.fingerprint is not None and audio.fingerprint.dtype == np.uint32
+    # Chromaprint needs ~2.5 s of context before its first sub-fingerprint
+    assert 3.0 <= len(audio.fingerprint) * FP_ITEM_SECONDS <= 6.0
+    assert audio.mfcc.shape == (40,)
+
+
+def test_a_video_without_audio_has_no_audio_features(other_clip):
+    assert extract_audio(other_clip) is None
+
+
+def test_a_reencoded_soundtrack_keeps_its_fingerprint(tmp_path):
+    from dedup.matching.score import fingerprint_similarity
+
+    a = make_clip(tmp_path / "a.mp4", duration=8, noise_seed=5)
+    b = transcode(a, tmp_path / "b.mp4", crf=35)
+    c = make_clip(tmp_path / "c.mp4", duration=8, noise_seed=6)
+    fa, fb, fc = (extract_audio(p).fingerprint for p in (a, b, c))
+    same, offset, _ = fingerprint_similarity(fa, fb)
+    other, _, _ = fingerprint_similarity(fa, fc)
+    assert same > 0.8 and abs(offset) < 0.3
+    assert other < 0.5

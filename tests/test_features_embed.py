@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from dedup.features.embed import BACKBONES, Embedder, WeightsMissing, resolve_weights
+from dedup.features.frames import sample_frames
+from dedup.features.probe import probe_video
+
+from .media import transcode
+
+
+@pytest.fixture(scope="module")
+def lite0() -> Embedder:
+    return Embedder("efficientnet_lite0", resolve_weights("efficientnet_lite0"))
+
+
+def _frames(path):
+    return sample_frames(path, probe_video(path).duration)
+
+
+def test_a_reencoded_resized_copy_embeds_close_frame_by_frame(lite0, clip, other_clip, tmp_path):
+    copy = transcode(clip, tmp_path / "copy.mp4", vf="scale=240:180", crf=28)
+    original, copied, different = _frames(clip), _frames(copy), _frames(other_clip)
+    ea, eb, ec = lite0.embed(original.images), lite0.embed(copied.images), lite0.embed(different.images)
+    assert ea.shape == (len(original.images), 1280)
+    assert np.allclose(np.linalg.norm(ea, axis=1), 1.0, atol=1e-4)
+    n = min(len(ea), len(eb))
+    same = np.sum(ea[:n] * eb[:n], axis=1)
+    assert same.min() >= 0.9
+    cross = ea @ ec.T
+    assert cross.max() < same.min() - 0.1
+
+
+def test_embeddings_do_not_change_under_a_mirror(lite0, clip):
+    images = _frames(clip).images[:3]
+    mirrored = [np.ascontiguousarray(img[:, ::-1]) for img in images]
+    assert np.allclose(lite0.embed(images), lite0.embed(mirrored), atol=1e-4)
+
+
+def test_a_missing_backbone_says_where_to_put_its_weights(tmp_path):
+    with pytest.raises(WeightsMissing, match=str(tmp_path / "resnet50.pth")):
+        resolve_weights("resnet50", weights_dir=str(tmp_path))
+
+
+def test_resnet50_loads_a_state_dict_from_disk(tmp_path, clip):
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path / "resnet50.pth"
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
+    embedder = Embedder("resnet50", resolve_weights("resnet50", weights_dir=str(tmp_path)))
+    out = embedder.embed(_frames(clip).images[:2])
+    assert out.shape == (2, BACKBONES["resnet50"].dim)
+    assert np.isfinite(out).all()
+
+
+def test_clip_vit_b32_loads_a_state_dict_from_disk(tmp_path, clip):
+    import open_clip
+
+    torch.manual_seed(0)
+    path = tmp_path / "clip_vit_b32.pt"
+    torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), path)
+    embedder = Embedder("clip_vit_b32", resolve_weights("clip_vit_b32", explicit=str(path)))
+    out = embedder.embed(_frames(clip).images[:2])
+    assert out.shape == (2, 512)
+    assert np.isfinite(out).all()

@@ -1,0 +1,81 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from dedup.features import ExtractionError
+from dedup.features.probe import looks_like_video, probe_video, sha256_file
+
+from .media import ffmpeg, make_clip
+
+
+def test_it_reads_container_and_stream_facts(clip):
+    probe = probe_video(clip)
+    assert probe.width == 160 and probe.height == 120
+    assert 5.9 <= probe.duration <= 6.1
+    assert probe.fps == pytest.approx(25, abs=0.1)
+    assert probe.video_codec == "h264" and probe.audio_codec == "aac"
+    assert probe.has_audio and probe.size == clip.stat().st_size and probe.bitrate > 0
+
+
+def test_it_reports_a_video_without_sound(other_clip):
+    assert probe_video(other_clip).has_audio is False
+
+
+def test_it_sniffs_videos_by_content_not_extension(tmp_path, clip):
+    renamed = tmp_path / "holiday.bin"
+    renamed.write_bytes(clip.read_bytes())
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 10)
+    assert looks_like_video(renamed)
+    assert not looks_like_video(fake)
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_text("hello, I am text pretending to be a video\n" * 20), "not a readable video"),
+    ],
+)
+def test_it_explains_why_a_file_is_not_a_video(tmp_path, make, reason):
+    path = tmp_path / "bad.mp4"
+    make(path)
+    with pytest.raises(ExtractionError, match=reason):
+        probe_video(path)
+
+
+def test_it_refuses_audio_only_files(tmp_path):
+    path = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=2", "-c:a", "aac", str(path))
+    with pytest.raises(ExtractionError, match="audio-only"):
+        probe_video(path)
+
+
+def test_it_reports_missing_and_unreadable_files(tmp_path, clip):
+    with pytest.raises(ExtractionError, match="not found"):
+        probe_video(tmp_path / "gone.mp4")
+    locked = tmp_path / "locked.mp4"
+    locked.write_bytes(clip.read_bytes())
+    locked.chmod(0)
+    try:
+        if os.geteuid() == 0:
+            pytest.skip("root reads files regardless of permissions")
+        with pytest.raises(ExtractionError, match="permission"):
+            probe_video(locked)
+    finally:
+        locked.chmod(0o644)
+
+
+def test_sha256_is_stable(clip, tmp_path):
+    copy = tmp_path / "copy.mp4"
+    copy.write_bytes(clip.read_bytes())
+    assert sha256_file(copy) == sha256_file(clip) and len(sha256_file(clip)) == 64
+
+
+def test_a_truncated_file_still_probes_or_fails_with_a_reason(tmp_path):
+    full = make_clip(tmp_path / "full.mp4", duration=4)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(Path(full).read_bytes()[:2000])
+    with pytest.raises(ExtractionError):
+        probe_video(cut)

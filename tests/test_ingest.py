@@ -1,0 +1,162 @@
+"""Ingest and extraction against the real database, with media made by ffmpeg."""
+
+import shutil
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from dedup import services
+from dedup.features import FEATURE_VERSION
+from dedup.models import AudioHash, Frame, Video
+
+from .media import ffmpeg, make_clip, transcode
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def library(tmp_path, clip, other_clip):
+    root = tmp_path / "library"
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(clip, root / "a.mp4")
+    shutil.copy(other_clip, root / "sub" / "b.mkv.renamed")  # a video whose name says nothing
+    shutil.copy(clip, root / "sub" / "a-again.mp4")  # byte-identical copy under another path
+    (root / "readme.txt").write_text("not a video")
+    (root / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 200)
+    return root
+
+
+def _ingest_sync(*paths):
+    call_command("ingest", *[str(p) for p in paths], "--sync", "--workers", "1")
+
+
+def test_it_records_every_video_once_and_extracts_them(library):
+    _ingest_sync(library)
+    videos = {v.rel_path: v for v in Video.objects.all()}
+    assert set(videos) == {"a.mp4", "sub/a-again.mp4", "sub/b.mkv.renamed"}
+    assert all(v.status == Video.Status.READY for v in videos.values()), [v.error for v in videos.values()]
+    a = videos["a.mp4"]
+    assert a.root == str(library) and a.path == str(library / "a.mp4")
+    assert videos["sub/a-again.mp4"].identical_to == a
+    assert a.feature_version == FEATURE_VERSION and a.backbone == "efficientnet_lite0"
+    assert a.frames.count() == 7 and a.frames.filter(informative=True).count() == 7
+    assert a.audio_fingerprint and AudioHash.objects.filter(video=a).exists()
+    assert videos["sub/b.mkv.renamed"].has_audio is False and not videos["sub/b.mkv.renamed"].audio_fingerprint
+    assert set(a.timings) >= {"probe", "decode", "hash", "embed", "audio", "database"}
+
+
+def test_reingesting_does_no_duplicate_work(library):
+    _ingest_sync(library)
+    stamps = dict(Video.objects.values_list("pk", "finished_at"))
+    _ingest_sync(library)
+    assert Video.objects.count() == 3
+    assert dict(Video.objects.values_list("pk", "finished_at")) == stamps
+
+
+def test_identical_files_are_paired_as_exact(library):
+    _ingest_sync(library)
+    a = Video.objects.get(rel_path="a.mp4")
+    again = Video.objects.get(rel_path="sub/a-again.mp4")
+    pair = services.Pair.objects.get(video_a=min(a, again, key=lambda v: v.pk), video_b=max(a, again, key=lambda v: v.pk))
+    assert pair.label == "exact" and pair.breakdown["byte_identical"]
+
+
+@pytest.mark.parametrize(
+    "name, make, reason",
+    [
+        ("zero.mp4", lambda p, clip: p.write_bytes(b""), "empty"),
+        ("text.mp4", lambda p, clip: p.write_text("plain text, not a video\n" * 50), "not a readable video"),
+        ("truncated.mp4", lambda p, clip: p.write_bytes(clip.read_bytes()[:3000]), ""),
+        (
+            "song.m4v",
+            lambda p, clip: ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", "-f", "mp4", str(p)),
+            "audio-only",
+        ),
+    ],
+)
+def test_bad_files_fail_with_a_reason(tmp_path, clip, name, make, reason):
+    path = tmp_path / name
+    make(path, clip)
+    _ingest_sync(path)
+    video = Video.objects.get(path=str(path))
+    assert video.status == Video.Status.FAILED
+    assert reason in video.error and video.error
+    assert not video.frames.exists()
+
+
+def test_video_only_and_tiny_and_4k_files_are_processed(tmp_path):
+    silent = make_clip(tmp_path / "silent.mp4", duration=2, tone=None)
+    tiny = make_clip(tmp_path / "tiny.mp4", duration=0.3)
+    big = make_clip(tmp_path / "big.mp4", source="testsrc", duration=1, size=(3840, 2160), fps=5, tone=None)
+    _ingest_sync(silent, tiny, big)
+    for path in (silent, tiny, big):
+        video = Video.objects.get(path=str(path))
+        assert video.status == Video.Status.READY, video.error
+        assert video.frames.count() >= 1
+    assert Video.objects.get(path=str(big)).width == 3840
+
+
+def test_a_file_deleted_between_ingest_and_extraction_fails_clearly(tmp_path, clip):
+    path = tmp_path / "soon-gone.mp4"
+    shutil.copy(clip, path)
+    result = services.video_ingest(paths=[path], enqueue=False)
+    path.unlink()
+    video = services.video_extract(video_id=result.created[0])
+    assert video.status == Video.Status.FAILED and "not found" in video.error
+
+
+def test_a_worker_killed_mid_extraction_is_finished_by_the_retry(tmp_path, clip):
+    path = tmp_path / "interrupted.mp4"
+    shutil.copy(clip, path)
+    video_id = services.video_ingest(paths=[path], enqueue=False).created[0]
+    # what a killed worker leaves behind: the row claimed long ago, nothing written
+    Video.objects.filter(pk=video_id).update(status=Video.Status.PROCESSING,
+                                             started_at=timezone.now() - timedelta(hours=2))
+    fresh_claim = services.video_claim(video_id=video_id, stale_after=timedelta(hours=3))
+    assert fresh_claim is False  # still within its time: a second worker must not take it
+    video = services.video_extract(video_id=video_id)
+    assert video.status == Video.Status.READY
+    assert Frame.objects.filter(video_id=video_id).count() == 7
+
+
+def test_a_claimed_video_is_not_processed_twice(tmp_path, clip):
+    path = tmp_path / "once.mp4"
+    shutil.copy(clip, path)
+    video_id = services.video_ingest(paths=[path], enqueue=False).created[0]
+    assert services.video_claim(video_id=video_id) is True
+    assert services.video_claim(video_id=video_id) is False
+
+
+def test_reextract_redoes_only_stale_videos(tmp_path, clip, other_clip):
+    _ingest_sync(clip, other_clip)
+    stale = Video.objects.get(path=str(clip))
+    Video.objects.filter(pk=stale.pk).update(feature_version=FEATURE_VERSION - 1)
+    fresh_finished = Video.objects.get(path=str(other_clip)).finished_at
+    call_command("reextract", "--sync")
+    assert Video.objects.get(pk=stale.pk).feature_version == FEATURE_VERSION
+    assert Video.objects.get(path=str(other_clip)).finished_at == fresh_finished
+
+
+def test_ingest_enqueues_extraction_after_commit(tmp_path, clip):
+    from django_q.models import OrmQ
+
+    path = tmp_path / "queued.mp4"
+    shutil.copy(clip, path)
+    call_command("ingest", str(path))
+    assert Video.objects.get(path=str(path)).status == Video.Status.PENDING
+    assert OrmQ.objects.count() == 1
+
+
+def test_a_reencoded_copy_is_matched_with_its_segments(tmp_path, clip, other_clip):
+    copy = transcode(clip, tmp_path / "copy.mp4", vf="scale=240:180,hflip", crf=30)
+    _ingest_sync(clip, copy, other_clip)
+    original = Video.objects.get(path=str(clip))
+    twin = Video.objects.get(path=str(copy))
+    pair = services.Pair.objects.get(video_a=original, video_b=twin)
+    assert pair.label in ("exact", "near_duplicate"), pair.breakdown
+    assert pair.segments["coverage_a"] >= 0.8 and pair.config is not None
+    assert original.group_id is not None and original.group_id == twin.group_id
+    other = Video.objects.get(path=str(other_clip))
+    assert not services.Pair.objects.filter(video_b=other, label__in=services.Pair.DUPLICATE_LABELS).exists()

@@ -1,0 +1,162 @@
+"""The pure matching engine on synthetic frame sequences (no database, no decoding)."""
+
+import numpy as np
+import pytest
+
+from dedup.matching.groups import group_components, keep_best
+from dedup.matching.score import score_pair
+from dedup.matching.signals import ScoringParams, VideoSignals
+
+DIM = 64
+DUPLICATE = {"exact", "near_duplicate", "partial"}
+
+
+class Footage:
+    """Smoothly changing content: an embedding for any moment of a source timeline."""
+
+    def __init__(self, seed: int, seconds: int):
+        rng = np.random.default_rng(seed)
+        self.anchors = rng.standard_normal((seconds + 2, DIM))
+
+    def at(self, t: float) -> np.ndarray:
+        i = int(np.floor(t))
+        w = t - i
+        v = (1 - w) * self.anchors[i] + w * self.anchors[i + 1]
+        return v / np.linalg.norm(v)
+
+
+def video(frames: list[np.ndarray], *, id: int, noise: float = 0.35, seed: int = 0, fingerprint=None,
+          size: int = 1_000_000, width: int = 640, height: int = 360) -> VideoSignals:
+    rng = np.random.default_rng(seed + 1000 * id)
+    emb = np.stack(frames) + noise * rng.standard_normal((len(frames), DIM)) / np.sqrt(DIM)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    n = len(frames)
+    return VideoSignals(
+        id=id, times=np.arange(n, dtype=np.float32), embeddings=emb.astype(np.float32),
+        phashes=rng.integers(-(2**62), 2**62, n, dtype=np.int64), informative=np.ones(n, dtype=bool),
+        duration=float(n), width=width, height=height, fps=25.0, size=size, bitrate=size * 8 // max(n, 1),
+        fingerprint=fingerprint, mfcc=None, has_audio=fingerprint is not None,
+    )
+
+
+def sample(footage: Footage, start: float, seconds: int, speed: float = 1.0) -> list[np.ndarray]:
+    return [footage.at(start + speed * k) for k in range(seconds)]
+
+
+@pytest.fixture
+def source() -> Footage:
+    return Footage(1, 80)
+
+
+def test_a_copy_of_the_whole_video_is_a_duplicate(source):
+    result = score_pair(video(sample(source, 0, 20), id=1), video(sample(source, 0, 20), id=2))
+    assert result.label in {"exact", "near_duplicate"}
+    assert result.segments["coverage_a"] == result.segments["coverage_b"] == 1.0
+
+
+def test_a_trimmed_copy_aligns_at_its_offset(source):
+    result = score_pair(video(sample(source, 0, 20), id=1), video(sample(source, 3, 14), id=2))
+    assert result.label in DUPLICATE
+    assert result.segments["offset"] == pytest.approx(-3, abs=0.6)
+    assert result.segments["a"][0][0] == pytest.approx(3, abs=1)
+
+
+def test_a_copy_with_an_added_intro_aligns_after_the_intro(source):
+    intro = sample(Footage(99, 10), 0, 4)
+    result = score_pair(video(sample(source, 0, 16), id=1), video(intro + sample(source, 0, 16), id=2))
+    assert result.label in DUPLICATE
+    assert result.segments["offset"] == pytest.approx(4, abs=0.6)
+    assert result.segments["b"][0][0] == pytest.approx(4, abs=1)
+
+
+def test_a_ten_second_clip_inside_a_long_video_is_partial(source):
+    long = video(sample(source, 0, 70), id=1)
+    clip = video(sample(source, 30, 10), id=2)
+    result = score_pair(long, clip)
+    assert result.label == "partial"
+    assert result.segments["a"][0][0] == pytest.approx(30, abs=1)
+    assert result.segments["coverage_b"] == 1.0 and result.segments["coverage_a"] < 0.2
+
+
+@pytest.mark.parametrize("speed", [1.25, 0.8])
+def test_a_speed_changed_copy_aligns(source, speed):
+    result = score_pair(video(sample(source, 0, 30), id=1), video(sample(source, 0, int(30 / speed) - 1, speed), id=2))
+    assert result.label in DUPLICATE
+    assert result.segments["speed"] == pytest.approx(1 / speed, abs=0.05) or result.segments["speed"] == pytest.approx(
+        speed, abs=0.05
+    )
+
+
+def test_different_footage_is_different(source):
+    result = score_pair(video(sample(source, 0, 20), id=1), video(sample(Footage(2, 30), 0, 20), id=2))
+    assert result.label == "different"
+
+
+def test_a_silent_copy_is_not_punished_for_its_silence(source):
+    fp = np.random.default_rng(5).integers(0, 2**32, 160, dtype=np.uint64).astype(np.uint32)
+    with_sound = video(sample(source, 0, 20), id=1, fingerprint=fp)
+    silent = video(sample(source, 0, 20), id=2)
+    result = score_pair(with_sound, silent)
+    assert result.audio is None and "audio_missing" in result.breakdown
+    twin = score_pair(video(sample(source, 0, 20), id=3), silent)
+    assert result.score == pytest.approx(twin.score, abs=0.02)
+    assert result.label in {"exact", "near_duplicate"}
+
+
+def test_fusion_renormalises_the_weights_present():
+    from dedup.matching.score import fuse
+
+    params = ScoringParams()
+    assert fuse(params, 0.8, None, 0.5) == pytest.approx((0.65 * 0.8 + 0.10 * 0.5) / 0.75)
+    assert fuse(params, 0.8, 0.4, 0.5) == pytest.approx(0.65 * 0.8 + 0.25 * 0.4 + 0.10 * 0.5)
+
+
+def test_a_shared_intro_does_not_make_two_videos_duplicates():
+    intro = sample(Footage(7, 5), 0, 3)
+    a = video(intro + sample(Footage(10, 30), 0, 20), id=1)
+    b = video(intro + sample(Footage(11, 30), 0, 20), id=2)
+    result = score_pair(a, b)
+    assert result.breakdown["boilerplate"] is True
+    assert result.label not in DUPLICATE
+
+
+def test_the_same_song_over_different_footage_is_not_a_duplicate():
+    fp = np.random.default_rng(9).integers(0, 2**32, 160, dtype=np.uint64).astype(np.uint32)
+    a = video(sample(Footage(20, 30), 0, 20), id=1, fingerprint=fp)
+    b = video(sample(Footage(21, 30), 0, 20), id=2, fingerprint=fp.copy())
+    result = score_pair(a, b)
+    assert result.audio is not None and result.audio > 0.9
+    assert result.label not in DUPLICATE
+
+
+def test_identical_files_are_exact_without_looking_further(source):
+    a = video(sample(source, 0, 5), id=1)
+    b = video(sample(Footage(3, 10), 0, 5), id=2)
+    a = a.__class__(**{**a.__dict__, "sha256": "ab" * 32})
+    b = b.__class__(**{**b.__dict__, "sha256": "ab" * 32})
+    assert score_pair(a, b).label == "exact"
+
+
+def test_a_daisy_chain_is_two_links_not_one_group():
+    edges = [(1, 2, 0.9, "near_duplicate"), (2, 3, 0.88, "near_duplicate")]
+    assert group_components(edges) == [[1, 2]]
+
+
+def test_a_group_of_mutual_copies_stays_together():
+    edges = [(a, b, 0.9, "near_duplicate") for a in range(1, 6) for b in range(a + 1, 6) if (a, b) != (2, 5)]
+    assert group_components(edges) == [[1, 2, 3, 4, 5]]
+
+
+def test_two_groups_joined_by_one_weak_link_stay_apart():
+    edges = [(1, 2, 0.95, "exact"), (1, 3, 0.95, "exact"), (2, 3, 0.95, "exact"),
+             (4, 5, 0.95, "exact"), (4, 6, 0.95, "exact"), (5, 6, 0.95, "exact"), (3, 4, 0.86, "near_duplicate")]
+    assert sorted(group_components(edges)) == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_keep_best_prefers_resolution_then_bitrate_then_duration_then_size():
+    base = {"pixels": 1280 * 720, "bitrate": 2_000_000, "duration": 60.0, "size": 10_000_000}
+    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "pixels": 1920 * 1080}]) == 2
+    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "bitrate": 3_000_000}]) == 2
+    assert keep_best([{**base, "id": 1, "bitrate": 2_010_000}, {**base, "id": 2, "duration": 61.5}]) == 2
+    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "size": 12_000_000}]) == 2
+    assert keep_best([{**base, "id": 3}, {**base, "id": 2}]) == 2

@@ -1,0 +1,38 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_library_page_requires_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_library_lists_videos_with_status(client, moderator):
+    from dedup.models import Video
+
+    Video.objects.create(path="/x/a.mp4", rel_path="a.mp4", file_name="a.mp4", status="failed",
+                         error="file is empty (0 bytes)")
+    client.force_login(moderator)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"a.mp4" in response.content and b"file is empty" in response.content
+    assert b"failed 1" in response.content
+
+
+def test_search_filters_by_file_name(client, moderator):
+    from dedup.models import Video
+
+    Video.objects.create(path="/x/cat.mp4", rel_path="cat.mp4", file_name="cat.mp4")
+    Video.objects.create(path="/x/dog.mp4", rel_path="dog.mp4", file_name="dog.mp4")
+    client.force_login(moderator)
+    content = client.get("/?q=cat").content
+    assert b"cat.mp4" in content and b"dog.mp4" not in content
+
+
+def test_health_reports_database_and_queue_without_login(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"] == "ok" and body["pgvector"].startswith("0.8")
+    assert "queued_tasks" in body and "workers" in body
