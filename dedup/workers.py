@@ -21,3 +21,26 @@ def extract(video_id: int) -> tuple[int, str, str]:
 
     video = services.video_extract(video_id=video_id)
     return video.pk, video.status, video.error
+
+
+def extract_many(video_ids: list[int], *, workers: int, progress=lambda items, desc: items) -> None:
+    """Extract videos in this process (workers <= 1) or in a pool of spawned processes."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from django.db import connections
+
+    from dedup import services
+    from dedup.features.audio import warm_up
+
+    if not video_ids:
+        return
+    if workers <= 1 or len(video_ids) == 1:
+        warm_up()
+        for video_id in progress(video_ids, "extract"):
+            services.video_extract(video_id=video_id)
+        return
+    connections.close_all()  # children open their own connections
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=init) as pool:
+        for _ in progress(pool.map(extract, video_ids, chunksize=1), "extract"):
+            pass

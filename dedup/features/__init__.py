@@ -1,6 +1,6 @@
 """Pure feature extractors: a path or frames in, a frozen dataclass out. No Django imports here."""
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 
 
 class ExtractionError(Exception):

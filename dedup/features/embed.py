@@ -17,6 +17,7 @@ import numpy as np
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LOW_PASS_WIDTH = 128
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -168,11 +169,11 @@ class Embedder:
         return self.backbone.name
 
     def _prepare(self, images: list) -> "np.ndarray":
-        """Grey, histogram-equalised, square frames.
+        """Grey, low-passed, histogram-equalised, square frames.
 
-        Re-uploads change colour, brightness, contrast or drop colour altogether; measured on the
-        development benchmark, embedding the equalised luminance instead of RGB raises the recall
-        of copies at the negatives' highest similarity from 0.57 to 0.90.
+        Re-uploads change colour, brightness, contrast, sharpness or drop colour altogether.
+        Measured on the development benchmark (recall of copies at the negatives' highest
+        similarity): RGB 0.57, equalised grey 0.91, equalised grey low-passed to 128 px 0.95.
         """
         import cv2
 
@@ -180,8 +181,9 @@ class Embedder:
         out = np.empty((len(images), size, size, 3), dtype=np.uint8)
         for i, img in enumerate(images):
             grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-            grey = cv2.equalizeHist(cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA))
-            out[i] = grey[:, :, None]
+            h, w = grey.shape
+            small = cv2.resize(grey, (LOW_PASS_WIDTH, max(2, round(LOW_PASS_WIDTH * h / w))), interpolation=cv2.INTER_AREA)
+            out[i] = cv2.equalizeHist(cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR))[:, :, None]
         return out
 
     def embed(self, images: list, *, batch: int = 32) -> np.ndarray:

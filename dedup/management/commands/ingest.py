@@ -1,11 +1,8 @@
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
 from dedup import services
 from dedup import workers as worker_entry
@@ -40,7 +37,7 @@ class Command(BaseCommand):
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        self._extract(todo, workers)
+        worker_entry.extract_many(todo, workers=workers, progress=self._progress)
         to_match = list(
             Video.objects.filter(status=Video.Status.READY, matched_at__isnull=True, pk__in=self._under(roots))
             .order_by("pk")
@@ -67,18 +64,3 @@ class Command(BaseCommand):
         from tqdm import tqdm
 
         return tqdm(items, desc=desc, unit="video", disable=not sys.stderr.isatty())
-
-    def _extract(self, ids: list[int], workers: int) -> None:
-        if not ids:
-            return
-        if workers <= 1 or len(ids) == 1:
-            from dedup.features.audio import warm_up
-
-            warm_up()
-            for video_id in self._progress(ids, "extract"):
-                services.video_extract(video_id=video_id)
-            return
-        connections.close_all()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_entry.init) as pool:
-            for _ in self._progress(pool.map(worker_entry.extract, ids, chunksize=1), "extract"):
-                pass

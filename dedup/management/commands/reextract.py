@@ -1,7 +1,10 @@
+import os
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from dedup import services
+from dedup.workers import extract_many
 from dedup.models import Video
 
 
@@ -12,8 +15,10 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="Re-extract every video, stale or not.")
         parser.add_argument("--failed", action="store_true", help="Also retry failed videos.")
         parser.add_argument("--sync", action="store_true", help="Work in this process instead of the workers.")
+        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                            help="Extraction processes with --sync (default: one per CPU core).")
 
-    def handle(self, *args, all: bool, failed: bool, sync: bool, **options):
+    def handle(self, *args, all: bool, failed: bool, sync: bool, workers: int, **options):
         videos = Video.objects.all() if all else services.stale_videos()
         ids = set(videos.values_list("pk", flat=True))
         if failed:
@@ -21,8 +26,7 @@ class Command(BaseCommand):
         Video.objects.filter(pk__in=ids).update(status=Video.Status.PENDING, matched_at=None)
         self.stdout.write(f"{len(ids)} videos to re-extract")
         if sync:
-            for video_id in sorted(ids):
-                services.video_extract(video_id=video_id)
+            extract_many(sorted(ids), workers=workers)
             for video_id in sorted(ids):
                 services.video_match(video_id=video_id, refresh_groups=False)
             services.groups_refresh()
