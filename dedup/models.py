@@ -16,7 +16,7 @@ class ScoringConfig(models.Model):
     near_threshold = models.FloatField(default=0.85)
     similar_threshold = models.FloatField(default=0.70)
     partial_threshold = models.FloatField(
-        default=0.70, help_text="Minimum segment score for a clip contained in another video to be 'partial'."
+        default=0.73, help_text="Minimum segment score for a clip contained in another video to be 'partial'."
     )
     frame_match_threshold = models.FloatField(
         default=0.60, help_text="Frame-level similarity above which two frames count as the same shot."

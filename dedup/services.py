@@ -429,15 +429,18 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
         return []
     config = ScoringConfig.active()
     candidates = find_candidates(video)
-    pairs = []
     others = Video.objects.in_bulk(list(candidates.votes))
-    for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v]):
-        pairs.append(
-            pair_score(a=video, b=others[other_id], config=config, common_a=candidates.common_frames,
-                       reasons=candidates.reasons.get(other_id))
-        )
+    pairs = [
+        pair_score(a=video, b=others[other_id], config=config, common_a=candidates.common_frames,
+                   reasons=candidates.reasons.get(other_id))
+        for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
+    ]
+    # pairs from earlier features that are no longer candidates would otherwise linger
+    stale = Pair.objects.filter(Q(video_a=video) | Q(video_b=video)).exclude(pk__in=[p.pk for p in pairs])
+    had_duplicates = stale.filter(label__in=Pair.DUPLICATE_LABELS).exists()
+    stale.delete()
     Video.objects.filter(pk=video_id).update(matched_at=timezone.now())
-    if refresh_groups:
+    if refresh_groups and (had_duplicates or any(p.is_duplicate for p in pairs)):
         groups_refresh()
     return pairs
 

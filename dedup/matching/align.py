@@ -64,7 +64,7 @@ def align(times_a: np.ndarray, times_b: np.ndarray, sim: np.ndarray, valid_a: np
         smooth[1:] += hist[:-1] * 0.5
         smooth[:-1] += hist[1:] * 0.5
         k = int(np.argmax(smooth))
-        score = float(smooth[k]) * (1.0 if speed == 1.0 else 0.97)
+        score = float(smooth[k]) * (1.0 if speed == 1.0 else 0.8)
         if best is None or score > best[0]:
             near = np.abs(bins - (k + lo)) <= 1
             offset = float(np.median(offsets[near]))

@@ -11,15 +11,18 @@ from .signals import ScoringParams, VideoSignals
 
 # Embedding cosine of aligned frames -> visual score. Below VISUAL_FLOOR frames are unrelated
 # (different shots of one game or scene reach ~0.7), above VISUAL_CEIL they are the same picture.
-VISUAL_FLOOR = 0.62
-VISUAL_CEIL = 0.82
+VISUAL_FLOOR = 0.58
+VISUAL_CEIL = 0.80
 RESIDUAL_MIN = 0.05
 RESIDUAL_STATIC_EXTRA = 0.25
 RESIDUAL_RAMP = 0.15
+STATIC = 0.8
 FULL_COVERAGE = 0.75
 MIN_SEGMENT_SECONDS = 2.0
 BOILERPLATE_MAX_SECONDS = 6.0
+BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 MIN_FP_OVERLAP = 16  # sub-fingerprints (~2 s)
+MIN_FP_OVERLAP_SHORT = 8
 
 
 @dataclass(frozen=True)
@@ -49,19 +52,21 @@ def fingerprint_similarity(fa: np.ndarray, fb: np.ndarray, *, offset_hint: float
     With an offset hint (from the visual alignment) only offsets near it are searched.
     """
     na, nb = len(fa), len(fb)
-    if na < MIN_FP_OVERLAP or nb < MIN_FP_OVERLAP:
+    # short clips have few sub-fingerprints: compare what there is, down to ~1 s
+    min_overlap = max(MIN_FP_OVERLAP_SHORT, min(MIN_FP_OVERLAP, int(0.8 * min(na, nb))))
+    if na < min_overlap or nb < min_overlap:
         return 0.0, 0.0, 0
     if offset_hint is not None:
         centre = int(round(offset_hint / FP_ITEM_SECONDS))
         width = int(round(search / FP_ITEM_SECONDS))
-        offsets = range(max(-(na - MIN_FP_OVERLAP), centre - width), min(nb - MIN_FP_OVERLAP, centre + width) + 1)
+        offsets = range(max(-(na - min_overlap), centre - width), min(nb - min_overlap, centre + width) + 1)
     else:
-        offsets = range(-(na - MIN_FP_OVERLAP), nb - MIN_FP_OVERLAP + 1)
+        offsets = range(-(na - min_overlap), nb - min_overlap + 1)
     best = (0.0, 0.0, 0)
     for off in offsets:  # item i of a lines up with item i + off of b
         a0, b0 = max(0, -off), max(0, off)
         n = min(na - a0, nb - b0)
-        if n < MIN_FP_OVERLAP:
+        if n < min_overlap:
             continue
         ber = np.bitwise_count(fa[a0 : a0 + n] ^ fb[b0 : b0 + n]).mean() / 32.0
         sim = 1.0 - 2.0 * float(ber)
@@ -80,7 +85,10 @@ def _mfcc_similarity(ma: np.ndarray, mb: np.ndarray) -> float:
     return _clip01(1.0 - dist / 0.35)
 
 
-def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None) -> tuple[float | None, dict]:
+def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None,
+                *, whole_files: bool = True) -> tuple[float | None, dict]:
+    """Fingerprint agreement at the best offset, plus the MFCC summary when the match spans both
+    whole files (a summary of a file says nothing about a clip inside it)."""
     if not (a.audio_usable and b.audio_usable):
         return None, {"audio_missing": True}
     parts: dict = {}
@@ -94,7 +102,7 @@ def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None) -> 
         fp_score = _clip01((sim - 0.2) / 0.5) if n else None
         parts.update(fingerprint=round(sim, 4), fingerprint_offset=round(off, 2), fingerprint_overlap_s=round(n * FP_ITEM_SECONDS, 2))
     mfcc_score = None
-    if a.mfcc is not None and b.mfcc is not None:
+    if whole_files and a.mfcc is not None and b.mfcc is not None:
         mfcc_score = _mfcc_similarity(a.mfcc, b.mfcc)
         parts["mfcc"] = round(mfcc_score, 4)
     if fp_score is None and mfcc_score is None:
@@ -184,13 +192,15 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
     best_in_row = np.where(b.informative[None, :], sim, -1.0)[span_a].max(axis=1) if span_a.any() else al.sims
     frame_quality = float(np.mean(np.clip(best_in_row, 0, 1)))
     matched_quality = float(al.sims.mean())
-    audio, audio_parts = audio_score(a, b, al.offset if al.speed == 1.0 else None)
-    residual = residual_agreement(a, b, al)
-    static = min(self_similarity(a), self_similarity(b))
-    v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio)
-
     cov_a = _coverage(a.times, a.informative, al.a_start, al.a_end)
     cov_b = _coverage(b.times, b.informative, al.b_start, al.b_end)
+    audio, audio_parts = audio_score(a, b, al.offset if al.speed == 1.0 else None,
+                                     whole_files=min(cov_a, cov_b) >= FULL_COVERAGE)
+    residual = residual_agreement(a, b, al)
+    static = min(self_similarity(a), self_similarity(b))
+    sharpness = alignment_sharpness(a, b, al, sim)
+    v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio, sharpness)
+
     seg_a = _span_seconds(al.a_start, al.a_end, a.duration)
     seg_b = _span_seconds(al.b_start, al.b_end, b.duration, al.speed)
     segments = {
@@ -205,6 +215,7 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
         audio_parts,
         residual=None if residual is None else round(residual, 4),
         static=round(static, 4),
+        sharpness=None if sharpness is None else round(sharpness, 4),
         embedding_quality=round(frame_quality, 4),
         matched_quality=round(matched_quality, 4),
         matched_frames=al.n_matched,
@@ -222,8 +233,8 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
     boilerplate = (
         (at_start or at_end)
         and max(seg_a, seg_b) <= BOILERPLATE_MAX_SECONDS
-        and rest_a >= max(2.0, seg_a)
-        and rest_b >= max(2.0, seg_b)
+        and rest_a >= max(2.0, BOILERPLATE_REST * seg_a)
+        and rest_b >= max(2.0, BOILERPLATE_REST * seg_b)
     )
     breakdown["boilerplate"] = bool(boilerplate)
 
@@ -249,7 +260,7 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
 
 
 def visual_evidence(matched_quality: float, residual: float | None, static: float, n_matched: int,
-                    audio: float | None = None) -> float:
+                    audio: float | None = None, sharpness: float | None = None) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
     Aligned-frame similarity alone is fooled by look-alike footage (music visualisers, one game's
@@ -266,9 +277,25 @@ def visual_evidence(matched_quality: float, residual: float | None, static: floa
         need = RESIDUAL_MIN + RESIDUAL_STATIC_EXTRA * _clip01((static - 0.75) / 0.2)
         support = _clip01((residual - need) / RESIDUAL_RAMP)
     support = max(support, _clip01((matched_quality - 0.95) / 0.03))
+    if sharpness is not None and static >= STATIC:
+        # in a static shot, the aligned moment must beat the moments around it
+        support = max(support, _clip01((sharpness - 0.005) / 0.03))
     if audio is not None:
         support = max(support, 0.8 * _clip01((audio - 0.6) / 0.3))
     return base * (0.4 + 0.6 * support) * min(1.0, n_matched / 2.0)
+
+
+def alignment_sharpness(a: VideoSignals, b: VideoSignals, al: Alignment, sim: np.ndarray) -> float | None:
+    """How much better the aligned frame matches than frames two or more seconds away from it.
+
+    The same moment beats its neighbours; another moment of a static shot does not.
+    """
+    gaps = []
+    for i, j in zip(al.matched_a, al.matched_b, strict=True):
+        far = b.informative & (np.abs(b.times - b.times[j]) >= 2.0)
+        if far.any():
+            gaps.append(float(sim[i, j] - sim[i, far].max()))
+    return float(np.median(gaps)) if gaps else None
 
 
 def self_similarity(v: VideoSignals) -> float:

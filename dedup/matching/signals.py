@@ -37,5 +37,5 @@ class ScoringParams:
     exact_threshold: float = 0.95
     near_threshold: float = 0.85
     similar_threshold: float = 0.70
-    partial_threshold: float = 0.70
+    partial_threshold: float = 0.73
     frame_match_threshold: float = 0.60
