@@ -26,6 +26,12 @@ logger = logging.getLogger(__name__)
 # the library are boilerplate (test cards, logos, stock intros): they neither vote nor align.
 COMMON_FRAME_MIN_VIDEOS = 8
 COMMON_FRAME_LIBRARY_SHARE = 0.05
+COMMON_FRAME_VOTE = 0.2
+COMMON_FRAME_SIMILARITY = 0.9  # only near-identical neighbours make a frame common
+# Common frames are left out of alignment only while they are a minority of the video (an intro,
+# a logo); a video made of nothing but widely shared frames (one static camera in many uploads)
+# keeps them all, and the scorer's static-shot checks decide.
+COMMON_FRAME_MAX_SHARE = 0.5
 
 
 # ---------------------------------------------------------------- ingest
@@ -346,11 +352,12 @@ def find_candidates(video: Video, *, neighbours: int | None = None, min_similari
                 best = per_frame.setdefault(idx, {})
                 best[vid] = max(best.get(vid, 0.0), sim)
         for idx, hits in per_frame.items():
-            if len(hits) >= common_cutoff:
+            weight = 1.0
+            if sum(1 for sim in hits.values() if sim >= COMMON_FRAME_SIMILARITY) >= common_cutoff:
                 common.add(idx)
-                continue
+                weight = COMMON_FRAME_VOTE
             for vid, sim in hits.items():
-                add(vid, sim, "embedding")
+                add(vid, weight * sim, "embedding")
 
         # pHash: any hash within Hamming distance 3 shares one of the four 16-bit bands exactly
         cursor.execute(
@@ -382,6 +389,9 @@ def find_candidates(video: Video, *, neighbours: int | None = None, min_similari
             for vid, n in cursor.fetchall():
                 add(vid, 0.05 * n, "audio")
     ready = set(Video.objects.filter(pk__in=votes.keys(), status=Video.Status.READY).values_list("pk", flat=True))
+    informative = Frame.objects.filter(video_id=video.pk, informative=True).count()
+    if len(common) > COMMON_FRAME_MAX_SHARE * informative:
+        common = set()
     return Candidates(
         votes={v: w for v, w in votes.items() if v in ready},
         reasons={v: r for v, r in reasons.items() if v in ready},
@@ -435,8 +445,11 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
                    reasons=candidates.reasons.get(other_id))
         for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
     ]
-    # pairs from earlier features that are no longer candidates would otherwise linger
-    stale = Pair.objects.filter(Q(video_a=video) | Q(video_b=video)).exclude(pk__in=[p.pk for p in pairs])
+    # pairs scored on this video's earlier features, and not found again, would otherwise linger;
+    # pairs another video's search found since then are current (candidate search is not symmetric)
+    stale = Pair.objects.filter(Q(video_a=video) | Q(video_b=video), updated_at__lt=video.finished_at).exclude(
+        pk__in=[p.pk for p in pairs]
+    )
     had_duplicates = stale.filter(label__in=Pair.DUPLICATE_LABELS).exists()
     stale.delete()
     Video.objects.filter(pk=video_id).update(matched_at=timezone.now())

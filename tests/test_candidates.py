@@ -60,3 +60,31 @@ def test_ingest_order_does_not_matter(long_and_clip):
     call_command("ingest", str(long), "--sync", "--workers", "1")
     pair = Pair.objects.get()
     assert pair.label == "partial"
+
+
+def test_rematching_keeps_pairs_that_another_video_found(long_and_clip):
+    from django.utils import timezone
+
+    long, clip, _ = long_and_clip
+    call_command("ingest", str(long), str(clip), "--sync", "--workers", "1")
+    pair = Pair.objects.get()
+    long_video = Video.objects.get(path=str(long))
+    # the long video's own search may not return the clip; its pair found by the clip must survive
+    Video.objects.filter(pk=long_video.pk).update(finished_at=timezone.now() - timezone.timedelta(hours=1))
+    services.video_match(video_id=long_video.pk)
+    assert Pair.objects.filter(pk=pair.pk).exists()
+
+
+def test_rematching_after_new_features_drops_pairs_no_longer_found(long_and_clip):
+    from django.utils import timezone
+
+    long, clip, unrelated = long_and_clip
+    call_command("ingest", str(long), str(clip), str(unrelated), "--sync", "--workers", "1")
+    long_video = Video.objects.get(path=str(long))
+    other = Video.objects.get(path=str(unrelated))
+    ghost = Pair.objects.create(video_a=min(long_video, other, key=lambda v: v.pk),
+                                video_b=max(long_video, other, key=lambda v: v.pk), score=0.9, label="near_duplicate")
+    Pair.objects.filter(pk=ghost.pk).update(updated_at=timezone.now() - timezone.timedelta(hours=1))
+    Video.objects.filter(pk=long_video.pk).update(finished_at=timezone.now())
+    services.video_match(video_id=long_video.pk)
+    assert not Pair.objects.filter(pk=ghost.pk).exists()

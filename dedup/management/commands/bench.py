@@ -34,6 +34,7 @@ class Command(BaseCommand):
         if not manifest.exists():
             raise CommandError(f"{manifest} not found: run make_bench.py first")
         results = results or bench_dir / "astradup_results.csv"
+        call_command("migrate", verbosity=0)
         extra = ["--workers", str(workers)] if workers else []
         wall0, cpu0 = time.monotonic(), _cpu_seconds()
         call_command("ingest", str(videos_dir), "--sync", *extra)
