@@ -12,7 +12,8 @@ import numpy as np
 
 SPEEDS = (1.0, 0.8, 1.25, 2 / 3, 1.5, 0.5, 2.0)
 OFFSET_BIN = 1.0
-MAX_GAP = 3.0  # seconds of unmatched frames allowed inside one matched segment
+MAX_GAP = 3.0
+SPEED_VOTE_MARGIN = 1.2  # seconds of unmatched frames allowed inside one matched segment
 
 
 @dataclass(frozen=True)
@@ -53,23 +54,26 @@ def align(times_a: np.ndarray, times_b: np.ndarray, sim: np.ndarray, valid_a: np
     if ii.size == 0:
         return None
     weights = masked[ii, jj] - threshold + 0.05
-    best = None
+    lines = []  # (votes, mean similarity on the line, speed, offset)
     for speed in SPEEDS:
         offsets = times_b[jj] - speed * times_a[ii]
         bins = np.round(offsets / OFFSET_BIN).astype(np.int64)
         lo = bins.min()
         hist = np.bincount(bins - lo, weights=weights)
-        # each a-frame votes once per line, so a static shot repeated in b cannot stack votes
         smooth = hist.copy()
         smooth[1:] += hist[:-1] * 0.5
         smooth[:-1] += hist[1:] * 0.5
         k = int(np.argmax(smooth))
-        score = float(smooth[k]) * (1.0 if speed == 1.0 else 0.8)
-        if best is None or score > best[0]:
-            near = np.abs(bins - (k + lo)) <= 1
-            offset = float(np.median(offsets[near]))
-            best = (score, speed, offset)
-    _, speed, offset = best
+        near = np.abs(bins - (k + lo)) <= 1
+        lines.append((float(smooth[k]), float(masked[ii[near], jj[near]].mean()), speed, float(np.median(offsets[near]))))
+    # Real speed changes are rare and static footage lines up at any speed, so another speed must
+    # beat 1x clearly on votes *and* match at least as well frame for frame.
+    unit = lines[0]
+    best = unit
+    for line in lines[1:]:
+        if line[0] > SPEED_VOTE_MARGIN * unit[0] and line[1] >= unit[1] - 0.005 and line[0] > best[0]:
+            best = line
+    votes, _, speed, offset = best
 
     matched_a, matched_b, sims = [], [], []
     for i in np.nonzero(valid_a)[0]:
@@ -104,5 +108,5 @@ def align(times_a: np.ndarray, times_b: np.ndarray, sim: np.ndarray, valid_a: np
         a_end=float(times_a[ma].max()),
         b_start=float(times_b[mb].min()),
         b_end=float(times_b[mb].max()),
-        votes=float(best[0]),
+        votes=votes,
     )
