@@ -130,6 +130,11 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {"TITLE": "AstraDup API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
 
+# A database cache: shared by the web server and the workers, so /health sees the clusters' stats.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "astradup_cache"},
+}
+
 # Background work: django-q2 with the ORM broker, so a worker on another machine needs
 # only DATABASE_URL (and the shared media path). ASTRADUP_REDIS_URL switches to Redis.
 Q_CLUSTER = {

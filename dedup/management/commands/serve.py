@@ -16,6 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport: str, **options):
         call_command("migrate", verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         host, _, port = addrport.rpartition(":")
         self.stdout.write(self.style.SUCCESS(f"AstraDup is starting at http://{host or '127.0.0.1'}:{port}/"))
