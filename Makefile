@@ -31,6 +31,7 @@ run: system-deps venv
 	$(PY) manage.py serve
 
 test: system-deps venv
+	$(PY) -m ruff check .
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) manage.py makemigrations --check --dry-run -v0
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
 

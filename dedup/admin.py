@@ -5,8 +5,18 @@ from .models import DuplicateGroup, Pair, ScoringConfig, Video
 
 @admin.register(ScoringConfig)
 class ScoringConfigAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "is_active", "visual_weight", "audio_weight", "metadata_weight",
-                    "exact_threshold", "near_threshold", "similar_threshold", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "is_active",
+        "visual_weight",
+        "audio_weight",
+        "metadata_weight",
+        "exact_threshold",
+        "near_threshold",
+        "similar_threshold",
+        "created_at",
+    ]
     list_filter = ["is_active"]
 
 

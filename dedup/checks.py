@@ -13,13 +13,18 @@ def binaries_check(app_configs, **kwargs):
     errors = []
     for binary in ("ffmpeg", "ffprobe"):
         if shutil.which(binary) is None:
-            errors.append(Error(f"'{binary}' is not on PATH.", hint="apt-get install ffmpeg", id="dedup.E001"))
+            errors.append(
+                Error(f"'{binary}' is not on PATH.", hint="apt-get install ffmpeg", id="dedup.E001")
+            )
     try:
         import chromaprint  # noqa: F401
     except (ImportError, OSError):
         errors.append(
-            Warning("libchromaprint is missing: audio fingerprints will be skipped.",
-                    hint="apt-get install libchromaprint1", id="dedup.W002")
+            Warning(
+                "libchromaprint is missing: audio fingerprints will be skipped.",
+                hint="apt-get install libchromaprint1",
+                id="dedup.W002",
+            )
         )
     return errors
 
@@ -30,9 +35,13 @@ def pgvector_check(app_configs, **kwargs):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
             if cursor.fetchone() is None:
-                return [Error("The PostgreSQL server has no 'vector' extension (pgvector).",
-                              hint="Install pgvector on the server or unset DATABASE_URL to use the embedded one.",
-                              id="dedup.E003")]
+                return [
+                    Error(
+                        "The PostgreSQL server has no 'vector' extension (pgvector).",
+                        hint="Install pgvector on the server or unset DATABASE_URL to use the embedded one.",
+                        id="dedup.E003",
+                    )
+                ]
     except OperationalError as exc:
         return [Error(f"Cannot connect to the database: {exc}", id="dedup.E004")]
     return []
@@ -45,7 +54,9 @@ def weights_check(app_configs, **kwargs):
 
     name = settings.ASTRADUP["BACKBONE"]
     if name not in BACKBONES:
-        return [Error(f"Unknown backbone '{name}'.", hint=f"Choose one of {sorted(BACKBONES)}.", id="dedup.E005")]
+        return [
+            Error(f"Unknown backbone '{name}'.", hint=f"Choose one of {sorted(BACKBONES)}.", id="dedup.E005")
+        ]
     try:
         backbone_weights(name)
     except WeightsMissing as exc:

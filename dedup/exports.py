@@ -13,8 +13,24 @@ import json
 from .models import Pair, Video
 
 COLUMNS = [
-    "a", "b", "score", "label", "via", "visual", "audio", "metadata", "a_start", "a_end", "b_start", "b_end",
-    "coverage_a", "coverage_b", "offset", "speed", "matched_frames", "config",
+    "a",
+    "b",
+    "score",
+    "label",
+    "via",
+    "visual",
+    "audio",
+    "metadata",
+    "a_start",
+    "a_end",
+    "b_start",
+    "b_end",
+    "coverage_a",
+    "coverage_b",
+    "offset",
+    "speed",
+    "matched_frames",
+    "config",
 ]
 
 
@@ -56,16 +72,24 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
             members.setdefault(video.group_id, []).append(video)
         for videos in members.values():
             videos.sort(key=lambda v: v.pk)
-            links = [scored[k].score for k in itertools.combinations([v.pk for v in videos], 2)
-                     if k in scored and scored[k].is_duplicate]
+            links = [
+                scored[k].score
+                for k in itertools.combinations([v.pk for v in videos], 2)
+                if k in scored and scored[k].is_duplicate
+            ]
             weakest = min(links) if links else 0.0
             for a, b in itertools.combinations(videos, 2):
                 own = scored.get((a.pk, b.pk))
                 if own is not None and own.is_duplicate:
                     continue
                 row = _pair_row(own) if own is not None else {c: None for c in COLUMNS}
-                row.update(a=a.rel_path, b=b.rel_path, label="duplicate", via="group",
-                           score=round(max(weakest, own.score if own else 0.0), 4))
+                row.update(
+                    a=a.rel_path,
+                    b=b.rel_path,
+                    label="duplicate",
+                    via="group",
+                    score=round(max(weakest, own.score if own else 0.0), 4),
+                )
                 group_rows.append(row)
                 scored.pop((a.pk, b.pk), None)
     rows = [_pair_row(p) for p in scored.values()] + group_rows

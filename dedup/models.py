@@ -27,7 +27,9 @@ class ScoringConfig(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_config")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_config"
+            )
         ]
 
     def __str__(self) -> str:
@@ -54,7 +56,9 @@ class ScoringConfig(models.Model):
 
 class DuplicateGroup(models.Model):
     canonical = models.ForeignKey("Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    suggested_keep = models.ForeignKey("Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    suggested_keep = models.ForeignKey(
+        "Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,7 +81,11 @@ class Video(models.Model):
     mtime = models.FloatField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     identical_to = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="identical_copies",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="identical_copies",
         help_text="Set when this file is byte-identical (same SHA-256) to an earlier one.",
     )
 
@@ -109,7 +117,9 @@ class Video(models.Model):
     audio_silent = models.BooleanField(default=False)
     timings = models.JSONField(default=dict, blank=True, help_text="CPU-seconds per extraction stage.")
 
-    group = models.ForeignKey(DuplicateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="videos")
+    group = models.ForeignKey(
+        DuplicateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="videos"
+    )
 
     class Meta:
         ordering = ["rel_path"]
@@ -148,6 +158,9 @@ class Frame(models.Model):
         ordering = ["video_id", "idx"]
         constraints = [models.UniqueConstraint(fields=["video", "idx"], name="frame_video_idx")]
 
+    def __str__(self) -> str:
+        return f"video {self.video_id} @ {self.t:.2f} s"
+
 
 class AudioHash(models.Model):
     """Distinct Chromaprint sub-fingerprints of a video: an inverted index for audio candidates."""
@@ -157,6 +170,9 @@ class AudioHash(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["video", "value"], name="audiohash_video_value")]
+
+    def __str__(self) -> str:
+        return f"video {self.video_id}: {self.value}"
 
 
 class Pair(models.Model):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .features import FEATURE_VERSION, ExtractionError
@@ -23,7 +23,8 @@ from .models import AudioHash, DuplicateGroup, Frame, Pair, ScoringConfig, Video
 logger = logging.getLogger(__name__)
 
 # Frames whose near-identical copies sit in at least this many other videos *and* this share of
-# the library are boilerplate (test cards, logos, stock intros): they neither vote nor align.
+# the library are boilerplate (test cards, logos, stock intros): they barely vote and, while
+# they are a minority of the video, are left out of alignment.
 COMMON_FRAME_MIN_VIDEOS = 8
 COMMON_FRAME_LIBRARY_SHARE = 0.05
 COMMON_FRAME_VOTE = 0.2
@@ -145,7 +146,9 @@ def video_claim(*, video_id: int, stale_after: timedelta | None = None) -> bool:
     claimable again once stale, so the retried task finishes it."""
     stale_after = stale_after or timedelta(seconds=settings.Q_CLUSTER["timeout"])
     now = timezone.now()
-    claimable = Q(status=Video.Status.PENDING) | Q(status=Video.Status.PROCESSING, started_at__lt=now - stale_after)
+    claimable = Q(status=Video.Status.PENDING) | Q(
+        status=Video.Status.PROCESSING, started_at__lt=now - stale_after
+    )
     return bool(
         Video.objects.filter(claimable, pk=video_id).update(
             status=Video.Status.PROCESSING, started_at=now, error="", updated_at=now
@@ -164,7 +167,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         Video.objects.filter(pk=video_id).update(status=Video.Status.PENDING)
     if not video_claim(video_id=video_id):
         return Video.objects.get(pk=video_id)
-    Video.objects.filter(pk=video_id).update(attempts=models_F("attempts") + 1)
+    Video.objects.filter(pk=video_id).update(attempts=F("attempts") + 1)
     video = Video.objects.get(pk=video_id)
     path = Path(video.path)
     timings: dict[str, float] = {}
@@ -180,7 +183,9 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         probe = timed("probe", probe_video, path)
         if not video.sha256:
             video.sha256 = timed("probe", sha256_file, path)
-        frames = timed("decode", sample_frames, path, probe.duration, max_frames=settings.ASTRADUP["MAX_FRAMES"])
+        frames = timed(
+            "decode", sample_frames, path, probe.duration, max_frames=settings.ASTRADUP["MAX_FRAMES"]
+        )
         hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
         embedder = current_embedder()
         embeddings = timed("embed", embedder.embed, frames.images, batch=settings.ASTRADUP["EMBED_BATCH"])
@@ -203,9 +208,17 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         Frame.objects.bulk_create(
             [
                 Frame(
-                    video_id=video_id, idx=i, t=float(frames.times[i]), informative=bool(frames.informative[i]),
-                    phash=h, phash_b0=b[0], phash_b1=b[1], phash_b2=b[2], phash_b3=b[3],
-                    model=embedder.name, embedding=embeddings[i].tolist(),
+                    video_id=video_id,
+                    idx=i,
+                    t=float(frames.times[i]),
+                    informative=bool(frames.informative[i]),
+                    phash=h,
+                    phash_b0=b[0],
+                    phash_b1=b[1],
+                    phash_b2=b[2],
+                    phash_b3=b[3],
+                    model=embedder.name,
+                    embedding=embeddings[i].tolist(),
                 )
                 for i, (h, b) in enumerate((h, bands(h)) for h in hashes)
             ],
@@ -214,8 +227,17 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         informative = embeddings[frames.informative] if frames.informative.any() else embeddings
         pooled = informative.mean(axis=0)
         pooled = pooled / (np.linalg.norm(pooled) + 1e-9)
-        for name in ("container", "duration", "width", "height", "fps", "video_codec", "audio_codec", "bitrate",
-                     "has_audio"):
+        for name in (
+            "container",
+            "duration",
+            "width",
+            "height",
+            "fps",
+            "video_codec",
+            "audio_codec",
+            "bitrate",
+            "has_audio",
+        ):
             setattr(locked, name, getattr(probe, name))
         locked.size = probe.size
         locked.sha256 = video.sha256
@@ -246,10 +268,13 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
     return locked
 
 
-def models_F(name: str):
-    from django.db.models import F
-
-    return F(name)
+def videos_under(paths: list[Path]):
+    """Videos at or below the given files/folders."""
+    query = Q(pk__in=[])
+    for path in paths:
+        root = str(Path(path).absolute())
+        query |= Q(path=root) | Q(path__startswith=root.rstrip("/") + "/")
+    return Video.objects.filter(query)
 
 
 def stale_videos():
@@ -264,7 +289,9 @@ def stale_videos():
 
 def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignals:
     rows = list(
-        Frame.objects.filter(video_id=video.pk).order_by("idx").values_list("idx", "t", "informative", "phash", "embedding")
+        Frame.objects.filter(video_id=video.pk)
+        .order_by("idx")
+        .values_list("idx", "t", "informative", "phash", "embedding")
     )
     if rows:
         emb = np.stack([_as_array(r[4]) for r in rows])
@@ -272,7 +299,9 @@ def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignal
     else:
         emb = np.zeros((0, BACKBONES[settings.ASTRADUP["BACKBONE"]].dim), dtype=np.float32)
     informative = np.array([r[2] and (common is None or r[0] not in common) for r in rows], dtype=bool)
-    fingerprint = np.frombuffer(bytes(video.audio_fingerprint), dtype="<u4") if video.audio_fingerprint else None
+    fingerprint = (
+        np.frombuffer(bytes(video.audio_fingerprint), dtype="<u4") if video.audio_fingerprint else None
+    )
     mfcc = np.frombuffer(bytes(video.mfcc), dtype="<f4") if video.mfcc else None
     return VideoSignals(
         id=video.pk,
@@ -306,7 +335,9 @@ class Candidates:
     common_frames: set[int]  # idx of this video's frames that match too much of the library
 
 
-def find_candidates(video: Video, *, neighbours: int | None = None, min_similarity: float | None = None) -> Candidates:
+def find_candidates(
+    video: Video, *, neighbours: int | None = None, min_similarity: float | None = None
+) -> Candidates:
     """Index lookups only (HNSW, pHash bands, audio hashes, SHA-256): never a scan of all pairs."""
     conf = settings.ASTRADUP
     k = neighbours or conf["CANDIDATE_NEIGHBOURS"]
@@ -319,9 +350,13 @@ def find_candidates(video: Video, *, neighbours: int | None = None, min_similari
         votes[vid] = votes.get(vid, 0.0) + weight
         reasons.setdefault(vid, set()).add(why)
 
-    for other in Video.objects.filter(sha256=video.sha256, status=Video.Status.READY).exclude(pk=video.pk).values_list(
-        "pk", flat=True
-    ) if video.sha256 else []:
+    for other in (
+        Video.objects.filter(sha256=video.sha256, status=Video.Status.READY)
+        .exclude(pk=video.pk)
+        .values_list("pk", flat=True)
+        if video.sha256
+        else []
+    ):
         add(other, 100.0, "sha256")
 
     library = Video.objects.filter(status=Video.Status.READY).count()
@@ -388,7 +423,9 @@ def find_candidates(video: Video, *, neighbours: int | None = None, min_similari
             )
             for vid, n in cursor.fetchall():
                 add(vid, 0.05 * n, "audio")
-    ready = set(Video.objects.filter(pk__in=votes.keys(), status=Video.Status.READY).values_list("pk", flat=True))
+    ready = set(
+        Video.objects.filter(pk__in=votes.keys(), status=Video.Status.READY).values_list("pk", flat=True)
+    )
     informative = Frame.objects.filter(video_id=video.pk, informative=True).count()
     if len(common) > COMMON_FRAME_MAX_SHARE * informative:
         common = set()
@@ -415,18 +452,33 @@ def scoring_params(config: ScoringConfig) -> ScoringParams:
     )
 
 
-def pair_score(*, a: Video, b: Video, config: ScoringConfig, common_a: set[int] | None = None,
-               common_b: set[int] | None = None, reasons: set | None = None) -> Pair:
+def pair_score(
+    *,
+    a: Video,
+    b: Video,
+    config: ScoringConfig,
+    common_a: set[int] | None = None,
+    common_b: set[int] | None = None,
+    reasons: set | None = None,
+) -> Pair:
     if a.pk > b.pk:
         a, b, common_a, common_b = b, a, common_b, common_a
-    result = score_pair(load_signals(a, common=common_a), load_signals(b, common=common_b), scoring_params(config))
+    result = score_pair(
+        load_signals(a, common=common_a), load_signals(b, common=common_b), scoring_params(config)
+    )
     breakdown = dict(result.breakdown, candidate_reasons=sorted(reasons or []))
     pair, _ = Pair.objects.update_or_create(
         video_a=a,
         video_b=b,
         defaults=dict(
-            score=result.score, label=result.label, visual=result.visual, audio=result.audio,
-            metadata=result.metadata, breakdown=breakdown, segments=result.segments, config=config,
+            score=result.score,
+            label=result.label,
+            visual=result.visual,
+            audio=result.audio,
+            metadata=result.metadata,
+            breakdown=breakdown,
+            segments=result.segments,
+            config=config,
         ),
     )
     return pair
@@ -441,15 +493,20 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
     candidates = find_candidates(video)
     others = Video.objects.in_bulk(list(candidates.votes))
     pairs = [
-        pair_score(a=video, b=others[other_id], config=config, common_a=candidates.common_frames,
-                   reasons=candidates.reasons.get(other_id))
+        pair_score(
+            a=video,
+            b=others[other_id],
+            config=config,
+            common_a=candidates.common_frames,
+            reasons=candidates.reasons.get(other_id),
+        )
         for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
     ]
     # pairs scored on this video's earlier features, and not found again, would otherwise linger;
     # pairs another video's search found since then are current (candidate search is not symmetric)
-    stale = Pair.objects.filter(Q(video_a=video) | Q(video_b=video), updated_at__lt=video.finished_at).exclude(
-        pk__in=[p.pk for p in pairs]
-    )
+    stale = Pair.objects.filter(
+        Q(video_a=video) | Q(video_b=video), updated_at__lt=video.finished_at
+    ).exclude(pk__in=[p.pk for p in pairs])
     had_duplicates = stale.filter(label__in=Pair.DUPLICATE_LABELS).exists()
     stale.delete()
     Video.objects.filter(pk=video_id).update(matched_at=timezone.now())
@@ -464,7 +521,9 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
 def groups_refresh() -> None:
     """Recompute duplicate groups from confident pairs; a moderator's canonical choice is kept."""
     edges = list(
-        Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list("video_a_id", "video_b_id", "score", "label")
+        Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list(
+            "video_a_id", "video_b_id", "score", "label"
+        )
     )
     components = group_components(edges)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
@@ -475,7 +534,11 @@ def groups_refresh() -> None:
         for comp in components:
             members = [videos[v] for v in comp]
             previous = [m.group_id for m in members if m.group_id in old_groups and m.group_id not in used]
-            group = old_groups[max(set(previous), key=previous.count)] if previous else DuplicateGroup.objects.create()
+            group = (
+                old_groups[max(set(previous), key=previous.count)]
+                if previous
+                else DuplicateGroup.objects.create()
+            )
             used.add(group.pk)
             best = keep_best([_keep_facts(m) for m in members])
             group.suggested_keep_id = best
@@ -489,4 +552,10 @@ def groups_refresh() -> None:
 
 
 def _keep_facts(v: Video) -> dict:
-    return {"id": v.pk, "pixels": v.pixels, "bitrate": v.bitrate or 0, "duration": v.duration or 0.0, "size": v.size or 0}
+    return {
+        "id": v.pk,
+        "pixels": v.pixels,
+        "bitrate": v.bitrate or 0,
+        "duration": v.duration or 0.0,
+        "size": v.size or 0,
+    }

@@ -27,7 +27,9 @@ def library(request: HttpRequest) -> HttpResponse:
         "query": query,
         "status": status,
         "counts": {s: counts.get(s, 0) for s in Video.Status.values},
-        "pair_counts": dict(Pair.objects.values_list("label").annotate(n=Count("pk")).values_list("label", "n")),
+        "pair_counts": dict(
+            Pair.objects.values_list("label").annotate(n=Count("pk")).values_list("label", "n")
+        ),
         "live": live,
     }
     template = "dedup/library.html#video-table" if request.htmx else "dedup/library.html"
@@ -46,7 +48,9 @@ def health(request: HttpRequest) -> JsonResponse:
             row = cursor.fetchone()
         body["pgvector"] = row[0] if row else None
         body["queued_tasks"] = OrmQ.objects.count()
-        body["videos"] = dict(Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+        body["videos"] = dict(
+            Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+        )
     except Exception as exc:  # report, don't crash: this is what monitoring polls
         return JsonResponse({"database": f"error: {exc}"}, status=503)
     clusters = Stat.get_all()

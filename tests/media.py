@@ -16,9 +16,20 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True)
 
 
-def make_clip(path: Path, *, source: str = "mandelbrot", duration: float = 4.0, size: tuple[int, int] = (160, 120),
-              fps: int = 25, tone: float | None = 440.0, noise_seed: int | None = None, start: float = 0.0,
-              vf: str | None = None, codec: str = "libx264", crf: int = 23) -> Path:
+def make_clip(
+    path: Path,
+    *,
+    source: str = "mandelbrot",
+    duration: float = 4.0,
+    size: tuple[int, int] = (160, 120),
+    fps: int = 25,
+    tone: float | None = 440.0,
+    noise_seed: int | None = None,
+    start: float = 0.0,
+    vf: str | None = None,
+    codec: str = "libx264",
+    crf: int = 23,
+) -> Path:
     """An H.264 + AAC mp4; `tone` None means no audio track. `start` skips into the source."""
     w, h = size
     src = SOURCES[source].format(w=w, h=h, fps=fps)
@@ -36,7 +47,18 @@ def make_clip(path: Path, *, source: str = "mandelbrot", duration: float = 4.0, 
     args += ["-filter:v", ",".join(filters)]
     if tone is not None:
         args += ["-filter:a", f"atrim=start={start}:duration={duration},asetpts=PTS-STARTPTS", "-c:a", "aac"]
-    args += ["-c:v", codec, "-pix_fmt", "yuv420p", "-crf", str(crf), "-preset", "ultrafast", "-t", str(duration)]
+    args += [
+        "-c:v",
+        codec,
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        str(crf),
+        "-preset",
+        "ultrafast",
+        "-t",
+        str(duration),
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     ffmpeg(*args, str(path))
     return path
@@ -62,6 +84,22 @@ def concat(parts: list[Path], dst: Path, size: tuple[int, int] = (160, 120)) -> 
     chains = "".join(f"[{i}:v]scale={w}:{h},setsar=1,fps=25[v{i}];" for i in range(n))
     inputs = "".join(f"[v{i}][{i}:a]" for i in range(n))
     graph = f"{chains}{inputs}concat=n={n}:v=1:a=1[v][a]"
-    ffmpeg(*args, "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264", "-preset", "ultrafast",
-           "-pix_fmt", "yuv420p", "-c:a", "aac", str(dst))
+    ffmpeg(
+        *args,
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(dst),
+    )
     return dst

@@ -82,8 +82,12 @@ def test_rematching_after_new_features_drops_pairs_no_longer_found(long_and_clip
     call_command("ingest", str(long), str(clip), str(unrelated), "--sync", "--workers", "1")
     long_video = Video.objects.get(path=str(long))
     other = Video.objects.get(path=str(unrelated))
-    ghost = Pair.objects.create(video_a=min(long_video, other, key=lambda v: v.pk),
-                                video_b=max(long_video, other, key=lambda v: v.pk), score=0.9, label="near_duplicate")
+    ghost = Pair.objects.create(
+        video_a=min(long_video, other, key=lambda v: v.pk),
+        video_b=max(long_video, other, key=lambda v: v.pk),
+        score=0.9,
+        label="near_duplicate",
+    )
     Pair.objects.filter(pk=ghost.pk).update(updated_at=timezone.now() - timezone.timedelta(hours=1))
     Video.objects.filter(pk=long_video.pk).update(finished_at=timezone.now())
     services.video_match(video_id=long_video.pk)

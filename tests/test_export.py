@@ -13,13 +13,31 @@ pytestmark = pytest.mark.django_db
 def scored():
     config = ScoringConfig.active()
     videos = [
-        Video.objects.create(path=f"/lib/v{i}.mp4", rel_path=f"sub/v{i}.mp4", file_name=f"v{i}.mp4", status="ready")
+        Video.objects.create(
+            path=f"/lib/v{i}.mp4", rel_path=f"sub/v{i}.mp4", file_name=f"v{i}.mp4", status="ready"
+        )
         for i in range(4)
     ]
     a, b, c, d = videos
-    Pair.objects.create(video_a=a, video_b=b, score=0.97, label="exact", visual=0.98, audio=0.9, metadata=1.0,
-                        segments={"a": [[0, 10]], "b": [[0, 10]], "coverage_a": 1.0, "coverage_b": 1.0,
-                                  "offset": 0.0, "speed": 1.0}, breakdown={"matched_frames": 10}, config=config)
+    Pair.objects.create(
+        video_a=a,
+        video_b=b,
+        score=0.97,
+        label="exact",
+        visual=0.98,
+        audio=0.9,
+        metadata=1.0,
+        segments={
+            "a": [[0, 10]],
+            "b": [[0, 10]],
+            "coverage_a": 1.0,
+            "coverage_b": 1.0,
+            "offset": 0.0,
+            "speed": 1.0,
+        },
+        breakdown={"matched_frames": 10},
+        config=config,
+    )
     Pair.objects.create(video_a=a, video_b=c, score=0.88, label="near_duplicate", config=config)
     Pair.objects.create(video_a=b, video_b=c, score=0.40, label="different", config=config)
     Pair.objects.create(video_a=c, video_b=d, score=0.30, label="different", config=config)
@@ -34,7 +52,12 @@ def test_csv_starts_with_the_bench_contract_and_explains_each_pair(scored, tmp_p
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0])[:4] == ["a", "b", "score", "label"]
     first = rows[0]
-    assert (first["a"], first["b"], first["label"], first["a_end"]) == ("sub/v0.mp4", "sub/v1.mp4", "exact", "10")
+    assert (first["a"], first["b"], first["label"], first["a_end"]) == (
+        "sub/v0.mp4",
+        "sub/v1.mp4",
+        "exact",
+        "10",
+    )
     by_pair = {(r["a"], r["b"]): r for r in rows}
     # b and c are in one group: reported as duplicates through the group, scored as its weakest link
     assert by_pair[("sub/v1.mp4", "sub/v2.mp4")]["label"] == "duplicate"

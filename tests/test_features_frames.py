@@ -23,8 +23,9 @@ def test_a_clip_shorter_than_a_second_still_gets_a_frame(tmp_path):
 
 
 def test_letterbox_bars_are_cropped_before_hashing(tmp_path):
-    boxed = make_clip(tmp_path / "boxed.mp4", duration=3, size=(160, 90),
-                      vf="scale=160:60,pad=160:90:0:15:black")
+    boxed = make_clip(
+        tmp_path / "boxed.mp4", duration=3, size=(160, 90), vf="scale=160:60,pad=160:90:0:15:black"
+    )
     frames = sample_frames(boxed, probe_video(boxed).duration)
     top, bottom, left, right = frames.crop
     assert 12 <= top <= 16 and 12 <= bottom <= 16 and left == right == 0

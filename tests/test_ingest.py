@@ -43,7 +43,9 @@ def test_it_records_every_video_once_and_extracts_them(library):
     assert a.feature_version == FEATURE_VERSION and a.backbone == "efficientnet_lite0"
     assert a.frames.count() == 7 and a.frames.filter(informative=True).count() == 7
     assert a.audio_fingerprint and AudioHash.objects.filter(video=a).exists()
-    assert videos["sub/b.mkv.renamed"].has_audio is False and not videos["sub/b.mkv.renamed"].audio_fingerprint
+    assert (
+        videos["sub/b.mkv.renamed"].has_audio is False and not videos["sub/b.mkv.renamed"].audio_fingerprint
+    )
     assert set(a.timings) >= {"probe", "decode", "hash", "embed", "audio", "database"}
 
 
@@ -59,7 +61,9 @@ def test_identical_files_are_paired_as_exact(library):
     _ingest_sync(library)
     a = Video.objects.get(rel_path="a.mp4")
     again = Video.objects.get(rel_path="sub/a-again.mp4")
-    pair = services.Pair.objects.get(video_a=min(a, again, key=lambda v: v.pk), video_b=max(a, again, key=lambda v: v.pk))
+    pair = services.Pair.objects.get(
+        video_a=min(a, again, key=lambda v: v.pk), video_b=max(a, again, key=lambda v: v.pk)
+    )
     assert pair.label == "exact" and pair.breakdown["byte_identical"]
 
 
@@ -71,7 +75,9 @@ def test_identical_files_are_paired_as_exact(library):
         ("truncated.mp4", lambda p, clip: p.write_bytes(clip.read_bytes()[:3000]), ""),
         (
             "song.m4v",
-            lambda p, clip: ffmpeg("-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", "-f", "mp4", str(p)),
+            lambda p, clip: ffmpeg(
+                "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "aac", "-f", "mp4", str(p)
+            ),
             "audio-only",
         ),
     ],
@@ -112,8 +118,9 @@ def test_a_worker_killed_mid_extraction_is_finished_by_the_retry(tmp_path, clip)
     shutil.copy(clip, path)
     video_id = services.video_ingest(paths=[path], enqueue=False).created[0]
     # what a killed worker leaves behind: the row claimed long ago, nothing written
-    Video.objects.filter(pk=video_id).update(status=Video.Status.PROCESSING,
-                                             started_at=timezone.now() - timedelta(hours=2))
+    Video.objects.filter(pk=video_id).update(
+        status=Video.Status.PROCESSING, started_at=timezone.now() - timedelta(hours=2)
+    )
     fresh_claim = services.video_claim(video_id=video_id, stale_after=timedelta(hours=3))
     assert fresh_claim is False  # still within its time: a second worker must not take it
     video = services.video_extract(video_id=video_id)

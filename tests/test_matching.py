@@ -25,17 +25,36 @@ class Footage:
         return v / np.linalg.norm(v)
 
 
-def video(frames: list[np.ndarray], *, id: int, noise: float = 0.35, seed: int = 0, fingerprint=None,
-          size: int = 1_000_000, width: int = 640, height: int = 360) -> VideoSignals:
+def video(
+    frames: list[np.ndarray],
+    *,
+    id: int,
+    noise: float = 0.35,
+    seed: int = 0,
+    fingerprint=None,
+    size: int = 1_000_000,
+    width: int = 640,
+    height: int = 360,
+) -> VideoSignals:
     rng = np.random.default_rng(seed + 1000 * id)
     emb = np.stack(frames) + noise * rng.standard_normal((len(frames), DIM)) / np.sqrt(DIM)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     n = len(frames)
     return VideoSignals(
-        id=id, times=np.arange(n, dtype=np.float32), embeddings=emb.astype(np.float32),
-        phashes=rng.integers(-(2**62), 2**62, n, dtype=np.int64), informative=np.ones(n, dtype=bool),
-        duration=float(n), width=width, height=height, fps=25.0, size=size, bitrate=size * 8 // max(n, 1),
-        fingerprint=fingerprint, mfcc=None, has_audio=fingerprint is not None,
+        id=id,
+        times=np.arange(n, dtype=np.float32),
+        embeddings=emb.astype(np.float32),
+        phashes=rng.integers(-(2**62), 2**62, n, dtype=np.int64),
+        informative=np.ones(n, dtype=bool),
+        duration=float(n),
+        width=width,
+        height=height,
+        fps=25.0,
+        size=size,
+        bitrate=size * 8 // max(n, 1),
+        fingerprint=fingerprint,
+        mfcc=None,
+        has_audio=fingerprint is not None,
     )
 
 
@@ -80,11 +99,13 @@ def test_a_ten_second_clip_inside_a_long_video_is_partial(source):
 
 @pytest.mark.parametrize("speed", [1.25, 0.8])
 def test_a_speed_changed_copy_aligns(source, speed):
-    result = score_pair(video(sample(source, 0, 30), id=1), video(sample(source, 0, int(30 / speed) - 1, speed), id=2))
-    assert result.label in DUPLICATE
-    assert result.segments["speed"] == pytest.approx(1 / speed, abs=0.05) or result.segments["speed"] == pytest.approx(
-        speed, abs=0.05
+    result = score_pair(
+        video(sample(source, 0, 30), id=1), video(sample(source, 0, int(30 / speed) - 1, speed), id=2)
     )
+    assert result.label in DUPLICATE
+    assert result.segments["speed"] == pytest.approx(1 / speed, abs=0.05) or result.segments[
+        "speed"
+    ] == pytest.approx(speed, abs=0.05)
 
 
 def test_different_footage_is_different(source):
@@ -148,8 +169,15 @@ def test_a_group_of_mutual_copies_stays_together():
 
 
 def test_two_groups_joined_by_one_weak_link_stay_apart():
-    edges = [(1, 2, 0.95, "exact"), (1, 3, 0.95, "exact"), (2, 3, 0.95, "exact"),
-             (4, 5, 0.95, "exact"), (4, 6, 0.95, "exact"), (5, 6, 0.95, "exact"), (3, 4, 0.86, "near_duplicate")]
+    edges = [
+        (1, 2, 0.95, "exact"),
+        (1, 3, 0.95, "exact"),
+        (2, 3, 0.95, "exact"),
+        (4, 5, 0.95, "exact"),
+        (4, 6, 0.95, "exact"),
+        (5, 6, 0.95, "exact"),
+        (3, 4, 0.86, "near_duplicate"),
+    ]
     assert sorted(group_components(edges)) == [[1, 2, 3], [4, 5, 6]]
 
 

@@ -11,8 +11,9 @@ def test_the_library_page_requires_login(client):
 def test_the_library_lists_videos_with_status(client, moderator):
     from dedup.models import Video
 
-    Video.objects.create(path="/x/a.mp4", rel_path="a.mp4", file_name="a.mp4", status="failed",
-                         error="file is empty (0 bytes)")
+    Video.objects.create(
+        path="/x/a.mp4", rel_path="a.mp4", file_name="a.mp4", status="failed", error="file is empty (0 bytes)"
+    )
     client.force_login(moderator)
     response = client.get("/")
     assert response.status_code == 200

@@ -27,8 +27,24 @@ class AudioFeatures:
 
 def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
     proc = subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-t", str(max_seconds), "-vn",
-         "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-t",
+            str(max_seconds),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-f",
+            "s16le",
+            "-",
+        ],
         capture_output=True,
         timeout=600,
     )

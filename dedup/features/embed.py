@@ -43,11 +43,21 @@ def _lite0_state_dict_to_timm(state: dict) -> dict:
 
     stages = [1, 2, 2, 3, 3, 4, 1]
     index = [(s, b) for s, n in enumerate(stages) for b in range(n)]
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
     first = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     other = {
-        "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-        "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
     }
     out = {}
     for key, value in state.items():
@@ -111,16 +121,31 @@ def _lite0_packaged_weights() -> list[Path]:
 
 BACKBONES: dict[str, Backbone] = {
     "efficientnet_lite0": Backbone(
-        "efficientnet_lite0", 1280, 224, IMAGENET_MEAN, IMAGENET_STD,
-        ("efficientnet-lite0.pth", "efficientnet-lite0-57934424.pth"), _build_lite0,
+        "efficientnet_lite0",
+        1280,
+        224,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        ("efficientnet-lite0.pth", "efficientnet-lite0-57934424.pth"),
+        _build_lite0,
     ),
     "resnet50": Backbone(
-        "resnet50", 2048, 224, IMAGENET_MEAN, IMAGENET_STD,
-        ("resnet50.pth", "resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"), _build_resnet50,
+        "resnet50",
+        2048,
+        224,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        ("resnet50.pth", "resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth"),
+        _build_resnet50,
     ),
     "clip_vit_b32": Backbone(
-        "clip_vit_b32", 512, 224, CLIP_MEAN, CLIP_STD,
-        ("clip_vit_b32.pt", "open_clip_pytorch_model.bin", "ViT-B-32.pt"), _ClipImageTower,
+        "clip_vit_b32",
+        512,
+        224,
+        CLIP_MEAN,
+        CLIP_STD,
+        ("clip_vit_b32.pt", "open_clip_pytorch_model.bin", "ViT-B-32.pt"),
+        _ClipImageTower,
     ),
 }
 
@@ -133,7 +158,9 @@ def resolve_weights(name: str, *, explicit: str = "", weights_dir: str = "") -> 
         candidates.append(Path(explicit))
     if weights_dir:
         candidates += [Path(weights_dir) / f for f in backbone.weight_files]
-    candidates += [Path.home() / ".cache" / "torch" / "hub" / "checkpoints" / f for f in backbone.weight_files]
+    candidates += [
+        Path.home() / ".cache" / "torch" / "hub" / "checkpoints" / f for f in backbone.weight_files
+    ]
     if name == "efficientnet_lite0":
         candidates += _lite0_packaged_weights()
     for path in candidates:
@@ -182,8 +209,12 @@ class Embedder:
         for i, img in enumerate(images):
             grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             h, w = grey.shape
-            small = cv2.resize(grey, (LOW_PASS_WIDTH, max(2, round(LOW_PASS_WIDTH * h / w))), interpolation=cv2.INTER_AREA)
-            out[i] = cv2.equalizeHist(cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR))[:, :, None]
+            small = cv2.resize(
+                grey, (LOW_PASS_WIDTH, max(2, round(LOW_PASS_WIDTH * h / w))), interpolation=cv2.INTER_AREA
+            )
+            out[i] = cv2.equalizeHist(cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR))[
+                :, :, None
+            ]
         return out
 
     def embed(self, images: list, *, batch: int = 32) -> np.ndarray:

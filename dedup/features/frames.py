@@ -46,8 +46,9 @@ def _working_size(width: int, height: int) -> tuple[int, int]:
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def decode_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600,
-                  skip_nonref: bool = True) -> tuple[np.ndarray, list]:
+def decode_frames(
+    path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600, skip_nonref: bool = True
+) -> tuple[np.ndarray, list]:
     """Return (times, RGB images) for one frame per 1/fps seconds plus the last frame."""
     import av
 

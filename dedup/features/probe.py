@@ -11,8 +11,26 @@ from pathlib import Path
 from . import ExtractionError
 
 VIDEO_EXTENSIONS = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".asf", ".flv", ".mpg", ".mpeg",
-    ".ts", ".m2ts", ".mts", ".3gp", ".3g2", ".ogv", ".vob", ".divx", ".f4v",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".wmv",
+    ".asf",
+    ".flv",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".3gp",
+    ".3g2",
+    ".ogv",
+    ".vob",
+    ".divx",
+    ".f4v",
 }
 
 
@@ -110,7 +128,11 @@ def probe_video(path: Path) -> Probe:
     streams = info.get("streams", [])
     fmt = info.get("format", {})
     video = next(
-        (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
+        (
+            s
+            for s in streams
+            if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+        ),
         None,
     )
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)

@@ -45,8 +45,14 @@ def frame_similarity(emb_a: np.ndarray, emb_b: np.ndarray, ph_a: np.ndarray, ph_
     return np.maximum(cos, ph_sim).astype(np.float32)
 
 
-def align(times_a: np.ndarray, times_b: np.ndarray, sim: np.ndarray, valid_a: np.ndarray, valid_b: np.ndarray,
-          threshold: float) -> Alignment | None:
+def align(
+    times_a: np.ndarray,
+    times_b: np.ndarray,
+    sim: np.ndarray,
+    valid_a: np.ndarray,
+    valid_b: np.ndarray,
+    threshold: float,
+) -> Alignment | None:
     if sim.size == 0:
         return None
     masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
@@ -65,7 +71,14 @@ def align(times_a: np.ndarray, times_b: np.ndarray, sim: np.ndarray, valid_a: np
         smooth[:-1] += hist[1:] * 0.5
         k = int(np.argmax(smooth))
         near = np.abs(bins - (k + lo)) <= 1
-        lines.append((float(smooth[k]), float(masked[ii[near], jj[near]].mean()), speed, float(np.median(offsets[near]))))
+        lines.append(
+            (
+                float(smooth[k]),
+                float(masked[ii[near], jj[near]].mean()),
+                speed,
+                float(np.median(offsets[near])),
+            )
+        )
     # Real speed changes are rare and static footage lines up at any speed, so another speed must
     # beat 1x clearly on votes *and* match at least as well frame for frame.
     unit = lines[0]

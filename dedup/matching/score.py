@@ -23,6 +23,7 @@ BOILERPLATE_MAX_SECONDS = 6.0
 BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 MIN_FP_OVERLAP = 16  # sub-fingerprints (~2 s)
 MIN_FP_OVERLAP_SHORT = 8
+DEFAULT_PARAMS = ScoringParams()
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ def _visual_map(cos: float) -> float:
     return _clip01((cos - VISUAL_FLOOR) / (VISUAL_CEIL - VISUAL_FLOOR))
 
 
-def fingerprint_similarity(fa: np.ndarray, fb: np.ndarray, *, offset_hint: float | None = None,
-                           search: float = 3.0) -> tuple[float, float, int]:
+def fingerprint_similarity(
+    fa: np.ndarray, fb: np.ndarray, *, offset_hint: float | None = None, search: float = 3.0
+) -> tuple[float, float, int]:
     """Best (similarity, offset seconds, overlap items) of two Chromaprint sequences.
 
     Similarity is 1 - 2 * bit-error-rate over the overlap at the best offset (unrelated audio ~0.1-0.3).
@@ -85,8 +87,9 @@ def _mfcc_similarity(ma: np.ndarray, mb: np.ndarray) -> float:
     return _clip01(1.0 - dist / 0.35)
 
 
-def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None,
-                *, whole_files: bool = True) -> tuple[float | None, dict]:
+def audio_score(
+    a: VideoSignals, b: VideoSignals, offset_hint: float | None, *, whole_files: bool = True
+) -> tuple[float | None, dict]:
     """Fingerprint agreement at the best offset, plus the MFCC summary when the match spans both
     whole files (a summary of a file says nothing about a clip inside it)."""
     if not (a.audio_usable and b.audio_usable):
@@ -100,7 +103,11 @@ def audio_score(a: VideoSignals, b: VideoSignals, offset_hint: float | None,
             if sim2 > sim:
                 sim, off, n = sim2, off2, n2
         fp_score = _clip01((sim - 0.2) / 0.5) if n else None
-        parts.update(fingerprint=round(sim, 4), fingerprint_offset=round(off, 2), fingerprint_overlap_s=round(n * FP_ITEM_SECONDS, 2))
+        parts.update(
+            fingerprint=round(sim, 4),
+            fingerprint_offset=round(off, 2),
+            fingerprint_overlap_s=round(n * FP_ITEM_SECONDS, 2),
+        )
     mfcc_score = None
     if whole_files and a.mfcc is not None and b.mfcc is not None:
         mfcc_score = _mfcc_similarity(a.mfcc, b.mfcc)
@@ -164,12 +171,18 @@ def _span_seconds(start: float, end: float, duration: float, speed: float = 1.0)
     return min(duration, end - start + 1.0 * speed) if duration else end - start + 1.0
 
 
-def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = ScoringParams()) -> PairScore:
+def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT_PARAMS) -> PairScore:
     meta, meta_parts = metadata_score(a, b)
     if a.sha256 and a.sha256 == b.sha256:
-        return PairScore(1.0, "exact", 1.0, 1.0 if a.audio_usable else None, 1.0,
-                         {"byte_identical": True, "metadata_parts": meta_parts},
-                         {"a": [[0.0, a.duration]], "b": [[0.0, b.duration]], "coverage_a": 1.0, "coverage_b": 1.0})
+        return PairScore(
+            1.0,
+            "exact",
+            1.0,
+            1.0 if a.audio_usable else None,
+            1.0,
+            {"byte_identical": True, "metadata_parts": meta_parts},
+            {"a": [[0.0, a.duration]], "b": [[0.0, b.duration]], "coverage_a": 1.0, "coverage_b": 1.0},
+        )
 
     sim = frame_similarity(a.embeddings, b.embeddings, a.phashes, b.phashes)
     alignment = align(a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold)
@@ -177,14 +190,18 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
     segments: dict = {"a": [], "b": [], "coverage_a": 0.0, "coverage_b": 0.0}
 
     if alignment is None:
-        valid = sim[np.ix_(a.informative, b.informative)] if a.informative.any() and b.informative.any() else sim
+        valid = (
+            sim[np.ix_(a.informative, b.informative)] if a.informative.any() and b.informative.any() else sim
+        )
         best_cos = float(valid.max()) if valid.size else 0.0
         visual = _visual_map(best_cos) * 0.5
         audio, audio_parts = audio_score(a, b, None)
         breakdown.update(audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0)
         score = fuse(params, visual, audio, meta)
         label = "similar" if score >= params.similar_threshold else "different"
-        return PairScore(round(score, 4), label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments)
+        return PairScore(
+            round(score, 4), label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments
+        )
 
     al: Alignment = alignment
     # every informative frame inside the matched span counts, matched or not, so a patchy match scores lower
@@ -194,8 +211,9 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
     matched_quality = float(al.sims.mean())
     cov_a = _coverage(a.times, a.informative, al.a_start, al.a_end)
     cov_b = _coverage(b.times, b.informative, al.b_start, al.b_end)
-    audio, audio_parts = audio_score(a, b, al.offset if al.speed == 1.0 else None,
-                                     whole_files=min(cov_a, cov_b) >= FULL_COVERAGE)
+    audio, audio_parts = audio_score(
+        a, b, al.offset if al.speed == 1.0 else None, whole_files=min(cov_a, cov_b) >= FULL_COVERAGE
+    )
     residual = residual_agreement(a, b, al)
     static = min(self_similarity(a), self_similarity(b))
     sharpness = alignment_sharpness(a, b, al, sim)
@@ -220,7 +238,9 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
         matched_quality=round(matched_quality, 4),
         matched_frames=al.n_matched,
         phash_close_frames=int(
-            (np.bitwise_count((a.phashes[al.matched_a] ^ b.phashes[al.matched_b]).view(np.uint64)) <= 10).sum()
+            (
+                np.bitwise_count((a.phashes[al.matched_a] ^ b.phashes[al.matched_b]).view(np.uint64)) <= 10
+            ).sum()
         ),
     )
 
@@ -256,11 +276,19 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = Scoring
     else:
         score = min(score_full, params.similar_threshold - 0.01) if boilerplate else score_full
         label = "similar" if score >= params.similar_threshold else "different"
-    return PairScore(round(score, 4), label, round(visual_full, 4), _round(audio), round(meta, 4), breakdown, segments)
+    return PairScore(
+        round(score, 4), label, round(visual_full, 4), _round(audio), round(meta, 4), breakdown, segments
+    )
 
 
-def visual_evidence(matched_quality: float, residual: float | None, static: float, n_matched: int,
-                    audio: float | None = None, sharpness: float | None = None) -> float:
+def visual_evidence(
+    matched_quality: float,
+    residual: float | None,
+    static: float,
+    n_matched: int,
+    audio: float | None = None,
+    sharpness: float | None = None,
+) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
     Aligned-frame similarity alone is fooled by look-alike footage (music visualisers, one game's

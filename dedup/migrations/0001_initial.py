@@ -7,149 +7,312 @@ from pgvector.django import VectorExtension
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         VectorExtension(),
         migrations.CreateModel(
-            name='DuplicateGroup',
+            name="DuplicateGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ScoringConfig',
+            name="ScoringConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(default='default', max_length=100)),
-                ('is_active', models.BooleanField(default=False)),
-                ('visual_weight', models.FloatField(default=0.65)),
-                ('audio_weight', models.FloatField(default=0.25)),
-                ('metadata_weight', models.FloatField(default=0.1)),
-                ('exact_threshold', models.FloatField(default=0.95)),
-                ('near_threshold', models.FloatField(default=0.85)),
-                ('similar_threshold', models.FloatField(default=0.7)),
-                ('partial_threshold', models.FloatField(default=0.8, help_text="Minimum segment score for a clip contained in another video to be 'partial'.")),
-                ('frame_match_threshold', models.FloatField(default=0.8, help_text='Frame-level similarity above which two frames count as the same shot.')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(default="default", max_length=100)),
+                ("is_active", models.BooleanField(default=False)),
+                ("visual_weight", models.FloatField(default=0.65)),
+                ("audio_weight", models.FloatField(default=0.25)),
+                ("metadata_weight", models.FloatField(default=0.1)),
+                ("exact_threshold", models.FloatField(default=0.95)),
+                ("near_threshold", models.FloatField(default=0.85)),
+                ("similar_threshold", models.FloatField(default=0.7)),
+                (
+                    "partial_threshold",
+                    models.FloatField(
+                        default=0.8,
+                        help_text="Minimum segment score for a clip contained in another video to be 'partial'.",
+                    ),
+                ),
+                (
+                    "frame_match_threshold",
+                    models.FloatField(
+                        default=0.8,
+                        help_text="Frame-level similarity above which two frames count as the same shot.",
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='one_active_config')],
+                "ordering": ["-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)),
+                        fields=("is_active",),
+                        name="one_active_config",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Video',
+            name="Video",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.TextField(help_text='Absolute path on the shared media volume.', unique=True)),
-                ('root', models.TextField(blank=True, help_text='The folder this file was ingested from.')),
-                ('rel_path', models.TextField(db_index=True, help_text='Path relative to the ingested folder.')),
-                ('file_name', models.CharField(db_index=True, max_length=512)),
-                ('size', models.BigIntegerField(blank=True, null=True)),
-                ('mtime', models.FloatField(blank=True, null=True)),
-                ('sha256', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('ready', 'Ready'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('matched_at', models.DateTimeField(blank=True, null=True)),
-                ('container', models.CharField(blank=True, max_length=100)),
-                ('duration', models.FloatField(blank=True, null=True)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('fps', models.FloatField(blank=True, null=True)),
-                ('video_codec', models.CharField(blank=True, max_length=50)),
-                ('audio_codec', models.CharField(blank=True, max_length=50)),
-                ('bitrate', models.BigIntegerField(blank=True, null=True)),
-                ('has_audio', models.BooleanField(null=True)),
-                ('feature_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('backbone', models.CharField(blank=True, max_length=50)),
-                ('crop', models.JSONField(blank=True, help_text='Black bars removed: top, bottom, left, right.', null=True)),
-                ('embedding', pgvector.django.halfvec.HalfVectorField(blank=True, help_text='Mean of the informative frame embeddings.', null=True)),
-                ('audio_fingerprint', models.BinaryField(blank=True, null=True)),
-                ('mfcc', models.BinaryField(blank=True, null=True)),
-                ('audio_silent', models.BooleanField(default=False)),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='CPU-seconds per extraction stage.')),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='videos', to='dedup.duplicategroup')),
-                ('identical_to', models.ForeignKey(blank=True, help_text='Set when this file is byte-identical (same SHA-256) to an earlier one.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='identical_copies', to='dedup.video')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "path",
+                    models.TextField(help_text="Absolute path on the shared media volume.", unique=True),
+                ),
+                ("root", models.TextField(blank=True, help_text="The folder this file was ingested from.")),
+                (
+                    "rel_path",
+                    models.TextField(db_index=True, help_text="Path relative to the ingested folder."),
+                ),
+                ("file_name", models.CharField(db_index=True, max_length=512)),
+                ("size", models.BigIntegerField(blank=True, null=True)),
+                ("mtime", models.FloatField(blank=True, null=True)),
+                ("sha256", models.CharField(blank=True, db_index=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("matched_at", models.DateTimeField(blank=True, null=True)),
+                ("container", models.CharField(blank=True, max_length=100)),
+                ("duration", models.FloatField(blank=True, null=True)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("fps", models.FloatField(blank=True, null=True)),
+                ("video_codec", models.CharField(blank=True, max_length=50)),
+                ("audio_codec", models.CharField(blank=True, max_length=50)),
+                ("bitrate", models.BigIntegerField(blank=True, null=True)),
+                ("has_audio", models.BooleanField(null=True)),
+                ("feature_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("backbone", models.CharField(blank=True, max_length=50)),
+                (
+                    "crop",
+                    models.JSONField(
+                        blank=True, help_text="Black bars removed: top, bottom, left, right.", null=True
+                    ),
+                ),
+                (
+                    "embedding",
+                    pgvector.django.halfvec.HalfVectorField(
+                        blank=True, help_text="Mean of the informative frame embeddings.", null=True
+                    ),
+                ),
+                ("audio_fingerprint", models.BinaryField(blank=True, null=True)),
+                ("mfcc", models.BinaryField(blank=True, null=True)),
+                ("audio_silent", models.BooleanField(default=False)),
+                (
+                    "timings",
+                    models.JSONField(blank=True, default=dict, help_text="CPU-seconds per extraction stage."),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="videos",
+                        to="dedup.duplicategroup",
+                    ),
+                ),
+                (
+                    "identical_to",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Set when this file is byte-identical (same SHA-256) to an earlier one.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="identical_copies",
+                        to="dedup.video",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['rel_path'],
+                "ordering": ["rel_path"],
             },
         ),
         migrations.AddField(
-            model_name='duplicategroup',
-            name='canonical',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dedup.video'),
+            model_name="duplicategroup",
+            name="canonical",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="dedup.video",
+            ),
         ),
         migrations.AddField(
-            model_name='duplicategroup',
-            name='suggested_keep',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dedup.video'),
+            model_name="duplicategroup",
+            name="suggested_keep",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="dedup.video",
+            ),
         ),
         migrations.CreateModel(
-            name='Pair',
+            name="Pair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField(db_index=True)),
-                ('label', models.CharField(choices=[('exact', 'exact duplicate'), ('near_duplicate', 'near duplicate'), ('partial', 'partial copy'), ('similar', 'similar'), ('different', 'different')], db_index=True, max_length=20)),
-                ('visual', models.FloatField(null=True)),
-                ('audio', models.FloatField(null=True)),
-                ('metadata', models.FloatField(null=True)),
-                ('breakdown', models.JSONField(default=dict)),
-                ('segments', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('config', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='pairs', to='dedup.scoringconfig')),
-                ('video_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs_as_a', to='dedup.video')),
-                ('video_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs_as_b', to='dedup.video')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.FloatField(db_index=True)),
+                (
+                    "label",
+                    models.CharField(
+                        choices=[
+                            ("exact", "exact duplicate"),
+                            ("near_duplicate", "near duplicate"),
+                            ("partial", "partial copy"),
+                            ("similar", "similar"),
+                            ("different", "different"),
+                        ],
+                        db_index=True,
+                        max_length=20,
+                    ),
+                ),
+                ("visual", models.FloatField(null=True)),
+                ("audio", models.FloatField(null=True)),
+                ("metadata", models.FloatField(null=True)),
+                ("breakdown", models.JSONField(default=dict)),
+                ("segments", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "config",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="pairs",
+                        to="dedup.scoringconfig",
+                    ),
+                ),
+                (
+                    "video_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pairs_as_a",
+                        to="dedup.video",
+                    ),
+                ),
+                (
+                    "video_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pairs_as_b",
+                        to="dedup.video",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-score'],
-                'constraints': [models.UniqueConstraint(fields=('video_a', 'video_b'), name='pair_unique'), models.CheckConstraint(condition=models.Q(('video_a__lt', models.F('video_b'))), name='pair_ordered')],
+                "ordering": ["-score"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("video_a", "video_b"), name="pair_unique"),
+                    models.CheckConstraint(
+                        condition=models.Q(("video_a__lt", models.F("video_b"))), name="pair_ordered"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Frame',
+            name="Frame",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idx', models.PositiveIntegerField()),
-                ('t', models.FloatField(help_text='Seconds from the start.')),
-                ('informative', models.BooleanField(default=True)),
-                ('phash', models.BigIntegerField()),
-                ('phash_b0', models.SmallIntegerField(db_index=True)),
-                ('phash_b1', models.SmallIntegerField(db_index=True)),
-                ('phash_b2', models.SmallIntegerField(db_index=True)),
-                ('phash_b3', models.SmallIntegerField(db_index=True)),
-                ('model', models.CharField(max_length=50)),
-                ('embedding', pgvector.django.halfvec.HalfVectorField()),
-                ('video', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='frames', to='dedup.video')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("idx", models.PositiveIntegerField()),
+                ("t", models.FloatField(help_text="Seconds from the start.")),
+                ("informative", models.BooleanField(default=True)),
+                ("phash", models.BigIntegerField()),
+                ("phash_b0", models.SmallIntegerField(db_index=True)),
+                ("phash_b1", models.SmallIntegerField(db_index=True)),
+                ("phash_b2", models.SmallIntegerField(db_index=True)),
+                ("phash_b3", models.SmallIntegerField(db_index=True)),
+                ("model", models.CharField(max_length=50)),
+                ("embedding", pgvector.django.halfvec.HalfVectorField()),
+                (
+                    "video",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="frames", to="dedup.video"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['video_id', 'idx'],
-                'constraints': [models.UniqueConstraint(fields=('video', 'idx'), name='frame_video_idx')],
+                "ordering": ["video_id", "idx"],
+                "constraints": [models.UniqueConstraint(fields=("video", "idx"), name="frame_video_idx")],
             },
         ),
         migrations.CreateModel(
-            name='AudioHash',
+            name="AudioHash",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.IntegerField(db_index=True)),
-                ('video', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='audio_hashes', to='dedup.video')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value", models.IntegerField(db_index=True)),
+                (
+                    "video",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audio_hashes",
+                        to="dedup.video",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('video', 'value'), name='audiohash_video_value')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("video", "value"), name="audiohash_video_value")
+                ],
             },
         ),
     ]

@@ -4,20 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dedup', '0002_frame_hnsw_indexes'),
+        ("dedup", "0002_frame_hnsw_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='scoringconfig',
-            name='frame_match_threshold',
-            field=models.FloatField(default=0.6, help_text='Frame-level similarity above which two frames count as the same shot.'),
+            model_name="scoringconfig",
+            name="frame_match_threshold",
+            field=models.FloatField(
+                default=0.6, help_text="Frame-level similarity above which two frames count as the same shot."
+            ),
         ),
         migrations.AlterField(
-            model_name='scoringconfig',
-            name='partial_threshold',
-            field=models.FloatField(default=0.73, help_text="Minimum segment score for a clip contained in another video to be 'partial'."),
+            model_name="scoringconfig",
+            name="partial_threshold",
+            field=models.FloatField(
+                default=0.73,
+                help_text="Minimum segment score for a clip contained in another video to be 'partial'.",
+            ),
         ),
     ]

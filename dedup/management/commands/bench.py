@@ -23,12 +23,18 @@ class Command(BaseCommand):
     help = "Run the development benchmark end to end: ingest --sync, export_matches, evaluate, throughput."
 
     def add_arguments(self, parser):
-        parser.add_argument("bench_dir", type=Path, help="Output folder of make_bench.py (videos/, manifest.csv).")
-        parser.add_argument("--evaluator", type=Path, required=True, help="Path to ../shared/bench/evaluate.py")
+        parser.add_argument(
+            "bench_dir", type=Path, help="Output folder of make_bench.py (videos/, manifest.csv)."
+        )
+        parser.add_argument(
+            "--evaluator", type=Path, required=True, help="Path to ../shared/bench/evaluate.py"
+        )
         parser.add_argument("--workers", type=int, default=None)
         parser.add_argument("--results", type=Path, default=None, help="Where to write the results CSV.")
 
-    def handle(self, *args, bench_dir: Path, evaluator: Path, workers: int | None, results: Path | None, **options):
+    def handle(
+        self, *args, bench_dir: Path, evaluator: Path, workers: int | None, results: Path | None, **options
+    ):
         videos_dir = bench_dir / "videos"
         manifest = bench_dir / "manifest.csv"
         if not manifest.exists():
@@ -42,8 +48,19 @@ class Command(BaseCommand):
         with open(results, "w", newline="") as fh:
             rows = write_matches(fh, fmt="csv")
         report = subprocess.run(
-            [sys.executable, str(evaluator), "--manifest", str(manifest), "--results", str(results), "--show-errors", "10"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                str(evaluator),
+                "--manifest",
+                str(manifest),
+                "--results",
+                str(results),
+                "--show-errors",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         ready = Video.objects.filter(status=Video.Status.READY)
         n = ready.count()
@@ -59,4 +76,6 @@ class Command(BaseCommand):
             f"-> {n / wall * 3600:.0f} videos/hour, {cpu / max(minutes, 1e-9):.1f} CPU-s per minute of video"
         )
         per_stage = {k: round(v / max(minutes, 1e-9), 2) for k, v in sorted(stages.items())}
-        self.stdout.write(f"extraction CPU-s per minute of video, by stage (worker side): {json.dumps(per_stage)}")
+        self.stdout.write(
+            f"extraction CPU-s per minute of video, by stage (worker side): {json.dumps(per_stage)}"
+        )

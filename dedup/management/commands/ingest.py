@@ -14,10 +14,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
-        parser.add_argument("--sync", action="store_true",
-                            help="Extract and match in this process (no worker cluster); return when done.")
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                            help="Extraction processes with --sync (default: one per CPU core).")
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help="Extract and match in this process (no worker cluster); return when done.",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="Extraction processes with --sync (default: one per CPU core).",
+        )
 
     def handle(self, *args, paths: list[Path], sync: bool, workers: int, verbosity: int, **options):
         missing = [str(p) for p in paths if not p.exists()]
@@ -28,37 +35,30 @@ class Command(BaseCommand):
             f"{len(result.created)} new, {result.existing} already known, {result.identical} byte-identical copies"
         )
         if not sync:
-            self.stdout.write("extraction enqueued; a running worker cluster (manage.py qcluster) processes it")
+            self.stdout.write(
+                "extraction enqueued; a running worker cluster (manage.py qcluster) processes it"
+            )
             return
-        roots = [str(p.absolute()) for p in paths]
+        videos = services.videos_under(paths)
         todo = list(
-            Video.objects.filter(status__in=[Video.Status.PENDING, Video.Status.PROCESSING])
-            .filter(pk__in=self._under(roots))
+            videos.filter(status__in=[Video.Status.PENDING, Video.Status.PROCESSING])
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         worker_entry.extract_many(todo, workers=workers, progress=self._progress)
         to_match = list(
-            Video.objects.filter(status=Video.Status.READY, matched_at__isnull=True, pk__in=self._under(roots))
+            videos.filter(status=Video.Status.READY, matched_at__isnull=True)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         for video_id in self._progress(to_match, "match"):
             services.video_match(video_id=video_id, refresh_groups=False)
         services.groups_refresh()
-        videos = Video.objects.filter(pk__in=self._under(roots))
         ready = videos.filter(status=Video.Status.READY).count()
         failed = videos.filter(status=Video.Status.FAILED)
         self.stdout.write(f"{ready} ready, {failed.count()} failed")
         for video in failed:
             self.stdout.write(f"  failed: {video.rel_path}: {video.error}")
-
-    def _under(self, roots: list[str]) -> list[int]:
-        ids = []
-        for video in Video.objects.only("pk", "path"):
-            if any(video.path == r or video.path.startswith(r.rstrip("/") + "/") for r in roots):
-                ids.append(video.pk)
-        return ids
 
     def _progress(self, items, desc):
         from tqdm import tqdm

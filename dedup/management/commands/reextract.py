@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from dedup import services
-from dedup.workers import extract_many
 from dedup.models import Video
+from dedup.workers import extract_many
 
 
 class Command(BaseCommand):
@@ -14,9 +14,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--all", action="store_true", help="Re-extract every video, stale or not.")
         parser.add_argument("--failed", action="store_true", help="Also retry failed videos.")
-        parser.add_argument("--sync", action="store_true", help="Work in this process instead of the workers.")
-        parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                            help="Extraction processes with --sync (default: one per CPU core).")
+        parser.add_argument(
+            "--sync", action="store_true", help="Work in this process instead of the workers."
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="Extraction processes with --sync (default: one per CPU core).",
+        )
 
     def handle(self, *args, all: bool, failed: bool, sync: bool, workers: int, **options):
         videos = Video.objects.all() if all else services.stale_videos()

@@ -22,8 +22,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"AstraDup is starting at http://{host or '127.0.0.1'}:{port}/"))
         if not get_user_model().objects.exists():
             self.stdout.write(
-                "No user exists yet. Create the first one with:\n"
-                "  .venv/bin/python manage.py createsuperuser"
+                "No user exists yet. Create the first one with:\n  .venv/bin/python manage.py createsuperuser"
             )
         self.stdout.write("Add videos with: .venv/bin/python manage.py ingest /path/to/videos")
         worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], start_new_session=True)
