@@ -519,12 +519,16 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
 
 
 def groups_refresh() -> None:
-    """Recompute duplicate groups from confident pairs; a moderator's canonical choice is kept."""
-    edges = list(
-        Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list(
-            "video_a_id", "video_b_id", "score", "label"
-        )
+    """Recompute duplicate groups from confident pairs and moderators' verdicts; a moderator's
+    canonical choice is kept while that video stays in the group."""
+    # moderators' verdicts win over scores (the review app owns them; imported here because it depends on us)
+    from review.services import verdict_edges
+
+    confirmed, rejected = verdict_edges()
+    scored = Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list(
+        "video_a_id", "video_b_id", "score", "label"
     )
+    edges = [e for e in scored if (e[0], e[1]) not in rejected] + confirmed
     components = group_components(edges)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
     with transaction.atomic():

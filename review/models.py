@@ -1,0 +1,78 @@
+from django.conf import settings
+from django.db import models
+
+from dedup.models import Pair, Video
+
+
+class Verdict(models.Model):
+    """A moderator's settled answer for two videos. Keyed by the videos, not by the Pair row, so it
+    survives re-extraction and re-scoring: a pair judged "not a duplicate" never returns to the queue."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE = "duplicate", "duplicate"
+        NOT_DUPLICATE = "not_duplicate", "not a duplicate"
+
+    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    canonical = models.ForeignKey(Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["video_a", "video_b"], name="verdict_unique"),
+            models.CheckConstraint(
+                condition=models.Q(video_a__lt=models.F("video_b")), name="verdict_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.video_a_id}~{self.video_b_id}: {self.kind}"
+
+
+class Decision(models.Model):
+    """The audit row of every moderator action; the labels that calibration learns from."""
+
+    class Action(models.TextChoices):
+        CONFIRM = "confirm", "confirm duplicate"
+        NOT_DUPLICATE = "not_duplicate", "not a duplicate"
+        MERGE = "merge", "merge"
+        SKIP = "skip", "skip"
+        UNDO = "undo", "undo"
+
+    pair = models.ForeignKey(Pair, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    canonical = models.ForeignKey(Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # what the machine said when the human decided: calibration compares the two
+    pair_score = models.FloatField(null=True, blank=True)
+    pair_label = models.CharField(max_length=20, blank=True)
+    breakdown = models.JSONField(default=dict, blank=True)
+    config = models.ForeignKey("dedup.ScoringConfig", null=True, blank=True, on_delete=models.SET_NULL)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.video_a_id}~{self.video_b_id} by {self.user_id}"
+
+
+class Claim(models.Model):
+    """A pair shown to one moderator; others do not get it until the claim expires."""
+
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="claim")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id} claimed by {self.user_id} until {self.expires_at:%H:%M:%S}"

@@ -1,0 +1,289 @@
+import mimetypes
+import re
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from dedup.models import DuplicateGroup, Pair, Video
+
+from . import services
+from .models import Decision, Verdict
+from .roles import can_decide, can_view
+
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+CHUNK = 256 * 1024
+
+
+def _viewer_required(request: HttpRequest) -> None:
+    if not can_view(request.user):
+        raise PermissionDenied("You need the viewer, moderator or admin role.")
+
+
+def _filters(request: HttpRequest) -> dict:
+    def number(name: str) -> float | None:
+        try:
+            return float(request.GET[name])
+        except (KeyError, ValueError):
+            return None
+
+    return {
+        "label": request.GET.get("label", ""),
+        "min_score": number("min"),
+        "max_score": number("max"),
+        "order": request.GET.get("order", "uncertainty"),
+    }
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    _viewer_required(request)
+    filters = _filters(request)
+    pairs = services.queue_pairs(user=request.user, **filters)[:200]
+    return render(
+        request,
+        "review/queue.html",
+        {
+            "pairs": pairs,
+            "counts": services.queue_counts(),
+            "filters": filters,
+            "can_decide": can_decide(request.user),
+            "labels": services.QUEUE_LABELS,
+        },
+    )
+
+
+@login_required
+@require_GET
+def next_pair_view(request: HttpRequest) -> HttpResponse:
+    _viewer_required(request)
+    filters = _filters(request)
+    pair = (
+        services.next_pair(user=request.user, **filters)
+        if can_decide(request.user)
+        else (services.queue_pairs(user=request.user, **filters).first())
+    )
+    if pair is None:
+        messages.info(request, "The queue is empty: every flagged pair has a decision.")
+        return redirect("review:queue")
+    return redirect("review:pair", pair_id=pair.pk)
+
+
+def _pair_context(request: HttpRequest, pair: Pair) -> dict:
+    a, b = pair.video_a, pair.video_b
+    segments = pair.segments or {}
+    keep = _suggested_keep(a, b)
+    rows = []
+    # higher is better for every row: the copy to keep is the sharper, longer, richer one
+    for name, attr in [
+        ("Resolution", "pixels"),
+        ("Bitrate", "bitrate"),
+        ("Duration", "duration"),
+        ("File size", "size"),
+        ("Frame rate", "fps"),
+    ]:
+        va, vb = getattr(a, attr) or 0, getattr(b, attr) or 0
+        rows.append(
+            {
+                "name": name,
+                "a": _fmt(attr, a),
+                "b": _fmt(attr, b),
+                "best": "a" if va > vb else "b" if vb > va else "",
+            }
+        )
+    rows.append(
+        {
+            "name": "Codec",
+            "a": f"{a.video_codec} / {a.audio_codec or 'no audio'}",
+            "b": f"{b.video_codec} / {b.audio_codec or 'no audio'}",
+            "best": "",
+        }
+    )
+    verdict = Verdict.objects.filter(video_a=a, video_b=b).select_related("decided_by").first()
+    longest = max(a.duration or 0, b.duration or 0, 1e-6)
+    timeline = {
+        side: [
+            {"left": 100 * s / longest, "width": 100 * max(e - s, 0.2) / longest}
+            for s, e in segments.get(side, [])
+        ]
+        for side in ("a", "b")
+    }
+    return {
+        "pair": pair,
+        "a": a,
+        "b": b,
+        "segments": segments,
+        "breakdown": pair.breakdown or {},
+        "rows": rows,
+        "keep": keep,
+        "verdict": verdict,
+        "timeline": timeline,
+        "width_a": 100 * (a.duration or 0) / longest,
+        "width_b": 100 * (b.duration or 0) / longest,
+        "start_a": (segments.get("a") or [[0, 0]])[0][0],
+        "start_b": (segments.get("b") or [[0, 0]])[0][0],
+        "can_decide": can_decide(request.user),
+        "actions": Decision.Action,
+        "last": Decision.objects.filter(user=request.user, undone_at__isnull=True)
+        .exclude(action="undo")
+        .first()
+        if request.user.is_authenticated
+        else None,
+    }
+
+
+def _fmt(attr: str, v: Video) -> str:
+    if attr == "pixels":
+        return f"{v.width}×{v.height}" if v.width else "?"
+    if attr == "bitrate":
+        return f"{(v.bitrate or 0) / 1000:.0f} kb/s"
+    if attr == "duration":
+        return f"{v.duration or 0:.1f} s"
+    if attr == "size":
+        return f"{(v.size or 0) / 1e6:.1f} MB"
+    return f"{v.fps or 0:.2f} fps"
+
+
+def _suggested_keep(a: Video, b: Video) -> Video:
+    from dedup.matching.groups import keep_best
+    from dedup.services import _keep_facts
+
+    return a if keep_best([_keep_facts(a), _keep_facts(b)]) == a.pk else b
+
+
+@login_required
+@require_GET
+def pair_detail(request: HttpRequest, pair_id: int) -> HttpResponse:
+    _viewer_required(request)
+    pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b", "config"), pk=pair_id)
+    if can_decide(request.user):
+        services.pair_claim(pair=pair, user=request.user)
+    template = "review/pair.html#pair-card" if request.htmx else "review/pair.html"
+    return render(request, template, _pair_context(request, pair))
+
+
+@login_required
+@require_POST
+def pair_decide_view(request: HttpRequest, pair_id: int) -> HttpResponse:
+    if not can_decide(request.user):
+        raise PermissionDenied("Only moderators and admins decide pairs.")
+    action = request.POST.get("action", "")
+    canonical = request.POST.get("canonical")
+    try:
+        services.pair_decide(
+            pair_id=pair_id,
+            user=request.user,
+            action=action,
+            canonical_id=int(canonical) if canonical and canonical.isdigit() else None,
+        )
+    except services.DecisionRefused as exc:
+        messages.error(request, str(exc))
+        if request.htmx:
+            pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b"), pk=pair_id)
+            response = render(request, "review/pair.html#pair-card", _pair_context(request, pair), status=409)
+            return response
+        return redirect("review:pair", pair_id=pair_id)
+    return _go_next(request)
+
+
+def _go_next(request: HttpRequest) -> HttpResponse:
+    pair = services.next_pair(user=request.user)
+    if pair is None:
+        messages.info(request, "The queue is empty: every flagged pair has a decision.")
+        url = reverse("review:queue")
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+    if request.htmx:
+        response = render(request, "review/pair.html#pair-card", _pair_context(request, pair))
+        response["HX-Push-Url"] = reverse("review:pair", args=[pair.pk])
+        return response
+    return redirect("review:pair", pair_id=pair.pk)
+
+
+@login_required
+@require_POST
+def undo(request: HttpRequest) -> HttpResponse:
+    if not can_decide(request.user):
+        raise PermissionDenied("Only moderators and admins decide pairs.")
+    undone = services.decision_undo(user=request.user)
+    if undone is None:
+        messages.info(request, "Nothing to undo.")
+        return redirect("review:queue")
+    messages.success(request, f"Undone: {undone.undoes.get_action_display()}.")
+    if undone.pair_id:
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("review:pair", args=[undone.pair_id])
+            return response
+        return redirect("review:pair", pair_id=undone.pair_id)
+    return redirect("review:queue")
+
+
+@login_required
+@require_GET
+def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+    _viewer_required(request)
+    group = get_object_or_404(
+        DuplicateGroup.objects.select_related("canonical", "suggested_keep"), pk=group_id
+    )
+    members = list(group.videos.order_by("pk"))
+    ids = [v.pk for v in members]
+    decisions = Decision.objects.filter(video_a__in=ids, video_b__in=ids).select_related(
+        "user", "video_a", "video_b"
+    )
+    return render(
+        request, "review/group.html", {"group": group, "members": members, "decisions": decisions[:100]}
+    )
+
+
+@login_required
+@require_GET
+def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
+    """The video file, with HTTP Range support so players can seek."""
+    _viewer_required(request)
+    video = get_object_or_404(Video, pk=video_id)
+    path = Path(video.path)
+    if not path.is_file():
+        raise Http404("file not found on the media volume")
+    size = path.stat().st_size
+    content_type = mimetypes.guess_type(path.name)[0] or "video/mp4"
+    match = RANGE_RE.fullmatch(request.headers.get("Range", "").strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        response = FileResponse(open(path, "rb"), content_type=content_type)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    start_s, end_s = match.groups()
+    if start_s:
+        start, end = int(start_s), min(int(end_s) if end_s else size - 1, size - 1)
+    else:  # suffix range: the last N bytes
+        start, end = max(0, size - int(end_s)), size - 1
+    if start >= size or start > end:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+
+    def chunks():
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                block = fh.read(min(CHUNK, remaining))
+                if not block:
+                    break
+                remaining -= len(block)
+                yield block
+
+    response = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response

@@ -1,0 +1,28 @@
+// Keyboard shortcuts and "play in sync" for the pair screen. Works with htmx swaps of #pair-card.
+(function () {
+  function card() { return document.getElementById("pair-card"); }
+
+  function playInSync() {
+    const a = document.getElementById("player-a");
+    const b = document.getElementById("player-b");
+    if (!a || !b) return;
+    a.currentTime = parseFloat(a.dataset.start || "0");
+    b.currentTime = parseFloat(b.dataset.start || "0");
+    a.play();
+    b.play();
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.id === "play-sync") playInSync();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!card()) return;
+    if (event.key === " ") { event.preventDefault(); playInSync(); return; }
+    const target = card().querySelector('[data-key="' + event.key.toLowerCase() + '"]');
+    if (!target || target.disabled) return;
+    event.preventDefault();
+    target.click();
+  });
+})();
