@@ -1,9 +1,29 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dedup import api
+from review.api import DecisionApi
+
+api_v1 = [
+    path("import", api.ImportApi.as_view(), name="import"),
+    path("uploads", api.UploadApi.as_view(), name="upload"),
+    path("videos", api.VideoListApi.as_view(), name="videos"),
+    path("videos/<int:video_id>", api.VideoDetailApi.as_view(), name="video"),
+    path("pairs", api.PairListApi.as_view(), name="pairs"),
+    path("pairs/<int:pair_id>", api.PairDetailApi.as_view(), name="pair"),
+    path("pairs/<int:pair_id>/decision", DecisionApi.as_view(), name="decision"),
+    path("groups", api.GroupListApi.as_view(), name="groups"),
+    path("groups/<int:group_id>", api.GroupDetailApi.as_view(), name="group"),
+    path("export", api.ExportApi.as_view(), name="export"),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("review/", include("review.urls")),
     path("", include("dedup.urls")),
 ]

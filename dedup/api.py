@@ -1,0 +1,292 @@
+"""REST API v1 for integrators: bulk import, uploads, videos, pairs, groups, export."""
+
+import io
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from review.roles import can_decide, can_view
+
+from . import services
+from .exports import write_matches
+from .models import DuplicateGroup, Pair, Video
+
+
+class CanView(BasePermission):
+    message = "You need the viewer, moderator or admin role."
+
+    def has_permission(self, request, view):
+        return can_view(request.user)
+
+
+class CanChange(BasePermission):
+    message = "Only moderators and admins change the library."
+
+    def has_permission(self, request, view):
+        return can_view(request.user) and (
+            request.method in ("GET", "HEAD", "OPTIONS") or can_decide(request.user)
+        )
+
+
+# ---------------------------------------------------------------- serializers
+
+
+class VideoOut(serializers.ModelSerializer):
+    class Meta:
+        model = Video
+        fields = [
+            "id",
+            "rel_path",
+            "file_name",
+            "path",
+            "status",
+            "error",
+            "sha256",
+            "identical_to",
+            "size",
+            "duration",
+            "width",
+            "height",
+            "fps",
+            "video_codec",
+            "audio_codec",
+            "bitrate",
+            "has_audio",
+            "group",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class PairOut(serializers.ModelSerializer):
+    a = serializers.CharField(source="video_a.rel_path")
+    b = serializers.CharField(source="video_b.rel_path")
+
+    class Meta:
+        model = Pair
+        fields = [
+            "id",
+            "video_a",
+            "video_b",
+            "a",
+            "b",
+            "score",
+            "label",
+            "visual",
+            "audio",
+            "metadata",
+            "config",
+        ]
+
+
+class PairDetailOut(PairOut):
+    class Meta(PairOut.Meta):
+        fields = PairOut.Meta.fields + ["breakdown", "segments", "created_at", "updated_at"]
+
+
+class GroupOut(serializers.ModelSerializer):
+    members = serializers.PrimaryKeyRelatedField(source="videos", many=True, read_only=True)
+
+    class Meta:
+        model = DuplicateGroup
+        fields = ["id", "canonical", "suggested_keep", "members", "updated_at"]
+
+
+class ImportIn(serializers.Serializer):
+    paths = serializers.ListField(
+        child=serializers.CharField(max_length=4096), min_length=1, max_length=10000
+    )
+
+    def validate_paths(self, paths: list[str]) -> list[Path]:
+        roots = [Path(r).resolve() for r in settings.ASTRADUP["IMPORT_ROOTS"]]
+        checked = []
+        for raw in paths:
+            if ".." in Path(raw).parts:
+                raise serializers.ValidationError(f"'{raw}': '..' is not allowed")
+            path = Path(raw)
+            if not path.is_absolute():
+                raise serializers.ValidationError(f"'{raw}': give an absolute server-side path")
+            resolved = path.resolve()
+            if not any(resolved == root or root in resolved.parents for root in roots):
+                raise serializers.ValidationError(
+                    f"'{raw}' is outside the import roots ({', '.join(map(str, roots))})"
+                )
+            if not resolved.exists():
+                raise serializers.ValidationError(f"'{raw}' does not exist")
+            checked.append(resolved)
+        return checked
+
+
+class ImportOut(serializers.Serializer):
+    created = serializers.ListField(child=serializers.IntegerField())
+    existing = serializers.IntegerField()
+    identical = serializers.IntegerField()
+
+
+class UploadIn(serializers.Serializer):
+    file = serializers.FileField()
+
+    def validate_file(self, upload):
+        limit = settings.ASTRADUP["UPLOAD_MAX_MB"] * 1024 * 1024
+        if upload.size > limit:
+            raise serializers.ValidationError(f"file is larger than {settings.ASTRADUP['UPLOAD_MAX_MB']} MB")
+        return upload
+
+
+def _page(request, queryset, serializer, view):
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+# ---------------------------------------------------------------- views
+
+
+class ImportApi(APIView):
+    permission_classes = [CanChange]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=ImportIn, responses={201: ImportOut})
+    def post(self, request):
+        data = ImportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            result = services.video_ingest(paths=data.validated_data["paths"])
+        body = {"created": result.created, "existing": result.existing, "identical": result.identical}
+        return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
+
+
+class UploadApi(APIView):
+    permission_classes = [CanChange]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: ImportOut})
+    def post(self, request):
+        data = UploadIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        folder = Path(settings.MEDIA_ROOT) / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = Path(upload.name).name or "upload.bin"
+        target = folder / name
+        stem, suffix, n = target.stem, target.suffix, 1
+        while target.exists():
+            target = folder / f"{stem}-{n}{suffix}"
+            n += 1
+        with open(target, "wb") as fh:
+            for chunk in upload.chunks():
+                fh.write(chunk)
+        os.chmod(target, 0o644)
+        with transaction.atomic():
+            result = services.video_ingest(paths=[target])
+        body = {"created": result.created, "existing": result.existing, "identical": result.identical}
+        return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
+
+
+class VideoListApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str),
+            OpenApiParameter("q", str, description="file name contains"),
+        ],
+        responses=VideoOut(many=True),
+    )
+    def get(self, request):
+        videos = Video.objects.order_by("pk")
+        if request.query_params.get("status") in Video.Status.values:
+            videos = videos.filter(status=request.query_params["status"])
+        if request.query_params.get("q"):
+            videos = videos.filter(file_name__icontains=request.query_params["q"])
+        return _page(request, videos, VideoOut, self)
+
+
+class VideoDetailApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=VideoOut)
+    def get(self, request, video_id: int):
+        return Response(VideoOut(get_object_or_404(Video, pk=video_id)).data)
+
+
+class PairFilters(serializers.Serializer):
+    label = serializers.ChoiceField(choices=Pair.Label.choices, required=False)
+    min_score = serializers.FloatField(required=False, min_value=0, max_value=1)
+    max_score = serializers.FloatField(required=False, min_value=0, max_value=1)
+    video = serializers.IntegerField(required=False)
+
+
+class PairListApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(parameters=[PairFilters], responses=PairOut(many=True))
+    def get(self, request):
+        filters = PairFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        f = filters.validated_data
+        pairs = Pair.objects.select_related("video_a", "video_b").order_by("-score", "pk")
+        if "label" in f:
+            pairs = pairs.filter(label=f["label"])
+        if "min_score" in f:
+            pairs = pairs.filter(score__gte=f["min_score"])
+        if "max_score" in f:
+            pairs = pairs.filter(score__lte=f["max_score"])
+        if "video" in f:
+            pairs = pairs.filter(video_a=f["video"]) | pairs.filter(video_b=f["video"])
+        return _page(request, pairs, PairOut, self)
+
+
+class PairDetailApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=PairDetailOut)
+    def get(self, request, pair_id: int):
+        pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b"), pk=pair_id)
+        return Response(PairDetailOut(pair).data)
+
+
+class GroupListApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=GroupOut(many=True))
+    def get(self, request):
+        return _page(
+            request, DuplicateGroup.objects.prefetch_related("videos").order_by("pk"), GroupOut, self
+        )
+
+
+class GroupDetailApi(APIView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses=GroupOut)
+    def get(self, request, group_id: int):
+        return Response(GroupOut(get_object_or_404(DuplicateGroup, pk=group_id)).data)
+
+
+class ExportApi(APIView):
+    permission_classes = [CanView]
+
+    # not ?format=: DRF reserves it for choosing a renderer
+    @extend_schema(parameters=[OpenApiParameter("as", str, enum=["csv", "json"])], responses={200: str})
+    def get(self, request):
+        fmt = request.query_params.get("as", "csv")
+        if fmt not in ("csv", "json"):
+            return Response({"as": ["choose csv or json"]}, status=status.HTTP_400_BAD_REQUEST)
+        buffer = io.StringIO()
+        write_matches(buffer, fmt=fmt)
+        content_type = "text/csv" if fmt == "csv" else "application/json"
+        response = HttpResponse(buffer.getvalue(), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="matches.{fmt}"'
+        return response
