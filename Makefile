@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench lint migrations-check system-deps venv clean
+.PHONY: run test bench lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -30,6 +30,8 @@ venv: $(VENV)/.installed
 run: system-deps venv
 	$(PY) manage.py serve
 
+# browser tests drive Debian's chromium (never a downloaded browser)
+test: EXTRA_APT = chromium
 test: system-deps venv
 	$(PY) -m ruff check .
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) manage.py makemigrations --check --dry-run -v0
@@ -48,6 +50,11 @@ bench: system-deps venv
 	test -f $(BENCH_OUT)/manifest.csv || python3 ../shared/bench/make_bench.py $(BENCH_MEDIA) $(BENCH_OUT) --seed $(BENCH_SEED)
 	rm -rf $(BENCH_DATA)
 	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
+
+# refresh the screenshots in docs/screenshots from the browser test
+screenshots: EXTRA_APT = chromium
+screenshots: system-deps venv
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/test ASTRADUP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py
 
 clean:
 	rm -rf var/test var/bench

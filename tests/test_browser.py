@@ -1,0 +1,120 @@
+"""A moderator's session in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium).
+
+Screenshots go to $ASTRADUP_SCREENSHOTS when set (docs/screenshots is made this way).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from dedup.models import Pair, ScoringConfig, Video
+
+from .media import make_clip, transcode
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"),
+]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("ASTRADUP_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def review_data(tmp_path):
+    config = ScoringConfig.active()
+    clips = [
+        make_clip(tmp_path / "intro.mp4", source="mandelbrot", duration=6, size=(320, 240), noise_seed=1),
+        make_clip(tmp_path / "life.mp4", source="life", duration=6, size=(320, 240), noise_seed=2),
+        make_clip(tmp_path / "cells.mp4", source="cells", duration=6, size=(320, 240), noise_seed=3),
+    ]
+    copies = [transcode(c, tmp_path / f"copy-{c.name}", vf="scale=240:180", crf=32) for c in clips]
+    videos = []
+    for path in clips + copies:
+        videos.append(Video.objects.create(
+            path=str(path), rel_path=path.name, file_name=path.name, status="ready", duration=6.0,
+            width=320 if path in clips else 240, height=240 if path in clips else 180, fps=25.0,
+            bitrate=400_000 if path in clips else 200_000, size=path.stat().st_size, video_codec="h264",
+            audio_codec="aac", has_audio=True,
+        ))
+    seg = {"a": [[0.0, 6.0]], "b": [[0.0, 6.0]], "coverage_a": 1.0, "coverage_b": 1.0, "offset": 0.0, "speed": 1.0}
+    breakdown = {"matched_quality": 0.93, "matched_frames": 6, "phash_close_frames": 5, "residual": 0.81,
+                 "fingerprint": 0.94, "fingerprint_offset": 0.0, "mfcc": 0.97,
+                 "metadata_parts": {"duration": 1.0, "resolution": 0.8, "size": 0.6, "fps": 1.0}}
+    for i, score in enumerate([0.86, 0.84, 0.80]):
+        a, b = videos[i], videos[i + 3]
+        Pair.objects.create(video_a=a, video_b=b, score=score, label="near_duplicate", visual=0.9, audio=0.9,
+                            metadata=0.85, segments=seg, breakdown=breakdown, config=config)
+    moderator = User.objects.create_user("maria", password="review-me-123")
+    moderator.groups.add(Group.objects.get(name="moderator"))
+    return videos
+
+
+def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review_data):
+    page = browser_page
+    page.goto(f"{live_server.url}/review/")
+    page.fill("input[name=username]", "maria")
+    page.fill("input[name=password]", "review-me-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/review/")
+    assert "near_duplicate 3" in page.inner_text(".counts")
+    _shot(page, "queue")
+
+    page.click("text=Start reviewing")
+    page.wait_for_selector("#pair-card")
+    first_url = page.url
+    # both players load and play from the matched segment
+    page.click("#play-sync")
+    page.wait_for_function(
+        "document.getElementById('player-a').currentTime > 0 && document.getElementById('player-b').currentTime > 0",
+        timeout=15000,
+    )
+    assert "Why they matched" in page.inner_text("#pair-card")
+    page.evaluate("document.querySelectorAll('video').forEach(v => v.pause())")
+    _shot(page, "pair")
+
+    page.keyboard.press("c")  # confirm: the next pair swaps in without a page load
+    page.wait_for_function(f"window.location.href !== '{first_url}'")
+    second_url = page.url
+    assert Pair.objects.filter(decisions__action="confirm").count() == 1
+
+    page.keyboard.press("u")  # undo: back to the pair just decided
+    page.wait_for_url(first_url)
+    assert Pair.objects.filter(decisions__action="undo").count() == 1
+
+    page.keyboard.press("m")  # merge, keeping the suggested (larger) copy
+    page.wait_for_function(f"window.location.href !== '{first_url}'")
+    merged = Video.objects.get(pk=review_data[0].pk)
+    assert merged.group is not None and merged.group.canonical_id == review_data[0].pk
+
+    page.keyboard.press("n")
+    page.wait_for_function(f"window.location.href !== '{second_url}'")
+    page.goto(f"{live_server.url}/review/groups/{merged.group_id}")
+    assert "canonical" in page.inner_text("main")
+    _shot(page, "group")
