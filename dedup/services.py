@@ -533,6 +533,9 @@ def groups_refresh() -> None:
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
     with transaction.atomic():
         old_groups = {g.pk: g for g in DuplicateGroup.objects.all()}
+        old_members: dict[int, set[int]] = {}
+        for pk, group_id in Video.objects.filter(group__isnull=False).values_list("pk", "group_id"):
+            old_members.setdefault(group_id, set()).add(pk)
         used: set[int] = set()
         assigned: set[int] = set()
         for comp in components:
@@ -544,13 +547,18 @@ def groups_refresh() -> None:
                 else DuplicateGroup.objects.create()
             )
             used.add(group.pk)
+            assigned.update(comp)
             best = keep_best([_keep_facts(m) for m in members])
-            group.suggested_keep_id = best
-            if group.canonical_id not in comp:
-                group.canonical_id = None
+            canonical = group.canonical_id if group.canonical_id in comp else None
+            # most groups are unchanged by one new pair or decision: write only what changed
+            if old_members.get(group.pk) == set(comp) and (group.suggested_keep_id, group.canonical_id) == (
+                best,
+                canonical,
+            ):
+                continue
+            group.suggested_keep_id, group.canonical_id = best, canonical
             group.save()
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
-            assigned.update(comp)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
 

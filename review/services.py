@@ -150,11 +150,19 @@ def pair_decide(*, pair_id: int, user, action: str, canonical_id: int | None = N
             config=pair.config,
         )
         Claim.objects.filter(pair=pair).delete()
-        if action in VERDICT_FOR:
+        if action in VERDICT_FOR and _changes_groups(pair, VERDICT_FOR[action]):
             groups_refresh()
-            if canonical is not None:
-                _set_canonical(canonical)
+        if canonical is not None:
+            _set_canonical(canonical)
     return decision
+
+
+def _changes_groups(pair: Pair, kind: str) -> bool:
+    """Whether a verdict changes the duplicate-group edges (recomputing groups costs a scan of pairs)."""
+    if kind == Verdict.Kind.NOT_DUPLICATE:
+        return pair.is_duplicate
+    grouped = pair.video_a.group_id is not None and pair.video_a.group_id == pair.video_b.group_id
+    return not grouped
 
 
 def _set_canonical(video: Video) -> None:

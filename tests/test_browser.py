@@ -4,7 +4,6 @@ Screenshots go to $ASTRADUP_SCREENSHOTS when set (docs/screenshots is made this 
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,9 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make test installs it)"
+    ),
 ]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
@@ -31,8 +32,16 @@ def browser_page():
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
@@ -57,20 +66,55 @@ def review_data(tmp_path):
     copies = [transcode(c, tmp_path / f"copy-{c.name}", vf="scale=240:180", crf=32) for c in clips]
     videos = []
     for path in clips + copies:
-        videos.append(Video.objects.create(
-            path=str(path), rel_path=path.name, file_name=path.name, status="ready", duration=6.0,
-            width=320 if path in clips else 240, height=240 if path in clips else 180, fps=25.0,
-            bitrate=400_000 if path in clips else 200_000, size=path.stat().st_size, video_codec="h264",
-            audio_codec="aac", has_audio=True,
-        ))
-    seg = {"a": [[0.0, 6.0]], "b": [[0.0, 6.0]], "coverage_a": 1.0, "coverage_b": 1.0, "offset": 0.0, "speed": 1.0}
-    breakdown = {"matched_quality": 0.93, "matched_frames": 6, "phash_close_frames": 5, "residual": 0.81,
-                 "fingerprint": 0.94, "fingerprint_offset": 0.0, "mfcc": 0.97,
-                 "metadata_parts": {"duration": 1.0, "resolution": 0.8, "size": 0.6, "fps": 1.0}}
+        videos.append(
+            Video.objects.create(
+                path=str(path),
+                rel_path=path.name,
+                file_name=path.name,
+                status="ready",
+                duration=6.0,
+                width=320 if path in clips else 240,
+                height=240 if path in clips else 180,
+                fps=25.0,
+                bitrate=400_000 if path in clips else 200_000,
+                size=path.stat().st_size,
+                video_codec="h264",
+                audio_codec="aac",
+                has_audio=True,
+            )
+        )
+    seg = {
+        "a": [[0.0, 6.0]],
+        "b": [[0.0, 6.0]],
+        "coverage_a": 1.0,
+        "coverage_b": 1.0,
+        "offset": 0.0,
+        "speed": 1.0,
+    }
+    breakdown = {
+        "matched_quality": 0.93,
+        "matched_frames": 6,
+        "phash_close_frames": 5,
+        "residual": 0.81,
+        "fingerprint": 0.94,
+        "fingerprint_offset": 0.0,
+        "mfcc": 0.97,
+        "metadata_parts": {"duration": 1.0, "resolution": 0.8, "size": 0.6, "fps": 1.0},
+    }
     for i, score in enumerate([0.86, 0.84, 0.80]):
         a, b = videos[i], videos[i + 3]
-        Pair.objects.create(video_a=a, video_b=b, score=score, label="near_duplicate", visual=0.9, audio=0.9,
-                            metadata=0.85, segments=seg, breakdown=breakdown, config=config)
+        Pair.objects.create(
+            video_a=a,
+            video_b=b,
+            score=score,
+            label="near_duplicate",
+            visual=0.9,
+            audio=0.9,
+            metadata=0.85,
+            segments=seg,
+            breakdown=breakdown,
+            config=config,
+        )
     moderator = User.objects.create_user("maria", password="review-me-123")
     moderator.groups.add(Group.objects.get(name="moderator"))
     return videos
