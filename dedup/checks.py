@@ -3,7 +3,7 @@
 import shutil
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 from django.db import connection
 from django.db.utils import OperationalError
 
@@ -29,8 +29,11 @@ def binaries_check(app_configs, **kwargs):
     return errors
 
 
-@register(deploy=True)
-def pgvector_check(app_configs, **kwargs):
+@register(Tags.database)
+def pgvector_check(app_configs, databases=None, **kwargs):
+    """Runs with `migrate` (so `make run` stops here) and `check --database default`."""
+    if not databases:
+        return []
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")

@@ -4,13 +4,19 @@ import sys
 from pathlib import Path
 
 
+def _env(**changes: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return {**env, **changes}
+
+
 def test_check_deploy_passes_with_production_settings():
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "x" * 60 + "-not-a-real-secret-but-long-and-varied-9f8e7d6c5b4a",
-        "DJANGO_ALLOWED_HOSTS": "astradup.example.org",
-    }
+    env = _env(
+        **{
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "x" * 60 + "-not-a-real-secret-but-long-and-varied-9f8e7d6c5b4a",
+            "DJANGO_ALLOWED_HOSTS": "astradup.example.org",
+        }
+    )
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -25,9 +31,23 @@ def test_check_deploy_passes_with_production_settings():
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": ""}
+    env = _env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="")
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=root, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_an_unusable_database_url_stops_migrate_with_a_clear_message():
+    env = _env(DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "dedup.E004" in result.stderr and "Cannot connect" in result.stderr
