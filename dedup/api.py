@@ -1,7 +1,6 @@
 """REST API v1 for integrators: bulk import, uploads, videos, pairs, groups, export."""
 
 import io
-import os
 from pathlib import Path
 
 from django.conf import settings
@@ -137,12 +136,6 @@ class ImportOut(serializers.Serializer):
 class UploadIn(serializers.Serializer):
     file = serializers.FileField()
 
-    def validate_file(self, upload):
-        limit = settings.ASTRADUP["UPLOAD_MAX_MB"] * 1024 * 1024
-        if upload.size > limit:
-            raise serializers.ValidationError(f"file is larger than {settings.ASTRADUP['UPLOAD_MAX_MB']} MB")
-        return upload
-
 
 def _page(request, queryset, serializer, view):
     paginator = PageNumberPagination()
@@ -175,21 +168,10 @@ class UploadApi(APIView):
     def post(self, request):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        folder = Path(settings.MEDIA_ROOT) / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = Path(upload.name).name or "upload.bin"
-        target = folder / name
-        stem, suffix, n = target.stem, target.suffix, 1
-        while target.exists():
-            target = folder / f"{stem}-{n}{suffix}"
-            n += 1
-        with open(target, "wb") as fh:
-            for chunk in upload.chunks():
-                fh.write(chunk)
-        os.chmod(target, 0o644)
-        with transaction.atomic():
-            result = services.video_ingest(paths=[target])
+        try:
+            result = services.video_upload(upload=data.validated_data["file"])
+        except services.UploadRefused as exc:
+            return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         body = {"created": result.created, "existing": result.existing, "identical": result.identical}
         return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
 

@@ -115,6 +115,31 @@ def video_ingest(*, paths: list[Path], enqueue: bool = True) -> IngestResult:
     return result
 
 
+class UploadRefused(Exception):
+    pass
+
+
+def video_upload(*, upload) -> IngestResult:
+    """Store an uploaded file under MEDIA_ROOT/uploads (never overwriting) and ingest it."""
+    limit_mb = settings.ASTRADUP["UPLOAD_MAX_MB"]
+    if upload.size > limit_mb * 1024 * 1024:
+        raise UploadRefused(f"file is larger than {limit_mb} MB")
+    folder = Path(settings.MEDIA_ROOT) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = Path(upload.name).name or "upload.bin"
+    target = folder / name
+    stem, suffix, n = target.stem, target.suffix, 1
+    while target.exists():
+        target = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    with open(target, "wb") as fh:
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    os.chmod(target, 0o644)
+    with transaction.atomic():
+        return video_ingest(paths=[target])
+
+
 def enqueue_extraction(video_ids: list[int]) -> None:
     from django_q.tasks import async_task
 

@@ -6,4 +6,5 @@ app_name = "dedup"
 urlpatterns = [
     path("", views.library, name="library"),
     path("health", views.health, name="health"),
+    path("upload", views.library_upload, name="upload"),
 ]

@@ -1,12 +1,23 @@
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from .models import Pair, Video
+from review.roles import can_decide
+
+from . import services
+from .models import Frame, Pair, Video
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="Add a video")
 
 
 @login_required
@@ -14,7 +25,10 @@ from .models import Pair, Video
 def library(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
-    videos = Video.objects.select_related("group")
+    first_frame = (
+        Frame.objects.filter(video=OuterRef("pk"), informative=True).order_by("idx").values("idx")[:1]
+    )
+    videos = Video.objects.select_related("group").annotate(thumb_idx=Subquery(first_frame))
     if query:
         videos = videos.filter(Q(file_name__icontains=query) | Q(rel_path__icontains=query))
     if status in Video.Status.values:
@@ -31,9 +45,32 @@ def library(request: HttpRequest) -> HttpResponse:
             Pair.objects.values_list("label").annotate(n=Count("pk")).values_list("label", "n")
         ),
         "live": live,
+        "upload_form": UploadForm() if can_decide(request.user) else None,
+        "upload_max_mb": settings.ASTRADUP["UPLOAD_MAX_MB"],
     }
     template = "dedup/library.html#video-table" if request.htmx else "dedup/library.html"
     return render(request, template, context)
+
+
+@login_required
+@require_POST
+def library_upload(request: HttpRequest) -> HttpResponse:
+    if not can_decide(request.user):
+        raise PermissionDenied("Only moderators and admins add videos.")
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a file to upload.")
+        return redirect("dedup:library")
+    try:
+        result = services.video_upload(upload=form.cleaned_data["file"])
+    except services.UploadRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("dedup:library")
+    if result.created:
+        messages.success(request, f"{form.cleaned_data['file'].name} added; it is being processed.")
+    else:
+        messages.info(request, "That file is already in the library.")
+    return redirect("dedup:library")
 
 
 @require_GET

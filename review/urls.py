@@ -11,4 +11,5 @@ urlpatterns = [
     path("undo", views.undo, name="undo"),
     path("groups/<int:group_id>", views.group_detail, name="group"),
     path("videos/<int:video_id>/media", views.video_media, name="media"),
+    path("videos/<int:video_id>/frames/<int:idx>.jpg", views.video_frame, name="frame"),
 ]

@@ -2,6 +2,7 @@ import mimetypes
 import re
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dedup.models import DuplicateGroup, Pair, Video
+from dedup.models import DuplicateGroup, Frame, Pair, Video
 
 from . import services
 from .models import Decision, Verdict
@@ -114,7 +115,10 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
         ]
         for side in ("a", "b")
     }
+    strip_a, strip_b = _strips(pair)
     return {
+        "strip_a": strip_a,
+        "strip_b": strip_b,
         "pair": pair,
         "a": a,
         "b": b,
@@ -136,6 +140,47 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
         if request.user.is_authenticated
         else None,
     }
+
+
+STRIP_FRAMES = 40
+
+
+def _strips(pair: Pair) -> tuple[list[dict], list[dict]]:
+    """Keyframe strips for both videos; each frame inside the matched segment links to the frame it
+    aligns with on the other side (t_b = speed * t_a + offset)."""
+    segments = pair.segments or {}
+    speed, offset = segments.get("speed") or 1.0, segments.get("offset") or 0.0
+    seg_a = (segments.get("a") or [[None, None]])[0]
+    seg_b = (segments.get("b") or [[None, None]])[0]
+    frames = {
+        side: list(Frame.objects.filter(video=video).order_by("idx").values_list("idx", "t", "informative"))
+        for side, video in (("a", pair.video_a), ("b", pair.video_b))
+    }
+
+    def nearest(side: str, t: float) -> int | None:
+        rows = frames[side]
+        return min(rows, key=lambda r: abs(r[1] - t))[0] if rows else None
+
+    def strip(side: str, other: str, seg, to_other) -> list[dict]:
+        rows = frames[side]
+        step = max(1, -(-len(rows) // STRIP_FRAMES))
+        out = []
+        for idx, t, informative in rows[::step]:
+            inside = seg[0] is not None and seg[0] - 0.01 <= t <= seg[1] + 0.01
+            out.append(
+                {
+                    "idx": idx,
+                    "t": t,
+                    "informative": informative,
+                    "match": nearest(other, to_other(t)) if inside else None,
+                }
+            )
+        return out
+
+    return (
+        strip("a", "b", seg_a, lambda t: speed * t + offset),
+        strip("b", "a", seg_b, lambda t: (t - offset) / speed),
+    )
 
 
 def _fmt(attr: str, v: Video) -> str:
@@ -243,6 +288,37 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     return render(
         request, "review/group.html", {"group": group, "members": members, "decisions": decisions[:100]}
     )
+
+
+@login_required
+@require_GET
+def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
+    """A small JPEG of one sampled frame, decoded once and cached under the data dir."""
+    _viewer_required(request)
+    frame = get_object_or_404(Frame.objects.select_related("video"), video_id=video_id, idx=idx)
+    # keyed by content, not by id: ids repeat across databases (a rebuilt library, the test database)
+    key = frame.video.sha256 or f"id{video_id}"
+    cache = Path(settings.DATA_DIR) / "thumbs" / key[:2] / f"{key}-{idx}-v{frame.video.feature_version}.jpg"
+    if not cache.exists():
+        import cv2
+
+        from dedup.features import ExtractionError
+        from dedup.features.frames import frame_at
+
+        try:
+            rgb = frame_at(Path(frame.video.path), frame.t)
+        except (ExtractionError, OSError) as exc:
+            raise Http404(f"frame unavailable: {exc}") from exc
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise Http404("frame could not be encoded")
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_bytes(jpeg.tobytes())
+        tmp.replace(cache)
+    response = FileResponse(open(cache, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 @login_required

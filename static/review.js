@@ -26,3 +26,13 @@
     target.click();
   });
 })();
+
+// Hovering a keyframe lights up the frame it is aligned with in the other video's strip.
+document.addEventListener("mouseover", function (event) {
+  const thumb = event.target.closest && event.target.closest(".thumb[data-pair]");
+  document.querySelectorAll(".thumb.lit").forEach(function (el) { el.classList.remove("lit"); });
+  if (!thumb) return;
+  thumb.classList.add("lit");
+  const other = document.getElementById(thumb.dataset.pair);
+  if (other) { other.classList.add("lit"); other.scrollIntoView({block: "nearest", inline: "nearest"}); }
+});

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
-from dedup.models import Pair, ScoringConfig, Video
+from dedup.models import Pair, Video
 
 from .media import make_clip, transcode
 
@@ -58,67 +58,25 @@ def _shot(page, name: str) -> None:
 
 @pytest.fixture
 def review_data(tmp_path):
-    config = ScoringConfig.active()
+    """Three clips and a re-encoded copy of each, really extracted and matched; the copies are then
+    put in the queue (as near duplicates) for the moderator."""
+    from django.core.management import call_command
+
     clips = [
         make_clip(tmp_path / "intro.mp4", source="mandelbrot", duration=6, size=(320, 240), noise_seed=1),
         make_clip(tmp_path / "life.mp4", source="life", duration=6, size=(320, 240), noise_seed=2),
         make_clip(tmp_path / "cells.mp4", source="cells", duration=6, size=(320, 240), noise_seed=3),
     ]
-    copies = [transcode(c, tmp_path / f"copy-{c.name}", vf="scale=240:180", crf=32) for c in clips]
-    videos = []
-    for path in clips + copies:
-        videos.append(
-            Video.objects.create(
-                path=str(path),
-                rel_path=path.name,
-                file_name=path.name,
-                status="ready",
-                duration=6.0,
-                width=320 if path in clips else 240,
-                height=240 if path in clips else 180,
-                fps=25.0,
-                bitrate=400_000 if path in clips else 200_000,
-                size=path.stat().st_size,
-                video_codec="h264",
-                audio_codec="aac",
-                has_audio=True,
-            )
-        )
-    seg = {
-        "a": [[0.0, 6.0]],
-        "b": [[0.0, 6.0]],
-        "coverage_a": 1.0,
-        "coverage_b": 1.0,
-        "offset": 0.0,
-        "speed": 1.0,
-    }
-    breakdown = {
-        "matched_quality": 0.93,
-        "matched_frames": 6,
-        "phash_close_frames": 5,
-        "residual": 0.81,
-        "fingerprint": 0.94,
-        "fingerprint_offset": 0.0,
-        "mfcc": 0.97,
-        "metadata_parts": {"duration": 1.0, "resolution": 0.8, "size": 0.6, "fps": 1.0},
-    }
-    for i, score in enumerate([0.86, 0.84, 0.80]):
-        a, b = videos[i], videos[i + 3]
-        Pair.objects.create(
-            video_a=a,
-            video_b=b,
-            score=score,
-            label="near_duplicate",
-            visual=0.9,
-            audio=0.9,
-            metadata=0.85,
-            segments=seg,
-            breakdown=breakdown,
-            config=config,
-        )
+    for c in clips:
+        transcode(c, tmp_path / f"copy-{c.name}", vf="scale=240:180", crf=32)
+    call_command("ingest", str(tmp_path), "--sync", "--workers", "1")
+    pairs = list(Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).order_by("pk"))
+    assert len(pairs) == 3
+    for pair, score in zip(pairs, [0.86, 0.84, 0.80], strict=True):
+        Pair.objects.filter(pk=pair.pk).update(label="near_duplicate", score=score)
     moderator = User.objects.create_user("maria", password="review-me-123")
-    moderator.groups.add(Group.objects.get(name="moderator"))
-    return videos
+    moderator.groups.add(Group.objects.get_or_create(name="moderator")[0])
+    return [Video.objects.get(file_name=c.name) for c in clips]
 
 
 def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review_data):
@@ -155,8 +113,10 @@ def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review
 
     page.keyboard.press("m")  # merge, keeping the suggested (larger) copy
     page.wait_for_function(f"window.location.href !== '{first_url}'")
-    merged = Video.objects.get(pk=review_data[0].pk)
-    assert merged.group is not None and merged.group.canonical_id == review_data[0].pk
+    first = Pair.objects.get(pk=int(first_url.rstrip("/").rsplit("/", 1)[1]))
+    keep = max((first.video_a, first.video_b), key=lambda v: v.width)  # the suggested copy: higher resolution
+    merged = Video.objects.get(pk=keep.pk)
+    assert merged.group is not None and merged.group.canonical_id == keep.pk
 
     page.keyboard.press("n")
     page.wait_for_function(f"window.location.href !== '{second_url}'")

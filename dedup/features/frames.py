@@ -166,3 +166,25 @@ def sample_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: 
         images = [np.ascontiguousarray(img[top : h - bottom, left : w - right]) for img in images]
     informative = np.array([is_informative(img) for img in images], dtype=bool)
     return SampledFrames(times=times, images=images, informative=informative, crop=(top, bottom, left, right))
+
+
+def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
+    """One RGB frame at (or just after) `t` seconds, scaled to `width`: for thumbnails."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        tb = float(stream.time_base)
+        start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+        out_w = min(width, stream.codec_context.width) // 2 * 2
+        out_h = max(2, round(stream.codec_context.height * out_w / stream.codec_context.width) // 2 * 2)
+        container.seek(int((start + t) / tb), stream=stream, backward=True)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.pts is not None and frame.pts * tb >= start + t - 0.05:
+                break
+        if last is None:
+            raise ExtractionError("no decodable frame at that time")
+        return last.to_ndarray(format="rgb24", width=out_w, height=out_h)
