@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from review.roles import can_decide
+from review.roles import can_decide, can_view
 
 from . import services
 from .models import Frame, Pair, Video
@@ -23,6 +23,8 @@ class UploadForm(forms.Form):
 @login_required
 @require_GET
 def library(request: HttpRequest) -> HttpResponse:
+    if not can_view(request.user):
+        raise PermissionDenied("You need the viewer, moderator or admin role.")
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
     first_frame = (

@@ -37,3 +37,20 @@ def test_health_reports_database_and_queue_without_login(client):
     body = response.json()
     assert body["database"] == "ok" and body["pgvector"].startswith("0.8")
     assert "queued_tasks" in body and "workers" in body
+
+
+def test_users_without_a_role_cannot_see_the_library(client, db):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("stranger", password="pw"))
+    assert client.get("/").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["viewer", "moderator", "admin"])
+def test_every_role_sees_the_library(client, db, role):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(role, password="pw")
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    client.force_login(user)
+    assert client.get("/").status_code == 200
