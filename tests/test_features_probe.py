@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -52,19 +54,40 @@ def test_it_refuses_audio_only_files(tmp_path):
         probe_video(path)
 
 
-def test_it_reports_missing_and_unreadable_files(tmp_path, clip):
+def test_it_reports_missing_files(tmp_path):
     with pytest.raises(ExtractionError, match="not found"):
         probe_video(tmp_path / "gone.mp4")
-    locked = tmp_path / "locked.mp4"
-    locked.write_bytes(clip.read_bytes())
-    locked.chmod(0)
+
+
+def test_it_reports_unreadable_files(clip):
+    """As root every file is readable, so the probe runs in a forked child that drops to `nobody`."""
+    folder = Path(tempfile.mkdtemp(prefix="astradup-perm-"))
     try:
-        if os.geteuid() == 0:
-            pytest.skip("root reads files regardless of permissions")
-        with pytest.raises(ExtractionError, match="permission"):
-            probe_video(locked)
+        folder.chmod(0o755)
+        locked = folder / "locked.mp4"
+        shutil.copy(clip, locked)
+        locked.chmod(0)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: report the probe's verdict through the pipe, then leave at once
+            message = "no error"
+            try:
+                if os.geteuid() == 0:
+                    os.setuid(65534)
+                probe_video(locked)
+            except ExtractionError as exc:
+                message = str(exc)
+            except BaseException as exc:  # anything else is a failure the parent reports
+                message = f"unexpected {type(exc).__name__}: {exc}"
+            os.write(write_end, message.encode())
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        message = os.read(read_end, 4096).decode()
+        os.close(read_end)
+        assert "permission denied" in message, message
     finally:
-        locked.chmod(0o644)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_sha256_is_stable(clip, tmp_path):
