@@ -131,6 +131,16 @@ class Video(models.Model):
     def pixels(self) -> int:
         return (self.width or 0) * (self.height or 0)
 
+    def keep_facts(self) -> dict:
+        """What choosing the copy to keep looks at (see dedup.matching.groups.keep_best)."""
+        return {
+            "id": self.pk,
+            "pixels": self.pixels,
+            "bitrate": self.bitrate or 0,
+            "duration": self.duration or 0.0,
+            "size": self.size or 0,
+        }
+
     def mark_failed(self, reason: str) -> None:
         self.status = self.Status.FAILED
         self.error = reason[:2000]

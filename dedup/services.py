@@ -482,14 +482,16 @@ def pair_score(
     a: Video,
     b: Video,
     config: ScoringConfig,
-    common_a: set[int] | None = None,
-    common_b: set[int] | None = None,
+    loaded: dict[int, VideoSignals] | None = None,
     reasons: set | None = None,
 ) -> Pair:
+    """Score one pair and upsert it. `loaded` holds signals already read (the video being matched
+    against all its candidates is read once, not once per candidate)."""
     if a.pk > b.pk:
-        a, b, common_a, common_b = b, a, common_b, common_a
+        a, b = b, a
+    loaded = loaded or {}
     result = score_pair(
-        load_signals(a, common=common_a), load_signals(b, common=common_b), scoring_params(config)
+        loaded.get(a.pk) or load_signals(a), loaded.get(b.pk) or load_signals(b), scoring_params(config)
     )
     breakdown = dict(result.breakdown, candidate_reasons=sorted(reasons or []))
     pair, _ = Pair.objects.update_or_create(
@@ -517,12 +519,13 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
     config = ScoringConfig.active()
     candidates = find_candidates(video)
     others = Video.objects.in_bulk(list(candidates.votes))
+    loaded = {video.pk: load_signals(video, common=candidates.common_frames)}
     pairs = [
         pair_score(
             a=video,
             b=others[other_id],
             config=config,
-            common_a=candidates.common_frames,
+            loaded=loaded,
             reasons=candidates.reasons.get(other_id),
         )
         for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
@@ -573,7 +576,7 @@ def groups_refresh() -> None:
             )
             used.add(group.pk)
             assigned.update(comp)
-            best = keep_best([_keep_facts(m) for m in members])
+            best = keep_best([m.keep_facts() for m in members])
             canonical = group.canonical_id if group.canonical_id in comp else None
             # most groups are unchanged by one new pair or decision: write only what changed
             if old_members.get(group.pk) == set(comp) and (group.suggested_keep_id, group.canonical_id) == (
@@ -586,13 +589,3 @@ def groups_refresh() -> None:
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
-
-
-def _keep_facts(v: Video) -> dict:
-    return {
-        "id": v.pk,
-        "pixels": v.pixels,
-        "bitrate": v.bitrate or 0,
-        "duration": v.duration or 0.0,
-        "size": v.size or 0,
-    }

@@ -197,9 +197,8 @@ def _fmt(attr: str, v: Video) -> str:
 
 def _suggested_keep(a: Video, b: Video) -> Video:
     from dedup.matching.groups import keep_best
-    from dedup.services import _keep_facts
 
-    return a if keep_best([_keep_facts(a), _keep_facts(b)]) == a.pk else b
+    return a if keep_best([a.keep_facts(), b.keep_facts()]) == a.pk else b
 
 
 @login_required

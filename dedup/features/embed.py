@@ -98,17 +98,16 @@ def _build_resnet50(weights: Path):
     return model
 
 
-class _ClipImageTower:
-    def __new__(cls, weights: Path):
-        import open_clip
-        import torch
+def _build_clip_vit_b32(weights: Path):
+    import open_clip
+    import torch
 
-        model = open_clip.create_model("ViT-B-32", pretrained=None)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and "state_dict" in state:
-            state = state["state_dict"]
-        model.load_state_dict(state, strict=False)
-        return model.visual
+    model = open_clip.create_model("ViT-B-32", pretrained=None)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    model.load_state_dict(state, strict=True)  # a wrong file must fail, not embed with random layers
+    return model.visual  # the image tower is all we embed frames with
 
 
 def _lite0_packaged_weights() -> list[Path]:
@@ -145,7 +144,7 @@ BACKBONES: dict[str, Backbone] = {
         CLIP_MEAN,
         CLIP_STD,
         ("clip_vit_b32.pt", "open_clip_pytorch_model.bin", "ViT-B-32.pt"),
-        _ClipImageTower,
+        _build_clip_vit_b32,
     ),
 }
 
