@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -55,6 +55,16 @@ bench: system-deps venv
 screenshots: EXTRA_APT = chromium
 screenshots: system-deps venv
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test ASTRADUP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py
+
+# after `make bench`: server time of the review screens with 10,000 pairs in the bench library
+bench-review: venv
+	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_review --pairs 10000
+
+# the bench folder imported through the REST API and processed by a worker cluster
+bench-api: system-deps venv
+	rm -rf var/bench-api
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-api ASTRADUP_IMPORT_ROOTS=$(BENCH_OUT) \
+	  $(PY) manage.py bench_api_import $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 clean:
 	rm -rf var/test var/bench

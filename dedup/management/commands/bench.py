@@ -13,10 +13,11 @@ from dedup.exports import write_matches
 from dedup.models import Pair, Video
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU-seconds of this process and its finished children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
 
 
 class Command(BaseCommand):
@@ -44,7 +45,9 @@ class Command(BaseCommand):
         extra = ["--workers", str(workers)] if workers else []
         wall0, cpu0 = time.monotonic(), _cpu_seconds()
         call_command("ingest", str(videos_dir), "--sync", *extra)
-        wall, cpu = time.monotonic() - wall0, _cpu_seconds() - cpu0
+        (user1, sys1), (user0, sys0) = _cpu_seconds(), cpu0
+        wall, user, system = time.monotonic() - wall0, user1 - user0, sys1 - sys0
+        cpu = user + system
         with open(results, "w", newline="") as fh:
             rows = write_matches(fh, fmt="csv")
         report = subprocess.run(
@@ -73,7 +76,8 @@ class Command(BaseCommand):
         self.stdout.write(f"results: {results} ({rows} rows, {Pair.objects.count()} scored pairs)")
         self.stdout.write(
             f"throughput: {n} videos, {minutes:.1f} min of video in {wall:.0f} s wall, {cpu:.0f} CPU-s "
-            f"-> {n / wall * 3600:.0f} videos/hour, {cpu / max(minutes, 1e-9):.1f} CPU-s per minute of video"
+            f"-> {n / wall * 3600:.0f} videos/hour, {cpu / max(minutes, 1e-9):.1f} CPU-s per minute of video "
+            f"({user:.0f} s user, {system:.0f} s system)"
         )
         per_stage = {k: round(v / max(minutes, 1e-9), 2) for k, v in sorted(stages.items())}
         self.stdout.write(
