@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -55,6 +55,10 @@ bench: system-deps venv
 screenshots: EXTRA_APT = chromium
 screenshots: system-deps venv
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test ASTRADUP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py
+
+# after `make bench`: label half the candidate pairs from the ground truth, calibrate, score the other half
+bench-calibrate: venv
+	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_calibrate $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 # after `make bench`: server time of the review screens with 10,000 pairs in the bench library
 bench-review: venv

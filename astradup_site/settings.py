@@ -64,6 +64,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "review.context.roles",
             ],
         },
     },
@@ -182,6 +183,9 @@ ASTRADUP = {
     "HNSW_EF_SEARCH": env_int("ASTRADUP_HNSW_EF_SEARCH", 100),
     "CANDIDATE_NEIGHBOURS": env_int("ASTRADUP_CANDIDATE_NEIGHBOURS", 40),
     "CANDIDATE_MIN_SIMILARITY": env_float("ASTRADUP_CANDIDATE_MIN_SIMILARITY", 0.60),
+    # calibration: labels of each kind needed before a config is proposed, and the precision it aims at
+    "CALIBRATION_MIN_LABELS": env_int("ASTRADUP_CALIBRATION_MIN_LABELS", 30),
+    "CALIBRATION_TARGET_PRECISION": env_float("ASTRADUP_CALIBRATION_TARGET_PRECISION", 0.99),
 }
 
 LOGGING = {

@@ -3,7 +3,8 @@
 Besides every scored pair, two members of one duplicate group are duplicates even when their
 own comparison fell short (a heavily blurred copy and a mirrored one may both match the
 original clearly but each other weakly): such pairs are written with label `duplicate` and
-`via=group`, scored as the group's weakest confident link.
+`via=group`, scored as the group's weakest confident link. A pair a moderator decided is written with the
+verdict (`duplicate` or `different`, `via=verdict`): re-scoring never overturns a decision.
 """
 
 import csv
@@ -61,10 +62,23 @@ def _pair_row(p: Pair) -> dict:
 
 
 def pair_rows(pairs=None, *, include_groups: bool = True):
+    # a moderator's verdict is the answer for its pair, whatever any score or group says
+    from review.services import verdict_edges
+
+    confirmed, rejected = verdict_edges()
+    confirmed_keys = {(a, b) for a, b, *_ in confirmed}
     pairs = pairs if pairs is not None else Pair.objects.all()
     scored: dict[tuple[int, int], Pair] = {}
     for p in pairs.select_related("video_a", "video_b").order_by("-score", "pk").iterator(chunk_size=2000):
         scored[(p.video_a_id, p.video_b_id)] = p
+    verdict_rows = []
+    for key in sorted(confirmed_keys | rejected):
+        own = scored.pop(key, None)
+        if own is None:
+            continue
+        row = _pair_row(own)
+        row.update(label="duplicate" if key in confirmed_keys else "different", via="verdict")
+        verdict_rows.append(row)
     group_rows = []
     if include_groups:
         members: dict[int, list[Video]] = {}
@@ -79,6 +93,8 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
             ]
             weakest = min(links) if links else 0.0
             for a, b in itertools.combinations(videos, 2):
+                if (a.pk, b.pk) in rejected or (a.pk, b.pk) in confirmed_keys:
+                    continue
                 own = scored.get((a.pk, b.pk))
                 if own is not None and own.is_duplicate:
                     continue
@@ -92,7 +108,7 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
                 )
                 group_rows.append(row)
                 scored.pop((a.pk, b.pk), None)
-    rows = [_pair_row(p) for p in scored.values()] + group_rows
+    rows = [_pair_row(p) for p in scored.values()] + group_rows + verdict_rows
     rows.sort(key=lambda r: -r["score"])
     return rows
 

@@ -22,7 +22,21 @@ class ScoringConfig(models.Model):
         default=0.60, help_text="Frame-level similarity above which two frames count as the same shot."
     )
     notes = models.TextField(blank=True)
+    based_on = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The config this one was derived from (calibration starts from the active one).",
+    )
+    calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="How a calibrated config was chosen: labels, cross-validated precision and recall.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -50,8 +64,24 @@ class ScoringConfig(models.Model):
     def active(cls) -> "ScoringConfig":
         config = cls.objects.filter(is_active=True).first()
         if config is None:
-            config, _ = cls.objects.get_or_create(is_active=True, defaults={"name": "default"})
+            config, _ = cls.objects.get_or_create(
+                is_active=True, defaults={"name": "default", "activated_at": timezone.now()}
+            )
         return config
+
+    def params_equal(self, other: "ScoringConfig") -> bool:
+        return all(getattr(self, f) == getattr(other, f) for f in self.PARAM_FIELDS)
+
+    PARAM_FIELDS = (
+        "visual_weight",
+        "audio_weight",
+        "metadata_weight",
+        "exact_threshold",
+        "near_threshold",
+        "similar_threshold",
+        "partial_threshold",
+        "frame_match_threshold",
+    )
 
 
 class DuplicateGroup(models.Model):

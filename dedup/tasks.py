@@ -16,6 +16,10 @@ def match_video(video_id: int) -> int:
     return len(services.video_match(video_id=video_id))
 
 
+def rescore_pairs(config_id: int) -> dict:
+    return services.pairs_rescore(config_id=config_id)
+
+
 def enqueue_match(video_id: int) -> None:
     from django_q.tasks import async_task
 

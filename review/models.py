@@ -76,3 +76,29 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id} claimed by {self.user_id} until {self.expires_at:%H:%M:%S}"
+
+
+class Calibration(models.Model):
+    """One calibration run over the moderators' labels: the proposal and the evidence for it."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_precision = models.FloatField()
+    n_duplicate = models.PositiveIntegerField()
+    n_not_duplicate = models.PositiveIntegerField()
+    base_config = models.ForeignKey(
+        "dedup.ScoringConfig", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ready = models.BooleanField(help_text="Enough labels of each kind to propose a config.")
+    report = models.JSONField(default=dict)
+    applied_config = models.ForeignKey(
+        "dedup.ScoringConfig", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"calibration #{self.pk} ({self.n_duplicate} duplicate / {self.n_not_duplicate} not)"

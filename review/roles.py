@@ -24,3 +24,7 @@ def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_decide(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_superuser or bool(_groups(user) & {MODERATOR, ADMIN}))
+
+
+def can_administer(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or ADMIN in _groups(user))

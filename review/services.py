@@ -2,15 +2,32 @@
 
 from datetime import timedelta
 
+import numpy as np
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, QuerySet
-from django.db.models.functions import Abs
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Abs, Cast, RowNumber
 from django.utils import timezone
 
+from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
-from dedup.services import groups_refresh
+from dedup.services import config_activate, groups_refresh, pair_score, scoring_params
 
-from .models import Claim, Decision, Verdict
+from . import calibration as calib
+from .models import Calibration, Claim, Decision, Verdict
 
 CLAIM_SECONDS = 300
 SKIP_HIDES_FOR = timedelta(hours=1)
@@ -69,8 +86,38 @@ def queue_pairs(
         return pairs.order_by("-score", "pk")
     if order == "-score":
         return pairs.order_by("score", "pk")
-    near = ScoringConfig.active().near_threshold
-    return pairs.annotate(uncertainty=Abs(F("score") - near)).order_by("uncertainty", "pk")
+    return _most_informative_first(pairs)
+
+
+def _most_informative_first(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
+    """Active learning: the decisions that move calibration most come first. A pair is uncertain
+    when its score sits close to the threshold that decides it (the partial threshold for partial
+    copies, the near-duplicate threshold otherwise); the queue takes the most uncertain pair of
+    each kind of evidence in turn (visual-led, audio-led, visual only, partial segment) so the
+    labels cover every modality instead of piling up on the commonest one."""
+    config = ScoringConfig.active()
+    segment = Cast(KT("breakdown__segment_score"), FloatField())
+    return (
+        pairs.annotate(
+            uncertainty=Case(
+                When(label=Pair.Label.PARTIAL, then=Abs(segment - Value(config.partial_threshold))),
+                default=Abs(F("score") - Value(config.near_threshold)),
+                output_field=FloatField(),
+            ),
+            evidence=Case(
+                When(label=Pair.Label.PARTIAL, then=Value("segment")),
+                When(audio__isnull=True, then=Value("visual only")),
+                When(audio__gt=F("visual"), then=Value("audio-led")),
+                default=Value("visual-led"),
+            ),
+        )
+        .annotate(
+            turn=Window(
+                RowNumber(), partition_by=[F("evidence")], order_by=[F("uncertainty").asc(), F("pk").asc()]
+            )
+        )
+        .order_by("turn", "uncertainty", "pk")
+    )
 
 
 def queue_counts() -> dict[str, int]:
@@ -218,3 +265,111 @@ def verdict_edges() -> tuple[list[tuple[int, int, float, str]], set[tuple[int, i
         else:
             rejected.add((a, b))
     return confirmed, rejected
+
+
+# ---------------------------------------------------------------- calibration
+
+
+class CalibrationRefused(Exception):
+    """Shown to the admin as is."""
+
+
+def labelled_pairs() -> tuple[list[Pair], FusionArrays, np.ndarray]:
+    """Every scored pair with a moderator's verdict, its fusion inputs and the label (True =
+    duplicate). Pairs scored before fusion inputs were stored are scored again first."""
+    kind = Verdict.objects.filter(video_a=OuterRef("video_a"), video_b=OuterRef("video_b")).values("kind")[:1]
+    pairs = list(
+        Pair.objects.annotate(verdict=Subquery(kind))
+        .filter(verdict__isnull=False)
+        .select_related("video_a", "video_b", "config")
+        .order_by("pk")
+    )
+    usable = []
+    for pair in pairs:
+        if not (pair.breakdown or {}).get("fusion"):
+            if Video.Status.READY != pair.video_a.status or Video.Status.READY != pair.video_b.status:
+                continue
+            verdict = pair.verdict
+            pair = pair_score(a=pair.video_a, b=pair.video_b, config=pair.config or ScoringConfig.active())
+            pair.verdict = verdict
+        usable.append(pair)
+    x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in usable])
+    y = np.array([p.verdict == Verdict.Kind.DUPLICATE for p in usable], dtype=bool)
+    return usable, x, y
+
+
+def label_counts() -> dict[str, int]:
+    counts = dict(Verdict.objects.values_list("kind").order_by().annotate(n=Count("pk")))
+    return {kind: counts.get(kind, 0) for kind in Verdict.Kind.values}
+
+
+def calibration_run(*, user=None, target: float | None = None, seed: int = 0) -> Calibration:
+    """Fit weights and thresholds to the labels and store the report; with too few labels of a kind
+    the report says how many more are needed."""
+    target = target if target is not None else settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"]
+    if not 0.5 <= target < 1.0:
+        raise CalibrationRefused("the target precision must lie in [0.5, 1)")
+    need = settings.ASTRADUP["CALIBRATION_MIN_LABELS"]
+    config = ScoringConfig.active()
+    _, x, y = labelled_pairs()
+    n_dup, n_not = int(y.sum()), int((~y).sum())
+    ready = n_dup >= need and n_not >= need
+    report: dict = {
+        "min_labels": need,
+        "needed": {"duplicate": max(0, need - n_dup), "not_duplicate": max(0, need - n_not)},
+    }
+    if ready:
+        report.update(calib.calibrate(x, y, scoring_params(config), target, seed=seed))
+    return Calibration.objects.create(
+        created_by=user if user is not None and user.is_authenticated else None,
+        target_precision=target,
+        n_duplicate=n_dup,
+        n_not_duplicate=n_not,
+        base_config=config,
+        ready=ready,
+        report=report,
+    )
+
+
+def calibration_apply(*, calibration: Calibration, user=None, rescore: str = "enqueue") -> ScoringConfig:
+    """A new config version from the proposal, made active; pairs are re-scored under it."""
+    if not calibration.ready:
+        raise CalibrationRefused("this calibration had too few labels to propose a config")
+    if calibration.applied_config_id:
+        raise CalibrationRefused(f"already applied as config #{calibration.applied_config_id}")
+    proposed = calibration.report["proposed"]
+    base = calibration.base_config or ScoringConfig.active()
+    cv = calibration.report["cross_validated"]
+    with transaction.atomic():
+        config = ScoringConfig.objects.create(
+            name=f"calibrated {timezone.now():%Y-%m-%d %H:%M}",
+            based_on=base,
+            frame_match_threshold=base.frame_match_threshold,
+            **{f: proposed[f] for f in ScoringConfig.PARAM_FIELDS if f != "frame_match_threshold"},
+            calibration={
+                "calibration_id": calibration.pk,
+                "labels": {
+                    "duplicate": calibration.n_duplicate,
+                    "not_duplicate": calibration.n_not_duplicate,
+                },
+                "target_precision": calibration.target_precision,
+                "cross_validated": cv["proposed"],
+            },
+            notes=(
+                f"From calibration #{calibration.pk} by {user or 'a command'}: "
+                f"{calibration.n_duplicate} duplicate and {calibration.n_not_duplicate} not-duplicate labels; "
+                f"cross-validated precision {cv['proposed']['precision']:.3f}, recall {cv['proposed']['recall']:.3f}."
+            ),
+        )
+        calibration.applied_config = config
+        calibration.save(update_fields=["applied_config"])
+        config_activate(config=config, rescore=rescore)
+    return config
+
+
+def config_restore(*, config: ScoringConfig, rescore: str = "enqueue") -> ScoringConfig:
+    """Make an earlier config version active again; pairs are re-scored under it."""
+    config.refresh_from_db()
+    if config.is_active:
+        raise CalibrationRefused(f"config #{config.pk} is already the active one")
+    return config_activate(config=config, rescore=rescore)

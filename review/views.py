@@ -11,11 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dedup.models import DuplicateGroup, Frame, Pair, Video
+from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
 
-from . import services
-from .models import Decision, Verdict
-from .roles import can_decide, can_view
+from . import charts, services
+from .models import Calibration, Decision, Verdict
+from .roles import can_administer, can_decide, can_view
 
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 256 * 1024
@@ -362,3 +362,113 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
     return response
+
+
+# ---------------------------------------------------------------- calibration (admins)
+
+
+def _admin_required(request: HttpRequest) -> None:
+    if not can_administer(request.user):
+        raise PermissionDenied("Calibration needs the admin role.")
+
+
+@login_required
+@require_GET
+def calibration_page(request: HttpRequest) -> HttpResponse:
+    _admin_required(request)
+    latest = Calibration.objects.select_related("base_config", "applied_config", "created_by").first()
+    report = latest.report if latest else {}
+    context: dict = {
+        "latest": latest,
+        "report": report,
+        "configs": ScoringConfig.objects.select_related("based_on").order_by("-pk")[:50],
+        "active": ScoringConfig.active(),
+        "labels": services.label_counts(),
+        "min_labels": settings.ASTRADUP["CALIBRATION_MIN_LABELS"],
+        "target": settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"],
+        "chart": charts.frame(),
+    }
+    if latest and latest.ready:
+        current, proposed = report["current"], report["proposed"]
+        cv = report["cross_validated"]
+        context["rows"] = [
+            {"name": label, "current": current[field], "proposed": proposed[field]}
+            for field, label in CONFIG_ROWS
+        ]
+        context["metric_rows"] = [
+            {"name": name, "current": cv["current"][key], "proposed": cv["proposed"][key]}
+            for key, name in (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
+        ] + [{"name": "average precision", "current": cv["current_ap"], "proposed": cv["proposed_ap"]}]
+        logistic = report["logistic"]
+        context["midpoint"] = -logistic["b"] / logistic["a"] if logistic["a"] else None
+        context["curves"] = {k: charts.pr_polyline(v) for k, v in report["curve"].items()}
+        context["histogram"] = charts.histogram_bars(
+            report["histogram"]["proposed"],
+            {"near": proposed["near_threshold"], "exact": proposed["exact_threshold"]},
+        )
+    return render(request, "review/calibration.html", context)
+
+
+CONFIG_ROWS = (
+    ("visual_weight", "visual weight"),
+    ("audio_weight", "audio weight"),
+    ("metadata_weight", "metadata weight"),
+    ("exact_threshold", "exact (auto-confirm) threshold"),
+    ("near_threshold", "near-duplicate threshold"),
+    ("partial_threshold", "partial-copy threshold"),
+    ("similar_threshold", "similar threshold (queue floor)"),
+)
+
+
+@login_required
+@require_POST
+def calibration_run_view(request: HttpRequest) -> HttpResponse:
+    _admin_required(request)
+    try:
+        target = float(request.POST.get("target") or settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"])
+        run = services.calibration_run(user=request.user, target=target)
+    except (ValueError, services.CalibrationRefused) as exc:
+        messages.error(request, f"Calibration not run: {exc}")
+    else:
+        if run.ready:
+            messages.success(request, f"Calibration #{run.pk} done: compare and apply below.")
+        else:
+            needed = run.report["needed"]
+            messages.info(
+                request,
+                f"Not enough labels yet: {needed['duplicate']} more duplicates and "
+                f"{needed['not_duplicate']} more non-duplicates are needed.",
+            )
+    return redirect("review:calibration")
+
+
+@login_required
+@require_POST
+def calibration_apply_view(request: HttpRequest, calibration_id: int) -> HttpResponse:
+    _admin_required(request)
+    run = get_object_or_404(Calibration, pk=calibration_id)
+    try:
+        config = services.calibration_apply(calibration=run, user=request.user)
+    except services.CalibrationRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Config #{config.pk} is active; pairs are being re-scored in the background."
+        )
+    return redirect("review:calibration")
+
+
+@login_required
+@require_POST
+def config_restore_view(request: HttpRequest, config_id: int) -> HttpResponse:
+    _admin_required(request)
+    config = get_object_or_404(ScoringConfig, pk=config_id)
+    try:
+        services.config_restore(config=config)
+    except services.CalibrationRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Config #{config.pk} is active again; pairs are being re-scored in the background."
+        )
+    return redirect("review:calibration")

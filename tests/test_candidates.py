@@ -92,3 +92,23 @@ def test_rematching_after_new_features_drops_pairs_no_longer_found(long_and_clip
     Video.objects.filter(pk=long_video.pk).update(finished_at=timezone.now())
     services.video_match(video_id=long_video.pk)
     assert not Pair.objects.filter(pk=ghost.pk).exists()
+
+
+def test_a_new_config_rescores_stored_pairs_exactly_as_a_full_score_would(long_and_clip):
+    from dedup.models import ScoringConfig
+
+    call_command("ingest", *map(str, long_and_clip), "--sync", "--workers", "1")
+    assert Pair.objects.exists()
+    config = ScoringConfig.objects.create(
+        name="other",
+        visual_weight=0.5,
+        audio_weight=0.4,
+        metadata_weight=0.1,
+        near_threshold=0.7,
+        partial_threshold=0.95,
+    )
+    services.config_activate(config=config, rescore="sync")
+    rescored = {p.pk: (p.score, p.label, p.config_id) for p in Pair.objects.all()}
+    for pair in Pair.objects.select_related("video_a", "video_b"):
+        full = services.pair_score(a=pair.video_a, b=pair.video_b, config=config)
+        assert rescored[pair.pk] == (full.score, full.label, config.pk)

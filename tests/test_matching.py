@@ -188,3 +188,38 @@ def test_keep_best_prefers_resolution_then_bitrate_then_duration_then_size():
     assert keep_best([{**base, "id": 1, "bitrate": 2_010_000}, {**base, "id": 2, "duration": 61.5}]) == 2
     assert keep_best([{**base, "id": 1}, {**base, "id": 2, "size": 12_000_000}]) == 2
     assert keep_best([{**base, "id": 3}, {**base, "id": 2}]) == 2
+
+
+OTHER_PARAMS = [
+    ScoringParams(
+        visual_weight=0.5, audio_weight=0.4, metadata_weight=0.1, near_threshold=0.6, partial_threshold=0.9
+    ),
+    ScoringParams(exact_threshold=0.9, near_threshold=0.88, similar_threshold=0.2, partial_threshold=0.5),
+    ScoringParams(visual_weight=1.0, audio_weight=0.0, metadata_weight=0.0, similar_threshold=0.9),
+]
+
+
+@pytest.mark.parametrize("params", OTHER_PARAMS)
+def test_stored_fusion_inputs_rescore_exactly_like_a_full_score(source, params):
+    """Calibration and config changes re-score pairs from breakdown['fusion'] alone."""
+    from dedup.matching.score import FusionInputs, classify_one
+
+    fp = np.random.default_rng(5).integers(0, 2**32, 160, dtype=np.uint64).astype(np.uint32)
+    intro = sample(Footage(7, 5), 0, 3)
+    cases = [
+        (video(sample(source, 0, 20), id=1), video(sample(source, 3, 14), id=2)),
+        (video(sample(source, 0, 70), id=1), video(sample(source, 30, 10), id=2)),
+        (video(sample(source, 0, 20), id=1, fingerprint=fp), video(sample(source, 0, 20), id=2, noise=0.9)),
+        (
+            video(intro + sample(Footage(10, 30), 0, 20), id=1),
+            video(intro + sample(Footage(11, 30), 0, 20), id=2),
+        ),
+        (
+            video(sample(Footage(20, 30), 0, 20), id=1, fingerprint=fp),
+            video(sample(Footage(21, 30), 0, 20), id=2, fingerprint=fp),
+        ),
+    ]
+    for a, b in cases:
+        stored = score_pair(a, b).breakdown["fusion"]
+        again = score_pair(a, b, params)
+        assert classify_one(FusionInputs.from_dict(stored), params) == (again.score, again.label)

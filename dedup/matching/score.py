@@ -149,16 +149,6 @@ def fuse(params: ScoringParams, visual: float, audio: float | None, metadata: fl
     return float(sum(w * v for w, v in terms) / total) if total > 0 else 0.0
 
 
-def _label_for(score: float, params: ScoringParams) -> str:
-    if score >= params.exact_threshold:
-        return "exact"
-    if score >= params.near_threshold:
-        return "near_duplicate"
-    if score >= params.similar_threshold:
-        return "similar"
-    return "different"
-
-
 def _coverage(times: np.ndarray, valid: np.ndarray, start: float, end: float) -> float:
     n_valid = int(valid.sum())
     if n_valid == 0:
@@ -174,13 +164,14 @@ def _span_seconds(start: float, end: float, duration: float, speed: float = 1.0)
 def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT_PARAMS) -> PairScore:
     meta, meta_parts = metadata_score(a, b)
     if a.sha256 and a.sha256 == b.sha256:
+        inputs = FusionInputs(1.0, 1.0, 1.0 if a.audio_usable else None, 1.0, identical=True)
         return PairScore(
             1.0,
             "exact",
             1.0,
-            1.0 if a.audio_usable else None,
+            inputs.audio,
             1.0,
-            {"byte_identical": True, "metadata_parts": meta_parts},
+            {"byte_identical": True, "metadata_parts": meta_parts, "fusion": inputs.as_dict()},
             {"a": [[0.0, a.duration]], "b": [[0.0, b.duration]], "coverage_a": 1.0, "coverage_b": 1.0},
         )
 
@@ -196,12 +187,12 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
         best_cos = float(valid.max()) if valid.size else 0.0
         visual = _visual_map(best_cos) * 0.5
         audio, audio_parts = audio_score(a, b, None)
-        breakdown.update(audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0)
-        score = fuse(params, visual, audio, meta)
-        label = "similar" if score >= params.similar_threshold else "different"
-        return PairScore(
-            round(score, 4), label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments
+        inputs = FusionInputs(visual, visual, audio, meta, aligned=False)
+        score, label = classify_one(inputs, params)
+        breakdown.update(
+            audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0, fusion=inputs.as_dict()
         )
+        return PairScore(score, label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments)
 
     al: Alignment = alignment
     # every informative frame inside the matched span counts, matched or not, so a patchy match scores lower
@@ -260,25 +251,163 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
 
     full = min(cov_a, cov_b) >= FULL_COVERAGE
     visual_full = v_segment * min(1.0, min(cov_a, cov_b) / FULL_COVERAGE)
-    score_full = fuse(params, visual_full, audio, meta)
-    # audio alone never makes a duplicate: cap the fused score by what the pictures support
-    score_full = min(score_full, visual_full + 0.1)
-    segment_score = min(fuse(params, v_segment, audio, None), v_segment + 0.1)
     long_enough = min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS or max(cov_a, cov_b) >= FULL_COVERAGE
-    breakdown["segment_score"] = round(segment_score, 4)
-
-    if full and not boilerplate:
-        score, label = score_full, _label_for(score_full, params)
-        if label in ("similar", "different") and segment_score >= params.partial_threshold:
-            label = "near_duplicate" if segment_score >= params.near_threshold else label
-    elif long_enough and not boilerplate and segment_score >= params.partial_threshold:
-        score, label = max(score_full, segment_score * 0.95), "partial"
-    else:
-        score = min(score_full, params.similar_threshold - 0.01) if boilerplate else score_full
-        label = "similar" if score >= params.similar_threshold else "different"
-    return PairScore(
-        round(score, 4), label, round(visual_full, 4), _round(audio), round(meta, 4), breakdown, segments
+    inputs = FusionInputs(
+        visual_full, v_segment, audio, meta, full=full, long_enough=long_enough, boilerplate=boilerplate
     )
+    breakdown["segment_score"] = round(float(segment_scores(inputs.arrays(), params)[0]), 4)
+    breakdown["fusion"] = inputs.as_dict()
+    score, label = classify_one(inputs, params)
+    return PairScore(score, label, round(visual_full, 4), _round(audio), round(meta, 4), breakdown, segments)
+
+
+# ---------------------------------------------------------------- fusion and labels
+#
+# Everything after alignment that depends on the ScoringConfig lives here, vectorised, so that a
+# new config (from calibration or an admin) re-scores stored pairs exactly as score_pair would,
+# without reading any video again.
+
+LABELS = ("exact", "near_duplicate", "partial", "similar", "different")
+EXACT, NEAR, PARTIAL, SIMILAR, DIFFERENT = range(5)
+DUPLICATE_CODES = (EXACT, NEAR, PARTIAL)
+
+
+@dataclass(frozen=True)
+class FusionInputs:
+    """The per-pair quantities fusion and labelling need; stored on every pair as breakdown['fusion']."""
+
+    visual_full: float  # visual evidence scaled by how much of both videos the match covers
+    visual_segment: float  # visual evidence inside the matched segment
+    audio: float | None
+    metadata: float | None
+    aligned: bool = True
+    full: bool = False  # the match covers (nearly) all of both videos
+    long_enough: bool = False  # the segment is long enough to be a partial copy
+    boilerplate: bool = False  # a short shared opener/closer, not a copy
+    identical: bool = False  # byte-identical files
+
+    def as_dict(self) -> dict:
+        return {
+            "visual_full": round(self.visual_full, 6),
+            "visual_segment": round(self.visual_segment, 6),
+            "audio": None if self.audio is None else round(self.audio, 6),
+            "metadata": None if self.metadata is None else round(self.metadata, 6),
+            "aligned": self.aligned,
+            "full": self.full,
+            "long_enough": self.long_enough,
+            "boilerplate": self.boilerplate,
+            "identical": self.identical,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FusionInputs":
+        return cls(
+            visual_full=d["visual_full"],
+            visual_segment=d["visual_segment"],
+            audio=d.get("audio"),
+            metadata=d.get("metadata"),
+            aligned=bool(d.get("aligned", True)),
+            full=bool(d.get("full")),
+            long_enough=bool(d.get("long_enough")),
+            boilerplate=bool(d.get("boilerplate")),
+            identical=bool(d.get("identical")),
+        )
+
+    def arrays(self) -> "FusionArrays":
+        return FusionArrays.stack([self])
+
+
+@dataclass(frozen=True)
+class FusionArrays:
+    """Many pairs' FusionInputs as columns (missing audio/metadata as NaN)."""
+
+    visual_full: np.ndarray
+    visual_segment: np.ndarray
+    audio: np.ndarray
+    metadata: np.ndarray
+    aligned: np.ndarray
+    full: np.ndarray
+    long_enough: np.ndarray
+    boilerplate: np.ndarray
+    identical: np.ndarray
+
+    @classmethod
+    def stack(cls, items: list[FusionInputs]) -> "FusionArrays":
+        def col(name, dtype=float):
+            values = [getattr(i, name) for i in items]
+            if dtype is float:
+                return np.array([np.nan if v is None else v for v in values], dtype=float)
+            return np.array(values, dtype=bool)
+
+        return cls(
+            col("visual_full"),
+            col("visual_segment"),
+            col("audio"),
+            col("metadata"),
+            *(col(n, bool) for n in ("aligned", "full", "long_enough", "boilerplate", "identical")),
+        )
+
+    def __len__(self) -> int:
+        return len(self.visual_full)
+
+    def take(self, idx: np.ndarray) -> "FusionArrays":
+        return FusionArrays(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def fuse_arrays(params: ScoringParams, visual, audio, metadata) -> np.ndarray:
+    """Weighted mean over the modalities present on both sides (NaN = missing), like `fuse`."""
+    has_a, has_m = ~np.isnan(audio), ~np.isnan(metadata)
+    num = params.visual_weight * visual
+    num = num + np.where(has_a, params.audio_weight * np.nan_to_num(audio), 0.0)
+    num = num + np.where(has_m, params.metadata_weight * np.nan_to_num(metadata), 0.0)
+    den = (
+        params.visual_weight
+        + np.where(has_a, params.audio_weight, 0.0)
+        + np.where(has_m, params.metadata_weight, 0.0)
+    )
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def segment_scores(x: FusionArrays, params: ScoringParams) -> np.ndarray:
+    # audio alone never makes a duplicate: cap the fused score by what the pictures support
+    no_meta = np.full(len(x), np.nan)
+    return np.minimum(fuse_arrays(params, x.visual_segment, x.audio, no_meta), x.visual_segment + 0.1)
+
+
+def classify(x: FusionArrays, params: ScoringParams) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and label codes (indexes into LABELS) for many pairs under one config."""
+    fused = fuse_arrays(params, x.visual_full, x.audio, x.metadata)
+    score_full = np.where(x.aligned, np.minimum(fused, x.visual_full + 0.1), fused)
+    segment = segment_scores(x, params)
+    by_threshold = np.select(
+        [
+            score_full >= params.exact_threshold,
+            score_full >= params.near_threshold,
+            score_full >= params.similar_threshold,
+        ],
+        [EXACT, NEAR, SIMILAR],
+        DIFFERENT,
+    )
+    whole = x.aligned & x.full & ~x.boilerplate
+    promoted = (
+        (by_threshold >= SIMILAR) & (segment >= params.partial_threshold) & (segment >= params.near_threshold)
+    )
+    whole_label = np.where(promoted, NEAR, by_threshold)
+    partial = x.aligned & ~whole & x.long_enough & ~x.boilerplate & (segment >= params.partial_threshold)
+    rest_score = np.where(
+        x.aligned & x.boilerplate, np.minimum(score_full, params.similar_threshold - 0.01), score_full
+    )
+    rest_label = np.where(rest_score >= params.similar_threshold, SIMILAR, DIFFERENT)
+    score = np.select(
+        [x.identical, whole, partial], [1.0, score_full, np.maximum(score_full, segment * 0.95)], rest_score
+    )
+    label = np.select([x.identical, whole, partial], [EXACT, whole_label, PARTIAL], rest_label)
+    return np.round(score, 4), label
+
+
+def classify_one(inputs: FusionInputs, params: ScoringParams) -> tuple[float, str]:
+    score, label = classify(inputs.arrays(), params)
+    return float(score[0]), LABELS[int(label[0])]
 
 
 def visual_evidence(

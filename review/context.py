@@ -1,0 +1,8 @@
+from django.http import HttpRequest
+
+from .roles import can_administer
+
+
+def roles(request: HttpRequest) -> dict:
+    """What the navigation may offer the signed-in user."""
+    return {"can_administer": can_administer(request.user) if hasattr(request, "user") else False}
