@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import DuplicateGroup, Pair, ScoringConfig, Video
+from .services import config_activate
 
 
 @admin.register(ScoringConfig)
@@ -15,9 +16,28 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         "exact_threshold",
         "near_threshold",
         "similar_threshold",
+        "partial_threshold",
+        "based_on",
         "created_at",
+        "activated_at",
     ]
     list_filter = ["is_active"]
+    readonly_fields = ["is_active", "based_on", "calibration", "created_at", "activated_at"]
+    actions = ["activate"]
+
+    @admin.action(description="Make active and re-score every pair (in the background)")
+    def activate(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one config.", level="error")
+            return
+        config = config_activate(config=queryset.get())
+        self.message_user(request, f"Config #{config.pk} is active; pairs are being re-scored.")
+
+    def save_model(self, request, obj, form, change):
+        # editing the active config changes what every pair should say: re-score them
+        super().save_model(request, obj, form, change)
+        if obj.is_active and change:
+            config_activate(config=obj)
 
 
 @admin.register(Video)

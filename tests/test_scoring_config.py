@@ -34,3 +34,19 @@ def test_only_one_config_is_active():
     ScoringConfig.active()
     with pytest.raises(IntegrityError), transaction.atomic():
         ScoringConfig.objects.create(is_active=True, name="second")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_action_activates_a_config_and_queues_the_rescore(admin_client):
+    from django_q.models import OrmQ
+
+    old = ScoringConfig.active()
+    new = ScoringConfig.objects.create(name="strict", near_threshold=0.9)
+    response = admin_client.post(
+        "/admin/dedup/scoringconfig/", {"action": "activate", "_selected_action": [new.pk]}, follow=True
+    )
+    assert response.status_code == 200 and b"is active" in response.content
+    new.refresh_from_db()
+    old.refresh_from_db()
+    assert new.is_active and not old.is_active and new.activated_at is not None
+    assert [q.args() for q in OrmQ.objects.all() if q.func() == "dedup.tasks.rescore_pairs"] == [(new.pk,)]
