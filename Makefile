@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-perf bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -49,12 +49,20 @@ bench: system-deps venv
 	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
 	test -f $(BENCH_OUT)/manifest.csv || python3 ../shared/bench/make_bench.py $(BENCH_MEDIA) $(BENCH_OUT) --seed $(BENCH_SEED)
 	rm -rf $(BENCH_DATA)
-	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
+	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
+	  $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 # refresh the screenshots in docs/screenshots from the browser test
 screenshots: EXTRA_APT = chromium
 screenshots: system-deps venv
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test ASTRADUP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py
+
+# throughput on one-minute 720p clips, by stage, against docs/bench-perf.json (BENCH_PERF_ARGS=--save to update it)
+bench-perf: system-deps venv
+	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
+	rm -rf var/bench-perf
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-perf ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
+	  $(PY) manage.py bench_perf --media $(BENCH_MEDIA) --clips-dir $(CURDIR)/var/perf-clips $(BENCH_PERF_ARGS)
 
 # after `make bench`: label half the candidate pairs from the ground truth, calibrate, score the other half
 bench-calibrate: venv

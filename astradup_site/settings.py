@@ -176,7 +176,12 @@ ASTRADUP = {
     "LITE0_WEIGHTS": env_str("ASTRADUP_LITE0_WEIGHTS", ""),
     "DEVICE": env_str("ASTRADUP_DEVICE", "auto"),
     "TORCH_THREADS": env_int("ASTRADUP_TORCH_THREADS", 1),
-    "EMBED_BATCH": env_int("ASTRADUP_EMBED_BATCH", 32),
+    "EMBED_BATCH": env_int("ASTRADUP_EMBED_BATCH", 0),  # 0: by runtime (8 OpenVINO, 32 torch CPU, 256 CUDA)
+    # auto: OpenVINO on CPUs (bf16 where supported), torch on CUDA (fp16); or torch / openvino
+    "EMBED_RUNTIME": env_str("ASTRADUP_EMBED_RUNTIME", "auto"),
+    "EMBED_PRECISION": env_str("ASTRADUP_EMBED_PRECISION", "auto"),
+    # converted models (OpenVINO IR), made once per backbone/weights/runtime version
+    "MODEL_CACHE": env_str("ASTRADUP_MODEL_CACHE", str(DATA_DIR / "models")),
     "MAX_FRAMES": env_int("ASTRADUP_MAX_FRAMES", 3600),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),

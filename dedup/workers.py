@@ -40,6 +40,7 @@ def extract_many(video_ids: list[int], *, workers: int, progress=lambda items, d
         for video_id in progress(video_ids, "extract"):
             services.video_extract(video_id=video_id)
         return
+    services.embedder_prepare()
     connections.close_all()  # children open their own connections
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=init) as pool:
         for _ in progress(pool.map(extract, video_ids, chunksize=1), "extract"):

@@ -64,3 +64,28 @@ def test_clip_vit_b32_loads_a_state_dict_from_disk(tmp_path, clip):
     out = embedder.embed(_frames(clip).images[:2])
     assert out.shape == (2, 512)
     assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("precision", ["f32", "bf16"])
+def test_the_openvino_runtime_matches_torch_fp32(lite0, clip, tmp_path, precision):
+    """The CPU fast path may not move an embedding by more than a cosine of 0.005."""
+    fast = Embedder(
+        "efficientnet_lite0",
+        resolve_weights("efficientnet_lite0"),
+        runtime="openvino",
+        precision=precision,
+        cache_dir=tmp_path,
+    )
+    assert fast.precision == precision
+    frames = _frames(clip).images
+    drift = 1 - (fast.embed(frames) * lite0.embed(frames)).sum(axis=1)
+    assert drift.max() < (1e-4 if precision == "f32" else 0.005)
+    # the converted model is cached and reused, not converted again
+    cached = list(tmp_path.glob("efficientnet_lite0-*.xml"))
+    assert len(cached) == 1 and cached[0].with_suffix(".bin").stat().st_size > 10_000_000
+    mtime = cached[0].stat().st_mtime_ns
+    again = Embedder(
+        "efficientnet_lite0", resolve_weights("efficientnet_lite0"), runtime="openvino", cache_dir=tmp_path
+    )
+    assert cached[0].stat().st_mtime_ns == mtime
+    assert np.allclose(again.embed(frames[:2]), fast.embed(frames[:2]), atol=0.01)

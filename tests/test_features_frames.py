@@ -49,3 +49,42 @@ def test_sampling_follows_the_timeline_whatever_the_frame_rate(tmp_path, fps):
     path = make_clip(tmp_path / f"f{fps}.mp4", duration=5, fps=fps)
     frames = sample_frames(path, probe_video(path).duration)
     assert np.allclose(frames.times[:5], np.arange(5), atol=0.11)
+
+
+def _keyframed(tmp_path, name: str, *, rate: str, keys: str, seconds: float = 8.0):
+    from .media import ffmpeg
+
+    out = tmp_path / name
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={rate}", "-t", str(seconds),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-force_key_frames", keys, str(out),
+    )  # fmt: skip
+    return out
+
+
+def test_the_sampler_seeks_to_keyframes_at_odd_timebases(tmp_path):
+    """A keyframe at 5.395 s in a 1506/125 fps stream: seeking must land on it (the truncated
+    timestamp lands one keyframe early, and the sampler used to loop there forever)."""
+    import subprocess
+    import sys
+
+    path = _keyframed(tmp_path, "odd.mp4", rate="1506/125", keys="0,1.992,5.395")
+    code = (
+        "import sys; from dedup.features.frames import decode_frames; "
+        f"t, _ = decode_frames({str(path)!r}, 8.0); print(len(t))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == 9  # 0..7 s and the last frame
+
+
+def test_an_all_intra_video_samples_the_same_seconds_as_a_long_gop_one(tmp_path):
+    intra = _keyframed(tmp_path, "intra.mp4", rate="25", keys="expr:1")
+    long_gop = _keyframed(tmp_path, "gop.mp4", rate="25", keys="0")
+    a = sample_frames(intra, probe_video(intra).duration)
+    b = sample_frames(long_gop, probe_video(long_gop).duration)
+    # seeking (all-intra) and decoding forward (long GOP) both take each second's frame, give or
+    # take one frame at 25 fps
+    assert len(a.times) == len(b.times) == 9
+    assert np.allclose(a.times, b.times, atol=0.05)
+    assert np.allclose(a.times[:8], np.arange(8), atol=0.05)

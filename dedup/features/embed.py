@@ -173,22 +173,50 @@ def resolve_weights(name: str, *, explicit: str = "", weights_dir: str = "") -> 
 
 
 class Embedder:
-    """A loaded backbone; load it once per process and reuse it (model load costs ~1 s)."""
+    """A loaded backbone; load it once per process and reuse it (model load costs ~1 s).
 
-    def __init__(self, name: str, weights: Path, *, device: str = "cpu", threads: int = 1):
+    Runtimes: `torch` (eager; fp16 on CUDA) and `openvino` (CPU; the torch model converted once
+    and cached as OpenVINO IR, run in bf16 where the CPU supports it). Measured on the 2-core
+    development machine, EfficientNet-Lite0, one thread: torch fp32 ≈ 24 images/s, OpenVINO fp32
+    ≈ 82, OpenVINO bf16 ≈ 160 with a cosine drift of ≤ 0.0007 from fp32 (tests hold it < 0.005).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        weights: Path,
+        *,
+        device: str = "cpu",
+        threads: int = 1,
+        runtime: str = "torch",
+        precision: str = "auto",
+        cache_dir: Path | None = None,
+    ):
+        self.backbone = BACKBONES[name]
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self._mean = np.array(self.backbone.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        self._std = np.array(self.backbone.std, dtype=np.float32).reshape(1, 3, 1, 1)
+        if runtime == "openvino":
+            if device != "cpu":
+                raise ValueError("the openvino runtime runs on the CPU; use runtime 'torch' for CUDA")
+            self.precision, self._ov = _openvino_model(
+                self.backbone, weights, precision=precision, threads=threads, cache_dir=cache_dir
+            )
+            self.device, self.half, self.model = None, False, None
+            return
+        if runtime != "torch":
+            raise ValueError(f"unknown embedding runtime '{runtime}' (torch, openvino)")
         import torch
 
-        self.backbone = BACKBONES[name]
         if threads > 0 and device == "cpu":
             torch.set_num_threads(threads)
         self.device = torch.device(device)
         self.model = self.backbone.build(weights).eval().to(self.device)
         self.half = self.device.type == "cuda"
+        self.precision = "f16" if self.half else "f32"
         if self.half:
             self.model = self.model.half()
-        self._mean = torch.tensor(self.backbone.mean).view(1, 3, 1, 1).to(self.device)
-        self._std = torch.tensor(self.backbone.std).view(1, 3, 1, 1).to(self.device)
-        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -216,36 +244,132 @@ class Embedder:
             ]
         return out
 
-    def embed(self, images: list, *, batch: int = 32) -> np.ndarray:
-        """(n, dim) float32 L2-normalised, mirror-invariant embeddings of RGB uint8 frames."""
+    def network_input(self, images: list) -> np.ndarray:
+        """(2n, 3, S, S) float32: the normalised frames, then their mirror images."""
+        x = self._prepare(images).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        x = (x - self._mean) / self._std
+        return np.ascontiguousarray(np.concatenate([x, x[:, :, :, ::-1]]))
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """Raw backbone features of a prepared batch, float32."""
+        if self.runtime == "openvino":
+            return np.asarray(self._ov(x)[0], dtype=np.float32)
         import torch
 
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device)
+            return self.model(t.half() if self.half else t).float().cpu().numpy()
+
+    def embed(self, images: list, *, batch: int = 32) -> np.ndarray:
+        """(n, dim) float32 L2-normalised, mirror-invariant embeddings of RGB uint8 frames."""
         if not images:
             return np.zeros((0, self.backbone.dim), dtype=np.float32)
         out = []
-        with self._lock, torch.inference_mode():
+        with self._lock:
             for start in range(0, len(images), batch):
-                x = torch.from_numpy(self._prepare(images[start : start + batch])).to(self.device)
-                x = x.permute(0, 3, 1, 2).float().div_(255.0)
-                x = (x - self._mean) / self._std
-                x = torch.cat([x, torch.flip(x, dims=[3])])
-                if self.half:
-                    x = x.half()
-                feats = self.model(x).float()
+                feats = self.features(self.network_input(images[start : start + batch]))
                 n = feats.shape[0] // 2
-                feats = feats[:n] + feats[n:]
-                out.append(torch.nn.functional.normalize(feats, dim=1).cpu().numpy())
+                pooled = feats[:n] + feats[n:]
+                out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out).astype(np.float32)
 
 
+def _openvino_model(
+    backbone: Backbone, weights: Path, *, precision: str, threads: int, cache_dir: Path | None
+):
+    """Compile the backbone with OpenVINO from its cached IR (< 1 s)."""
+    import openvino as ov
+
+    core = ov.Core()
+    if precision == "auto":
+        precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+    xml = openvino_ir(backbone, weights, cache_dir)
+    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return precision, core.compile_model(core.read_model(xml), "CPU", config)
+
+
+def openvino_ir(backbone: Backbone, weights: Path, cache_dir: Path | None) -> Path:
+    """The backbone as OpenVINO IR. Converting the torch model takes 10–30 s, so the IR is cached
+    per backbone, weights file and OpenVINO version, and made once before workers start."""
+    import hashlib
+    import os
+
+    import openvino as ov
+
+    digest = hashlib.sha256()
+    with open(weights, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    cache_dir = Path(cache_dir or Path(weights).parent / "openvino")
+    xml = cache_dir / f"{backbone.name}-{digest.hexdigest()[:16]}-ov{ov.__version__.split('-')[0]}.xml"
+    if not xml.exists():
+        import warnings
+
+        import torch
+
+        model = backbone.build(weights).eval()
+        size = backbone.input_size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracing warnings about torch.jit, once per conversion
+            converted = ov.convert_model(
+                model, example_input=torch.zeros(2, 3, size, size), input=[(-1, 3, size, size)]
+            )
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = xml.with_name(f".{xml.stem}.{os.getpid()}.xml")
+        ov.save_model(converted, tmp, compress_to_fp16=False)
+        # the .xml appears last: a reader that finds it finds its .bin too
+        os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))
+        os.replace(tmp, xml)
+    return xml
+
+
+def pick_runtime(setting: str, device: str) -> str:
+    """`auto`: OpenVINO on the CPU when it is installed, torch otherwise (and always on CUDA)."""
+    if setting and setting != "auto":
+        return setting
+    if device != "cpu":
+        return "torch"
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "openvino"
+
+
 @lru_cache(maxsize=4)
-def get_embedder(name: str, weights: str, device: str = "cpu", threads: int = 1) -> Embedder:
-    return Embedder(name, Path(weights), device=device, threads=threads)
+def get_embedder(
+    name: str,
+    weights: str,
+    device: str = "cpu",
+    threads: int = 1,
+    runtime: str = "torch",
+    precision: str = "auto",
+    cache_dir: str = "",
+) -> Embedder:
+    return Embedder(
+        name,
+        Path(weights),
+        device=device,
+        threads=threads,
+        runtime=runtime,
+        precision=precision,
+        cache_dir=Path(cache_dir) if cache_dir else None,
+    )
 
 
 def pick_device(setting: str) -> str:
+    """`auto`: CUDA when a driver and a device are there. The driver library is looked for first, so
+    a CPU-only worker never imports torch (≈ 500 MB of resident memory) just to ask."""
     if setting and setting != "auto":
         return setting
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return "cpu"
     try:
         import torch
 

@@ -15,6 +15,7 @@ import numpy as np
 from . import ExtractionError
 
 WORK_WIDTH = 320
+SEEK_MIN_GAIN = 0.2  # seconds of decoding a seek must skip to be worth the decoder flush
 BAR_LUMA = 28  # a bar row/column never gets brighter than this in any sampled frame
 MIN_BAR_FRACTION = 0.02
 UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (black, white, flat)
@@ -83,15 +84,21 @@ def decode_frames(
 
         def frames_from(seek_to: float | None):
             if seek_to is not None:
-                container.seek(int(seek_to / tb), stream=stream, backward=True)
+                # the keyframe's own pts: truncating would land on the keyframe before it
+                container.seek(round(seek_to / tb), stream=stream, backward=True)
             return container.decode(stream)
 
         gen = frames_from(None)
+        sought: set[int] = set()
         try:
             while True:
                 if ti < len(targets) and keyframes:
                     k = bisect_right(keyframes, targets[ti] + 1e-6) - 1
-                    if k >= 0 and keyframes[k] > pos + 1e-6 and keyframes[k] - pos > 1.5 / fps:
+                    # jump forward whenever a keyframe lets us skip decoding: always for all-intra
+                    # and short-GOP sources; with long GOPs the keyframe is usually behind us
+                    # each keyframe at most once: a demuxer that lands elsewhere cannot loop us
+                    if k >= 0 and keyframes[k] - pos > SEEK_MIN_GAIN :
+                        sought.add(k)
                         gen = frames_from(keyframes[k])
                         pos = keyframes[k] - 1e-3
                 frame = next(gen, None)
@@ -126,7 +133,13 @@ def decode_frames(
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
     """Letterbox/pillarbox bars: rows/columns that stay dark in every sampled frame."""
-    gray_max = np.max(np.stack([img.max(axis=2) for img in images]), axis=0)
+    import cv2
+
+    gray_max = images[0].max(axis=2)
+    for img in images[1:]:
+        # brightest channel per pixel, kept as a running maximum (numpy's axis reductions over
+        # 3-channel frames cost more than decoding's conversion step)
+        gray_max = cv2.max(gray_max, cv2.max(cv2.max(img[:, :, 0], img[:, :, 1]), img[:, :, 2]))
     h, w = gray_max.shape
     dark_rows = gray_max.max(axis=1) <= BAR_LUMA
     dark_cols = gray_max.max(axis=0) <= BAR_LUMA
@@ -154,8 +167,11 @@ def detect_bars(images: list) -> tuple[int, int, int, int]:
 
 
 def is_informative(image: np.ndarray) -> bool:
-    gray = image.mean(axis=2)
-    return float(gray.std()) >= UNIFORM_STD
+    import cv2
+
+    # the plain mean of the three channels, as a float image, so the threshold keeps its meaning
+    gray = cv2.transform(image.astype(np.float32), np.full((1, 3), 1 / 3, dtype=np.float32))
+    return float(cv2.meanStdDev(gray)[1][0, 0]) >= UNIFORM_STD
 
 
 def sample_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600) -> SampledFrames:

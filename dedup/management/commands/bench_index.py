@@ -1,0 +1,180 @@
+"""Scale of the frame-vector index: fill a table shaped like dedup_frame's index (halfvec, cosine
+HNSW) with N synthetic frame embeddings and measure load and build time, index size, insert rate
+with the index in place, candidate-search latency per new one-minute video, and recall@k against
+exact search.
+
+Synthetic embeddings imitate the default backbone's: 1280-d, non-negative-mean (unrelated frames
+meet at cosine ≈ 0.5), videos drawn from a few thousand content clusters, frames of one video
+drifting along a shot (consecutive frames ≈ 0.9). Queries are new uploads that re-encode a stored
+video (frame noise: cosine ≈ 0.93 to the original).
+"""
+
+import json
+import time
+
+import numpy as np
+from django.core.management.base import BaseCommand
+from django.db import connection
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+
+FRAMES_PER_VIDEO = 60
+TABLE = "bench_index_frame"
+
+
+def synthetic_videos(n_videos: int, dim: int, seed: int, start: int = 0):
+    """Yield (video_id, (60, dim) float32) in order; deterministic per video id."""
+    base = np.random.default_rng(seed)
+    mean = np.abs(base.standard_normal(dim)).astype(np.float32)
+    mean /= np.linalg.norm(mean)
+    n_clusters = max(16, n_videos // 50)
+    for vid in range(start, start + n_videos):
+        rng = np.random.default_rng([seed, vid])
+        cluster = (
+            np.random.default_rng([seed, 10**9 + vid % n_clusters]).standard_normal(dim).astype(np.float32)
+        )
+        own = rng.standard_normal(dim).astype(np.float32)
+        shots = np.repeat(rng.standard_normal((FRAMES_PER_VIDEO // 6 + 1, dim)).astype(np.float32), 6, axis=0)
+        shots = shots[:FRAMES_PER_VIDEO]
+        drift = rng.standard_normal((FRAMES_PER_VIDEO, dim)).astype(np.float32)
+        x = mean * 1.0 + (0.55 * cluster + 0.5 * own + 0.6 * shots + 0.12 * drift) / np.sqrt(dim)
+        yield vid, x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def reencode(frames: np.ndarray, rng) -> np.ndarray:
+    x = frames + 0.012 * rng.standard_normal(frames.shape).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+class Command(BaseCommand):
+    help = "HNSW scale benchmark on synthetic frame embeddings (make bench-index)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--vectors", type=int, default=1_000_000)
+        parser.add_argument("--dim", type=int, default=1280)
+        parser.add_argument("--m", type=int, default=16)
+        parser.add_argument("--ef-construction", type=int, default=64)
+        parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200])
+        parser.add_argument("--k", type=int, default=40)
+        parser.add_argument("--queries", type=int, default=20, help="New one-minute videos searched.")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--maintenance-work-mem", default="6GB")
+
+    def handle(
+        self, *args, vectors, dim, m, ef_construction, ef_search, k, queries, seed, maintenance_work_mem, **o
+    ):
+        n_videos = vectors // FRAMES_PER_VIDEO
+        raw = connection.cursor().connection  # psycopg 3
+        register_vector(raw)
+        result: dict = {
+            "vectors": n_videos * FRAMES_PER_VIDEO,
+            "dim": dim,
+            "m": m,
+            "ef_construction": ef_construction,
+        }
+        with raw.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+            cur.execute(
+                f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, video_id int NOT NULL, embedding halfvec({dim}) NOT NULL)"
+            )
+        raw.commit()
+
+        # exact search needs the vectors: keep them here as float16 (N × dim × 2 bytes)
+        store = np.empty((n_videos * FRAMES_PER_VIDEO, dim), dtype=np.float16)
+        owner = np.repeat(np.arange(n_videos, dtype=np.int32), FRAMES_PER_VIDEO)
+        t0 = time.monotonic()
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY {TABLE} (video_id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(["int4", "halfvec"])
+            for vid, frames in synthetic_videos(n_videos, dim, seed):
+                store[vid * FRAMES_PER_VIDEO : (vid + 1) * FRAMES_PER_VIDEO] = frames
+                for f in frames:
+                    copy.write_row([vid, HalfVector(f)])
+        raw.commit()
+        load = time.monotonic() - t0
+        result["copy_rows_per_s"] = round(len(store) / load)
+        self.stderr.write(f"loaded {len(store)} vectors in {load:.0f} s")
+
+        t0 = time.monotonic()
+        with raw.cursor() as cur:
+            cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
+            cur.execute("SET max_parallel_maintenance_workers = 1")  # plus the leader: both cores
+            cur.execute(
+                f"CREATE INDEX {TABLE}_hnsw ON {TABLE} USING hnsw (embedding halfvec_cosine_ops) "
+                f"WITH (m = {m}, ef_construction = {ef_construction})"
+            )
+            raw.commit()
+            result["build_s"] = round(time.monotonic() - t0, 1)
+            cur.execute(f"SELECT pg_relation_size('{TABLE}_hnsw'), pg_table_size('{TABLE}')")
+            index_bytes, table_bytes = cur.fetchone()
+        result["index_mb"] = round(index_bytes / 2**20)
+        result["table_mb"] = round(table_bytes / 2**20)
+        self.stderr.write(f"built the index in {result['build_s']} s ({result['index_mb']} MB)")
+
+        rng = np.random.default_rng(seed + 7)
+        picked = rng.choice(n_videos, size=queries, replace=False)
+        query_frames = [
+            reencode(store[v * FRAMES_PER_VIDEO : (v + 1) * FRAMES_PER_VIDEO].astype(np.float32), rng)
+            for v in picked
+        ]
+
+        # exact top-k of every query frame, excluding nothing (the new video is not stored)
+        exact = []
+        for q in query_frames:
+            sims = np.zeros((len(q), len(store)), dtype=np.float32)
+            for start in range(0, len(store), 200_000):
+                block = store[start : start + 200_000].astype(np.float32)
+                sims[:, start : start + 200_000] = q @ block.T
+            exact.append(np.argpartition(-sims, k, axis=1)[:, :k])
+        result["search"] = {}
+        for ef in ef_search:
+            latencies, recalls, found = [], [], 0
+            with raw.cursor() as cur:
+                cur.execute(f"SET hnsw.ef_search = {max(ef, k)}")
+                cur.execute("SET hnsw.iterative_scan = relaxed_order")
+                for q, truth, original in zip(query_frames, exact, picked, strict=True):
+                    t0 = time.perf_counter()
+                    votes: dict[int, int] = {}
+                    hits = []
+                    for frame in q:
+                        cur.execute(
+                            f"SELECT id - 1, video_id FROM {TABLE} ORDER BY embedding <=> %s LIMIT %s",
+                            (HalfVector(frame), k),
+                        )
+                        rows = cur.fetchall()
+                        hits.append([r[0] for r in rows])
+                        for _, vid in rows:
+                            votes[vid] = votes.get(vid, 0) + 1
+                    latencies.append(time.perf_counter() - t0)
+                    found += max(votes, key=votes.get) == original
+                    recalls.extend(
+                        len(set(h) & set(t.tolist())) / k for h, t in zip(hits, truth, strict=True)
+                    )
+                raw.commit()
+            result["search"][str(ef)] = {
+                "per_video_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
+                "per_video_ms_p95": round(1000 * float(np.percentile(latencies, 95)), 1),
+                f"recall_at_{k}": round(float(np.mean(recalls)), 4),
+                "copied_video_ranked_first": f"{found}/{queries}",
+            }
+            self.stderr.write(f"ef_search {ef}: {result['search'][str(ef)]}")
+
+        # inserting new videos with the index in place (one transaction per video, as extraction does)
+        t0 = time.monotonic()
+        inserted = 0
+        with raw.cursor() as cur:
+            for vid, frames in synthetic_videos(20, dim, seed, start=n_videos):
+                cur.executemany(
+                    f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
+                    [(vid, HalfVector(f)) for f in frames],
+                )
+                raw.commit()
+                inserted += 1
+        result["insert_videos_per_s"] = round(inserted / (time.monotonic() - t0), 2)
+        self.stdout.write(json.dumps(result, indent=1))
+        with raw.cursor() as cur:
+            cur.execute(f"DROP TABLE {TABLE}")
+        raw.commit()
+        del owner

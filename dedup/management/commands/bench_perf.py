@@ -1,0 +1,255 @@
+"""Throughput benchmark: one-minute 720p H.264 clips with sound, ingested and matched end to end.
+
+The clips are made once (cached under --clips-dir) from the development benchmark's real media,
+looped to a minute and scaled to 1280×720, plus synthetic ffmpeg sources; a few of them get a
+transformed copy so matching has real work. Then `ingest --sync` runs on a fresh library and the
+command reports CPU-seconds per video-minute by stage, videos/hour, peak RSS per process and the
+database server's CPU, next to the numbers saved by the previous release (docs/bench-perf.json).
+"""
+
+import json
+import resource
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Sum
+
+from dedup.models import Pair, Video
+
+SECONDS = 60
+SIZE = (1280, 720)
+FPS = 30
+SYNTHETIC = [
+    "testsrc2",
+    "life=s=640x360:mold=10:r=30:ratio=0.1:death_color=#C83232:life_color=#00ff00",
+    "cellauto=s=640x360:rule=110",
+    "gradients=s=640x360:speed=0.02",
+]
+STAGES = ["probe", "decode", "hash", "embed", "audio", "database", "candidates", "scoring"]
+BASELINE = Path(settings.BASE_DIR) / "docs" / "bench-perf.json"
+
+
+def _ffmpeg(args: list[str]) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "anull") -> None:
+    w, h = SIZE
+    _ffmpeg(
+        [
+            *inputs,
+            "-t",
+            str(SECONDS),
+            "-vf",
+            f"{vf},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={FPS},format=yuv420p",
+            "-af",
+            af,
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            str(crf),
+            # a typical 720p upload (YouTube recommends 5 Mb/s for 720p30): decoding cost grows with
+            # the bitrate, and CRF alone gives noisy visualiser footage 14 Mb/s
+            "-maxrate",
+            "5M",
+            "-bufsize",
+            "10M",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "44100",
+            "-ac",
+            "2",
+            str(out),
+        ]
+    )
+
+
+def make_clips(media: Path, out: Path, n: int, copies: int) -> tuple[list[Path], list[tuple[str, str]]]:
+    """n originals (real clips first, then synthetic sources) and `copies` transformed copies."""
+    out.mkdir(parents=True, exist_ok=True)
+    real = sorted(p for p in (media / "video").iterdir() if p.is_file())
+    # spread over the packages: street camera, films, game cut-scenes, visualiser
+    real.sort(key=lambda p: (0 if p.name.startswith(("opencv", "scikit")) else 1, p.name))
+    audio = sorted(p for p in (media / "audio").rglob("*") if p.suffix in (".wav", ".ogg", ".flac", ".mp3"))
+    if not real or not audio:
+        raise CommandError(f"no media under {media}: run ../shared/bench/fetch_media.sh {media}")
+    originals = []
+    n_synthetic = min(len(SYNTHETIC), max(1, n // 5))
+    picked = real[: n - n_synthetic]
+    for i, src in enumerate(picked):
+        dst = out / f"perf{i:03d}.mp4"
+        if not dst.exists():
+            track = audio[i % len(audio)]
+            tmp = dst.with_suffix(".tmp.mp4")
+            _encode(
+                ["-stream_loop", "-1", "-i", str(src), "-stream_loop", "-1", "-i", str(track)], "null", tmp
+            )
+            tmp.rename(dst)
+        originals.append(dst)
+    for j, source in enumerate(SYNTHETIC[:n_synthetic]):
+        dst = out / f"perf{len(picked) + j:03d}.mp4"
+        if not dst.exists():
+            tmp = dst.with_suffix(".tmp.mp4")
+            tone = f"sine=f={300 + 110 * j}:r=44100"
+            _encode(["-f", "lavfi", "-i", f"{source}", "-f", "lavfi", "-i", tone], "null", tmp)
+            tmp.rename(dst)
+        originals.append(dst)
+    expected = []
+    for k, src in enumerate(originals[:copies]):
+        dst = out / f"perf{len(originals) + k:03d}.mp4"
+        if not dst.exists():
+            tmp = dst.with_suffix(".tmp.mp4")
+            _encode(
+                ["-i", str(src), "-i", str(src)],
+                "crop=iw*0.9:ih*0.9,eq=brightness=0.06",
+                tmp,
+                crf=30,
+                af="volume=-6dB",
+            )
+            tmp.rename(dst)
+        expected.append((src.name, dst.name))
+    return originals + [out / f"perf{len(originals) + k:03d}.mp4" for k in range(copies)], expected
+
+
+def _postgres_cpu() -> float:
+    """CPU-seconds used so far by the embedded PostgreSQL server (postmaster, live backends and
+    the backends that have exited)."""
+    pid_file = Path(settings.DATA_DIR) / "pg" / "postmaster.pid"
+    if not pid_file.exists():
+        return 0.0
+    try:
+        master = psutil.Process(int(pid_file.read_text().split()[0]))
+        procs = [master, *master.children(recursive=True)]
+        total = 0.0
+        for p in procs:
+            t = p.cpu_times()
+            total += t.user + t.system
+        t = master.cpu_times()
+        return total + t.children_user + t.children_system
+    except (psutil.Error, ValueError):
+        return 0.0
+
+
+def _cpu() -> tuple[float, float]:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+class Command(BaseCommand):
+    help = "Throughput of ingest + matching on one-minute 720p clips, by stage (make bench-perf)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--media", type=Path, required=True, help="fetch_media.sh output (video/, audio/)."
+        )
+        parser.add_argument("--clips-dir", type=Path, required=True, help="Where the clips are made (kept).")
+        parser.add_argument("--clips", type=int, default=20, help="Original one-minute clips.")
+        parser.add_argument("--copies", type=int, default=6, help="Transformed copies of the first clips.")
+        parser.add_argument("--workers", type=int, default=None)
+        parser.add_argument(
+            "--save", action="store_true", help=f"Save the result as the baseline ({BASELINE})."
+        )
+
+    def handle(
+        self, *args, media: Path, clips_dir: Path, clips: int, copies: int, workers, save: bool, **options
+    ):
+        t0 = time.monotonic()
+        paths, expected = make_clips(media, clips_dir, clips, copies)
+        self.stderr.write(f"{len(paths)} clips ready in {clips_dir} ({time.monotonic() - t0:.0f} s)")
+        call_command("migrate", verbosity=0)
+        if Video.objects.exists():
+            raise CommandError(
+                "the library is not empty: run with a fresh ASTRADUP_DATA_DIR (make bench-perf does)"
+            )
+        from dedup.services import embedder_prepare
+
+        t0 = time.monotonic()
+        embedder_prepare()  # converts the model once into the model cache; workers only load it
+        prepare = time.monotonic() - t0
+
+        extra = ["--workers", str(workers)] if workers else []
+        wall0, (own0, kids0), pg0 = time.monotonic(), _cpu(), _postgres_cpu()
+        call_command("ingest", *map(str, paths), "--sync", *extra)
+        wall, (own1, kids1), pg1 = time.monotonic() - wall0, _cpu(), _postgres_cpu()
+        app_cpu = (own1 - own0) + (kids1 - kids0)
+        db_cpu = pg1 - pg0
+
+        ready = Video.objects.filter(status=Video.Status.READY)
+        n = ready.count()
+        minutes = (ready.aggregate(s=Sum("duration"))["s"] or 0.0) / 60
+        stages = dict.fromkeys(STAGES, 0.0)
+        for timings in ready.values_list("timings", flat=True):
+            for stage, seconds in (timings or {}).items():
+                stages[stage] = stages.get(stage, 0.0) + seconds
+        by_name = {Path(v.path).name: v.pk for v in Video.objects.all()}
+        found = 0
+        for a, b in expected:
+            ia, ib = sorted((by_name[a], by_name[b]))
+            pair = Pair.objects.filter(video_a_id=ia, video_b_id=ib).first()
+            found += bool(pair and pair.is_duplicate)
+        rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        from dedup.services import current_embedder
+
+        e = current_embedder()  # after the run: its memory is not in the peaks above
+        result = {
+            "videos": n,
+            "failed": Video.objects.exclude(status=Video.Status.READY).count(),
+            "video_minutes": round(minutes, 2),
+            "wall_s": round(wall, 1),
+            "videos_per_hour": round(n / wall * 3600),
+            "cpu_s_per_video_minute": round(app_cpu / max(minutes, 1e-9), 3),
+            "cpu_s_per_video_minute_with_database": round((app_cpu + db_cpu) / max(minutes, 1e-9), 3),
+            "database_server_cpu_s_per_video_minute": round(db_cpu / max(minutes, 1e-9), 3),
+            "stages_cpu_s_per_video_minute": {k: round(v / max(minutes, 1e-9), 3) for k, v in stages.items()},
+            "peak_rss_mb": {"extraction_worker": round(rss_worker), "main_process_matching": round(rss_main)},
+            "copies_found": f"{found}/{len(expected)}",
+            "embedding": f"{e.name} on {e.runtime} ({e.precision})",
+            "model_prepare_s": round(prepare, 1),
+            "workers": workers or len(__import__("os").sched_getaffinity(0)),
+        }
+        baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
+        self.stdout.write(json.dumps(result, indent=1))
+        self._table(result, baseline)
+        if save:
+            BASELINE.write_text(json.dumps(result, indent=1) + "\n")
+            self.stdout.write(f"saved as the baseline: {BASELINE}")
+
+    def _table(self, now: dict, before: dict | None) -> None:
+        def row(name, a, b):
+            delta = "" if b is None else f"{a - b:+.3f}"
+            self.stdout.write(f"{name:34}{a:>10.3f}{'' if b is None else f'{b:>10.3f}':>10}{delta:>10}")
+
+        self.stdout.write(f"\n{'CPU-s per video-minute':34}{'now':>10}{'baseline':>10}{'change':>10}")
+        old = (before or {}).get("stages_cpu_s_per_video_minute", {})
+        for stage, value in now["stages_cpu_s_per_video_minute"].items():
+            row(stage, value, old.get(stage))
+        row(
+            "total (app processes)",
+            now["cpu_s_per_video_minute"],
+            (before or {}).get("cpu_s_per_video_minute"),
+        )
+        row(
+            "total incl. database server",
+            now["cpu_s_per_video_minute_with_database"],
+            (before or {}).get("cpu_s_per_video_minute_with_database"),
+        )
+        self.stdout.write(
+            f"\n{now['videos']} videos ({now['video_minutes']} min) in {now['wall_s']} s on {now['workers']} workers: "
+            f"{now['videos_per_hour']} videos/hour; peak RSS {now['peak_rss_mb']}; copies found {now['copies_found']}; "
+            f"{now['embedding']}"
+        )
