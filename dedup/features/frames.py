@@ -97,7 +97,7 @@ def decode_frames(
                     # jump forward whenever a keyframe lets us skip decoding: always for all-intra
                     # and short-GOP sources; with long GOPs the keyframe is usually behind us
                     # each keyframe at most once: a demuxer that lands elsewhere cannot loop us
-                    if k >= 0 and keyframes[k] - pos > SEEK_MIN_GAIN :
+                    if k >= 0 and keyframes[k] - pos > SEEK_MIN_GAIN:
                         sought.add(k)
                         gen = frames_from(keyframes[k])
                         pos = keyframes[k] - 1e-3
