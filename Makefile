@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench bench-perf bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-perf bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -63,6 +63,12 @@ bench-perf: system-deps venv
 	rm -rf var/bench-perf
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-perf ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
 	  $(PY) manage.py bench_perf --media $(BENCH_MEDIA) --clips-dir $(CURDIR)/var/perf-clips $(BENCH_PERF_ARGS)
+
+# the frame-vector index at scale: synthetic 1280-d frame embeddings (BENCH_INDEX_ARGS="--vectors 200000" for a quick run)
+bench-index: venv
+	rm -rf var/bench-index
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py migrate -v0
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py bench_index $(BENCH_INDEX_ARGS)
 
 # after `make bench`: label half the candidate pairs from the ground truth, calibrate, score the other half
 bench-calibrate: venv
