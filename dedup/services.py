@@ -175,6 +175,13 @@ def current_embedder():
     )
 
 
+def statistics_refresh() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dedup_video")
+        cursor.execute("ANALYZE dedup_frame")
+        cursor.execute("ANALYZE dedup_audiohash")
+
+
 def embedder_prepare() -> None:
     """Make what workers load (the converted model) before starting them, so a pool of fresh
     processes does not convert it once each."""
@@ -392,6 +399,30 @@ class Candidates:
     common_frames: set[int]  # idx of this video's frames that match too much of the library
 
 
+def frame_neighbours_sql(backbone: str) -> str:
+    """The k nearest library frames of each informative frame of one video (params: k, video id).
+
+    The backbone and its dimension are literals, not a join condition or a parameter: only then
+    can the planner match the backbone's partial HNSW index (`WHERE model = '…' AND informative`);
+    otherwise it sorts the whole frame table once per query frame."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}")
+    dim = BACKBONES[backbone].dim
+    vec = f"::halfvec({dim})"
+    return f"""
+        SELECT q.idx, n.video_id, n.dist
+        FROM dedup_frame q
+        CROSS JOIN LATERAL (
+            SELECT f.video_id, (f.embedding{vec}) <=> (q.embedding{vec}) AS dist
+            FROM dedup_frame f
+            WHERE f.model = '{backbone}' AND f.informative AND f.video_id <> q.video_id
+            ORDER BY (f.embedding{vec}) <=> (q.embedding{vec})
+            LIMIT %s
+        ) n
+        WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}'
+    """
+
+
 def find_candidates(
     video: Video, *, neighbours: int | None = None, min_similarity: float | None = None
 ) -> Candidates:
@@ -399,7 +430,6 @@ def find_candidates(
     conf = settings.ASTRADUP
     k = neighbours or conf["CANDIDATE_NEIGHBOURS"]
     min_sim = min_similarity if min_similarity is not None else conf["CANDIDATE_MIN_SIMILARITY"]
-    dim = BACKBONES[video.backbone].dim
     votes: dict[int, float] = {}
     reasons: dict[int, set] = {}
 
@@ -422,21 +452,7 @@ def find_candidates(
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], k)])
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(
-            f"""
-            SELECT q.idx, n.video_id, n.dist
-            FROM dedup_frame q
-            CROSS JOIN LATERAL (
-                SELECT f.video_id, (f.embedding::halfvec({dim})) <=> (q.embedding::halfvec({dim})) AS dist
-                FROM dedup_frame f
-                WHERE f.model = q.model AND f.informative AND f.video_id <> q.video_id
-                ORDER BY (f.embedding::halfvec({dim})) <=> (q.embedding::halfvec({dim}))
-                LIMIT %s
-            ) n
-            WHERE q.video_id = %s AND q.informative
-            """,
-            [k, video.pk],
-        )
+        cursor.execute(frame_neighbours_sql(video.backbone), [k, video.pk])
         per_frame: dict[int, dict[int, float]] = {}
         for idx, vid, dist in cursor.fetchall():
             sim = 1.0 - float(dist)

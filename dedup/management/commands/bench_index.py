@@ -22,11 +22,12 @@ FRAMES_PER_VIDEO = 60
 TABLE = "bench_index_frame"
 
 
-def synthetic_videos(n_videos: int, dim: int, seed: int, start: int = 0):
-    """Yield (video_id, (60, dim) float32) in order; deterministic per video id."""
-    base = np.random.default_rng(seed)
-    mean = np.abs(base.standard_normal(dim)).astype(np.float32)
-    mean /= np.linalg.norm(mean)
+def synthetic_videos(n_videos: int, dim: int, seed: int, start: int = 0, mean: np.ndarray | None = None):
+    """Yield (video_id, (60, dim) float32) in order; deterministic per video id. `mean`: the
+    centre of real embeddings, so synthetic frames sit where real ones do."""
+    if mean is None:
+        mean = np.abs(np.random.default_rng(seed).standard_normal(dim)).astype(np.float32)
+    mean = (mean / np.linalg.norm(mean)).astype(np.float32)
     n_clusters = max(16, n_videos // 50)
     for vid in range(start, start + n_videos):
         rng = np.random.default_rng([seed, vid])

@@ -46,6 +46,10 @@ class Command(BaseCommand):
             .values_list("pk", flat=True)
         )
         worker_entry.extract_many(todo, workers=workers, progress=self._progress)
+        if len(todo) >= 100:
+            # a large batch changes the tables' size a lot: without fresh statistics the planner may
+            # scan the frame table per query frame instead of walking the HNSW index
+            services.statistics_refresh()
         to_match = list(
             videos.filter(status=Video.Status.READY, matched_at__isnull=True)
             .order_by("pk")
