@@ -224,6 +224,15 @@ def _postgres_cpu() -> float:
         return 0.0
 
 
+def _release() -> str:
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=settings.BASE_DIR
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
 def _cpu() -> tuple[float, float]:
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
@@ -321,6 +330,7 @@ class Command(BaseCommand):
             "model_prepare_s": round(prepare, 1),
             "workers": workers or len(__import__("os").sched_getaffinity(0)),
             "library_before": fill or {"videos": 0},
+            "release": _release(),
         }
         baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
         self.stdout.write(json.dumps(result, indent=1))
@@ -334,6 +344,8 @@ class Command(BaseCommand):
             delta = "" if b is None else f"{a - b:+.3f}"
             self.stdout.write(f"{name:34}{a:>10.3f}{'' if b is None else f'{b:>10.3f}':>10}{delta:>10}")
 
+        if before:
+            self.stdout.write(f"\nbaseline: {before.get('release', '?')} ({BASELINE.name})")
         self.stdout.write(f"\n{'CPU-s per video-minute':34}{'now':>10}{'baseline':>10}{'change':>10}")
         old = (before or {}).get("stages_cpu_s_per_video_minute", {})
         for stage, value in now["stages_cpu_s_per_video_minute"].items():
