@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from dedup.matching.score import FusionInputs
+from dedup.matching.score import LABELS, FusionArrays, FusionInputs, classify
+from dedup.matching.signals import ScoringParams
+from dedup.models import Pair, ScoringConfig, Video
 
 
 def synthetic_pairs(n: int, seed: int) -> list[tuple[FusionInputs, bool]]:
@@ -42,3 +44,33 @@ def synthetic_pairs(n: int, seed: int) -> list[tuple[FusionInputs, bool]]:
                     (FusionInputs(seg * 0.2, seg, audio, meta, long_enough=True, boilerplate=True), False)
                 )
     return out
+
+
+def library(data) -> list[tuple[Pair, bool]]:
+    """Video and pair rows carrying the synthetic fusion inputs, scored under the active config."""
+    config = ScoringConfig.active()
+    n_videos = 1 + int(np.ceil(np.sqrt(2 * len(data)))) + 1
+    videos = [
+        Video.objects.create(
+            path=f"/lib/v{i}.mp4", rel_path=f"v{i}.mp4", file_name=f"v{i}.mp4", status="ready", duration=10.0
+        )
+        for i in range(n_videos)
+    ]
+    keys = [(a, b) for a in range(n_videos) for b in range(a + 1, n_videos)]
+    x = FusionArrays.stack([d for d, _ in data])
+    scores, codes = classify(x, ScoringParams())
+    pairs = Pair.objects.bulk_create(
+        Pair(
+            video_a=videos[a],
+            video_b=videos[b],
+            score=float(s),
+            label=LABELS[int(c)],
+            visual=inputs.visual_full,
+            audio=inputs.audio,
+            metadata=inputs.metadata,
+            breakdown={"fusion": inputs.as_dict()},
+            config=config,
+        )
+        for (a, b), (inputs, _), s, c in zip(keys, data, scores, codes, strict=False)
+    )
+    return [(p, truth) for p, (_, truth) in zip(pairs, data, strict=True)]

@@ -123,3 +123,36 @@ def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review
     page.goto(f"{live_server.url}/review/groups/{merged.group_id}")
     assert "canonical" in page.inner_text("main")
     _shot(page, "group")
+
+
+def test_an_admin_calibrates_and_applies_in_the_browser(live_server, browser_page, settings):
+    from dedup.models import ScoringConfig
+    from review import services
+
+    from .calibration_data import library, synthetic_pairs
+
+    settings.ASTRADUP = {**settings.ASTRADUP, "CALIBRATION_MIN_LABELS": 30}
+    moderator = User.objects.create_user("maria", password="review-me-123")
+    moderator.groups.add(Group.objects.get_or_create(name="moderator")[0])
+    admin = User.objects.create_user("ada", password="calibrate-me-123")
+    admin.groups.add(Group.objects.get_or_create(name="admin")[0])
+    for pair, truth in library(synthetic_pairs(240, seed=4))[:160]:
+        services.pair_decide(pair_id=pair.pk, user=moderator, action="confirm" if truth else "not_duplicate")
+    default = ScoringConfig.active()
+
+    page = browser_page
+    page.goto(f"{live_server.url}/review/calibration")
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password]", "calibrate-me-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/review/calibration")
+    page.click("text=Calibrate from the labels")
+    page.wait_for_selector("svg.chart polyline")
+    assert "cross-validated" in page.inner_text("main")
+    _shot(page, "calibration")
+    page.click("text=Apply: new config version")
+    page.wait_for_selector("text=pairs are being re-scored")
+    assert ScoringConfig.active().based_on == default
+    page.click(f"form[action='/review/configs/{default.pk}/restore'] button")
+    page.wait_for_selector(f"text=Config #{default.pk} is active again")
+    assert ScoringConfig.active() == default

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from dedup.exports import pair_rows
-from dedup.matching.score import FusionArrays, FusionInputs, classify
+from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
 from dedup.models import Pair, ScoringConfig, Video
 from dedup.services import config_activate
@@ -14,6 +14,7 @@ from review import calibration as calib
 from review import services
 from review.models import Calibration, Decision, Verdict
 
+from .calibration_data import library as _library
 from .calibration_data import synthetic_pairs
 
 DEFAULT = ScoringParams()
@@ -92,38 +93,6 @@ def _user(name: str, role: str) -> User:
     user = User.objects.create_user(name, password="pw")
     user.groups.add(Group.objects.get(name=role))
     return user
-
-
-def _library(data) -> list[tuple[Pair, bool]]:
-    """Video and pair rows carrying the synthetic fusion inputs, scored under the active config."""
-    config = ScoringConfig.active()
-    n_videos = 1 + int(np.ceil(np.sqrt(2 * len(data)))) + 1
-    videos = [
-        Video.objects.create(
-            path=f"/lib/v{i}.mp4", rel_path=f"v{i}.mp4", file_name=f"v{i}.mp4", status="ready", duration=10.0
-        )
-        for i in range(n_videos)
-    ]
-    keys = [(a, b) for a in range(n_videos) for b in range(a + 1, n_videos)]
-    x, _ = _arrays(data)
-    scores, codes = classify(x, DEFAULT)
-    from dedup.matching.score import LABELS
-
-    pairs = Pair.objects.bulk_create(
-        Pair(
-            video_a=videos[a],
-            video_b=videos[b],
-            score=float(s),
-            label=LABELS[int(c)],
-            visual=inputs.visual_full,
-            audio=inputs.audio,
-            metadata=inputs.metadata,
-            breakdown={"fusion": inputs.as_dict()},
-            config=config,
-        )
-        for (a, b), (inputs, _), s, c in zip(keys, data, scores, codes, strict=False)
-    )
-    return [(p, truth) for p, (_, truth) in zip(pairs, data, strict=True)]
 
 
 @pytest.mark.django_db
