@@ -160,16 +160,23 @@ def backbone_weights(name: str) -> Path:
     return resolve_weights(name, explicit=explicit, weights_dir=conf["WEIGHTS_DIR"])
 
 
-def current_embedder():
+def _embedder_choice() -> tuple[str, Path, str, str]:
+    """(backbone, weights, device, runtime) from the settings."""
     conf = settings.ASTRADUP
     name = conf["BACKBONE"]
     device = pick_device(conf["DEVICE"])
+    return name, backbone_weights(name), device, pick_runtime(conf["EMBED_RUNTIME"], device)
+
+
+def current_embedder():
+    conf = settings.ASTRADUP
+    name, weights, device, runtime = _embedder_choice()
     return get_embedder(
         name,
-        str(backbone_weights(name)),
+        str(weights),
         device,
         conf["TORCH_THREADS"],
-        pick_runtime(conf["EMBED_RUNTIME"], device),
+        runtime,
         conf["EMBED_PRECISION"],
         conf["MODEL_CACHE"],
     )
@@ -187,11 +194,9 @@ def embedder_prepare() -> None:
     processes does not convert it once each."""
     from .features.embed import openvino_ir
 
-    conf = settings.ASTRADUP
-    device = pick_device(conf["DEVICE"])
-    if pick_runtime(conf["EMBED_RUNTIME"], device) == "openvino":
-        name = conf["BACKBONE"]
-        openvino_ir(BACKBONES[name], backbone_weights(name), Path(conf["MODEL_CACHE"]))
+    name, weights, _, runtime = _embedder_choice()
+    if runtime == "openvino":
+        openvino_ir(BACKBONES[name], weights, Path(settings.ASTRADUP["MODEL_CACHE"]))
 
 
 def embed_batch(embedder) -> int:

@@ -102,3 +102,11 @@ class Calibration(models.Model):
 
     def __str__(self) -> str:
         return f"calibration #{self.pk} ({self.n_duplicate} duplicate / {self.n_not_duplicate} not)"
+
+    @property
+    def labels_needed(self) -> str:
+        needed = self.report.get("needed", {})
+        return (
+            f"{needed.get('duplicate', 0)} more duplicates and "
+            f"{needed.get('not_duplicate', 0)} more non-duplicates are needed"
+        )

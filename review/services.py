@@ -274,8 +274,8 @@ class CalibrationRefused(Exception):
     """Shown to the admin as is."""
 
 
-def labelled_pairs() -> tuple[list[Pair], FusionArrays, np.ndarray]:
-    """Every scored pair with a moderator's verdict, its fusion inputs and the label (True =
+def labelled_pairs() -> tuple[FusionArrays, np.ndarray]:
+    """The fusion inputs of every scored pair with a moderator's verdict, and the labels (True =
     duplicate). Pairs scored before fusion inputs were stored are scored again first."""
     kind = Verdict.objects.filter(video_a=OuterRef("video_a"), video_b=OuterRef("video_b")).values("kind")[:1]
     pairs = list(
@@ -295,7 +295,7 @@ def labelled_pairs() -> tuple[list[Pair], FusionArrays, np.ndarray]:
         usable.append(pair)
     x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in usable])
     y = np.array([p.verdict == Verdict.Kind.DUPLICATE for p in usable], dtype=bool)
-    return usable, x, y
+    return x, y
 
 
 def label_counts() -> dict[str, int]:
@@ -311,7 +311,7 @@ def calibration_run(*, user=None, target: float | None = None, seed: int = 0) ->
         raise CalibrationRefused("the target precision must lie in [0.5, 1)")
     need = settings.ASTRADUP["CALIBRATION_MIN_LABELS"]
     config = ScoringConfig.active()
-    _, x, y = labelled_pairs()
+    x, y = labelled_pairs()
     n_dup, n_not = int(y.sum()), int((~y).sum())
     ready = n_dup >= need and n_not >= need
     report: dict = {

@@ -433,12 +433,7 @@ def calibration_run_view(request: HttpRequest) -> HttpResponse:
         if run.ready:
             messages.success(request, f"Calibration #{run.pk} done: compare and apply below.")
         else:
-            needed = run.report["needed"]
-            messages.info(
-                request,
-                f"Not enough labels yet: {needed['duplicate']} more duplicates and "
-                f"{needed['not_duplicate']} more non-duplicates are needed.",
-            )
+            messages.info(request, f"Not enough labels yet: {run.labels_needed}.")
     return redirect("review:calibration")
 
 

@@ -82,7 +82,6 @@ class Command(BaseCommand):
 
         # exact search needs the vectors: keep them here as float16 (N × dim × 2 bytes)
         store = np.empty((n_videos * FRAMES_PER_VIDEO, dim), dtype=np.float16)
-        owner = np.repeat(np.arange(n_videos, dtype=np.int32), FRAMES_PER_VIDEO)
         t0 = time.monotonic()
         with (
             raw.cursor() as cur,
@@ -178,4 +177,3 @@ class Command(BaseCommand):
         with raw.cursor() as cur:
             cur.execute(f"DROP TABLE {TABLE}")
         raw.commit()
-        del owner

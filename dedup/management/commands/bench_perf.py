@@ -8,6 +8,7 @@ database server's CPU, next to the numbers saved by the previous release (docs/b
 """
 
 import json
+import os
 import resource
 import subprocess
 import time
@@ -328,7 +329,7 @@ class Command(BaseCommand):
             "copies_found": f"{found}/{len(expected)}",
             "embedding": f"{e.name} on {e.runtime} ({e.precision})",
             "model_prepare_s": round(prepare, 1),
-            "workers": workers or len(__import__("os").sched_getaffinity(0)),
+            "workers": workers or len(os.sched_getaffinity(0)),
             "library_before": fill or {"videos": 0},
             "release": _release(),
         }

@@ -62,7 +62,7 @@ class Command(BaseCommand):
         run = services.calibration_run(user=user, target=target)
         fit_seconds = time.monotonic() - t0
         if not run.ready:
-            raise CommandError(f"too few labels: {run.report['needed']}")
+            raise CommandError(f"too few labels: {run.labels_needed}")
 
         x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in held_out])
         y = np.array([_key(p) in truth for p in held_out], dtype=bool)

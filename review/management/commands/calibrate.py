@@ -35,11 +35,7 @@ class Command(BaseCommand):
             f"calibration #{run.pk}: {run.n_duplicate} duplicate and {run.n_not_duplicate} not-duplicate labels"
         )
         if not run.ready:
-            needed = run.report["needed"]
-            raise CommandError(
-                f"not enough labels: {needed['duplicate']} more duplicates and "
-                f"{needed['not_duplicate']} more non-duplicates needed"
-            )
+            raise CommandError(f"not enough labels: {run.labels_needed}")
         report = run.report
         self.stdout.write(f"\n{'':34}{'current':>10}{'proposed':>10}")
         for key, value in report["current"].items():
