@@ -257,7 +257,8 @@ class Embedder:
         import torch
 
         with torch.inference_mode():
-            t = torch.from_numpy(x).to(self.device)
+            # channels-last: oneDNN's convolutions run about twice as fast in it on the CPU
+            t = torch.from_numpy(x).to(self.device).contiguous(memory_format=torch.channels_last)
             return self.model(t.half() if self.half else t).float().cpu().numpy()
 
     def embed(self, images: list, *, batch: int = 32) -> np.ndarray:
