@@ -200,8 +200,8 @@ def embedder_prepare() -> None:
 
 
 def embed_batch(embedder) -> int:
-    """Frames per inference call: small on CPUs (OpenVINO is fastest and leanest at 8 frames = 16
-    images: 193 images/s and +90 MB, against 180 images/s and +380 MB at 32), large on a GPU."""
+    """Frames per inference call: small on CPUs (`make bench-embed`: OpenVINO bf16 at 8 frames
+    156 images/s and +176 MB, at 32 frames 143 images/s and +394 MB), large on a GPU."""
     configured = settings.ASTRADUP["EMBED_BATCH"]
     if configured > 0:
         return configured

@@ -176,9 +176,9 @@ class Embedder:
     """A loaded backbone; load it once per process and reuse it (model load costs ~1 s).
 
     Runtimes: `torch` (eager; fp16 on CUDA) and `openvino` (CPU; the torch model converted once
-    and cached as OpenVINO IR, run in bf16 where the CPU supports it). Measured on the 2-core
-    development machine, EfficientNet-Lite0, one thread: torch fp32 ≈ 24 images/s, OpenVINO fp32
-    ≈ 82, OpenVINO bf16 ≈ 160 with a cosine drift of ≤ 0.0007 from fp32 (tests hold it < 0.005).
+    and cached as OpenVINO IR, run in bf16 where the CPU supports it). `make bench-embed` on the
+    2-core development machine, EfficientNet-Lite0, one thread: torch fp32 ≈ 22 images/s, OpenVINO
+    fp32 ≈ 82, OpenVINO bf16 ≈ 156 with a cosine drift of 0.0013 from fp32 (tests hold it < 0.005).
     """
 
     def __init__(

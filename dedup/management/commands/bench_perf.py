@@ -304,6 +304,15 @@ class Command(BaseCommand):
         for timings in ready.values_list("timings", flat=True):
             for stage, seconds in (timings or {}).items():
                 stages[stage] = stages.get(stage, 0.0) + seconds
+        # decoding cost follows the bitrate more than anything else
+        decode_by_clip = sorted(
+            (
+                round(v.bitrate / 1e6, 2),
+                round(v.timings.get("decode", 0.0) / (v.duration / 60), 2),
+                Path(v.path).name,
+            )
+            for v in ready
+        )
         by_name = {Path(v.path).name: v.pk for v in ran}
         found = 0
         for a, b in expected:
@@ -332,6 +341,9 @@ class Command(BaseCommand):
             "workers": workers or len(os.sched_getaffinity(0)),
             "library_before": fill or {"videos": 0},
             "release": _release(),
+            "decode_cpu_s_per_minute_by_bitrate_mbps": [
+                [mbps, cpu, name] for mbps, cpu, name in decode_by_clip
+            ],
         }
         baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
         self.stdout.write(json.dumps(result, indent=1))
