@@ -179,13 +179,17 @@ class Video(models.Model):
 
 
 class Frame(models.Model):
-    """One sampled frame (1 fps). Embeddings of all backbones share a column; HNSW indexes are
-    partial expression indexes per backbone (see migration 0002), each at its own dimension."""
+    """One sampled frame (1 fps; up to 4 fps for short videos). Embeddings of all backbones share a
+    column; HNSW indexes are partial expression indexes per backbone over the `indexed` frames
+    (one per second, see migration 0005), each at its own dimension."""
 
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="frames")
     idx = models.PositiveIntegerField()
     t = models.FloatField(help_text="Seconds from the start.")
     informative = models.BooleanField(default=True)
+    indexed = models.BooleanField(
+        default=True, help_text="In the candidate index (one frame per second of video)."
+    )
     phash = models.BigIntegerField()
     phash_b0 = models.SmallIntegerField(db_index=True)
     phash_b1 = models.SmallIntegerField(db_index=True)

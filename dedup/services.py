@@ -228,7 +228,7 @@ def video_claim(*, video_id: int, stale_after: timedelta | None = None) -> bool:
 def video_extract(*, video_id: int, force: bool = False) -> Video:
     """Extract every signal of one video and write them in one transaction (never half-written)."""
     from .features.audio import extract_audio
-    from .features.frames import sample_frames
+    from .features.frames import one_per_second, sample_frames, sampling_fps
     from .features.phash import bands, phash64
     from .features.probe import probe_video, sha256_file
 
@@ -253,7 +253,12 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         if not video.sha256:
             video.sha256 = timed("probe", sha256_file, path)
         frames = timed(
-            "decode", sample_frames, path, probe.duration, max_frames=settings.ASTRADUP["MAX_FRAMES"]
+            "decode",
+            sample_frames,
+            path,
+            probe.duration,
+            fps=sampling_fps(probe.duration, settings.ASTRADUP["DENSE_MIN_FRAMES"]),
+            max_frames=settings.ASTRADUP["MAX_FRAMES"],
         )
         hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
         embedder = current_embedder()
@@ -274,6 +279,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
             return locked
         Frame.objects.filter(video_id=video_id).delete()
         AudioHash.objects.filter(video_id=video_id).delete()
+        indexed = one_per_second(frames.times)
         Frame.objects.bulk_create(
             [
                 Frame(
@@ -281,6 +287,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
                     idx=i,
                     t=float(frames.times[i]),
                     informative=bool(frames.informative[i]),
+                    indexed=bool(indexed[i]),
                     phash=h,
                     phash_b0=b[0],
                     phash_b1=b[1],
@@ -356,14 +363,31 @@ def stale_videos():
 # ---------------------------------------------------------------- candidates
 
 
+def _frame_rows(video_id: int) -> list[tuple]:
+    """(idx, t, informative, phash, halfvec bytes) of one video's frames, in binary: through the
+    ORM each halfvec arrives as text and is parsed float by float in Python, which was most of
+    the scoring time."""
+    import psycopg
+
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            "SELECT idx, t, informative, phash, embedding FROM dedup_frame WHERE video_id = %s ORDER BY idx",
+            [video_id],
+            binary=True,
+        )
+        return cursor.fetchall()
+
+
+def _halfvecs(blobs: list[bytes]) -> np.ndarray:
+    # pgvector's binary halfvec: int16 dimension, int16 unused, then big-endian float16 values
+    return np.stack([np.frombuffer(b, dtype=">f2", offset=4) for b in blobs]).astype(np.float32)
+
+
 def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignals:
-    rows = list(
-        Frame.objects.filter(video_id=video.pk)
-        .order_by("idx")
-        .values_list("idx", "t", "informative", "phash", "embedding")
-    )
+    rows = _frame_rows(video.pk)
     if rows:
-        emb = np.stack([_as_array(r[4]) for r in rows])
+        emb = _halfvecs([r[4] for r in rows])
         emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9
     else:
         emb = np.zeros((0, BACKBONES[settings.ASTRADUP["BACKBONE"]].dim), dtype=np.float32)
@@ -391,12 +415,6 @@ def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignal
     )
 
 
-def _as_array(value) -> np.ndarray:
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
-
-
 @dataclass
 class Candidates:
     votes: dict[int, float]
@@ -408,8 +426,9 @@ def frame_neighbours_sql(backbone: str) -> str:
     """The k nearest library frames of each informative frame of one video (params: k, video id).
 
     The backbone and its dimension are literals, not a join condition or a parameter: only then
-    can the planner match the backbone's partial HNSW index (`WHERE model = '…' AND informative`);
-    otherwise it sorts the whole frame table once per query frame."""
+    can the planner match the backbone's partial HNSW index (`WHERE model = '…' AND informative
+    AND indexed`); otherwise it sorts the whole frame table once per query frame. Every informative
+    frame queries; only the indexed ones (one per second of video) are found."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}")
     dim = BACKBONES[backbone].dim
@@ -420,7 +439,7 @@ def frame_neighbours_sql(backbone: str) -> str:
         CROSS JOIN LATERAL (
             SELECT f.video_id, (f.embedding{vec}) <=> (q.embedding{vec}) AS dist
             FROM dedup_frame f
-            WHERE f.model = '{backbone}' AND f.informative AND f.video_id <> q.video_id
+            WHERE f.model = '{backbone}' AND f.informative AND f.indexed AND f.video_id <> q.video_id
             ORDER BY (f.embedding{vec}) <=> (q.embedding{vec})
             LIMIT %s
         ) n

@@ -88,4 +88,5 @@ def test_the_openvino_runtime_matches_torch_fp32(lite0, clip, tmp_path, precisio
         "efficientnet_lite0", resolve_weights("efficientnet_lite0"), runtime="openvino", cache_dir=tmp_path
     )
     assert cached[0].stat().st_mtime_ns == mtime
-    assert np.allclose(again.embed(frames[:2]), fast.embed(frames[:2]), atol=0.01)
+    # the default precision (bf16 where the CPU has it) stays within the same drift budget
+    assert ((again.embed(frames[:2]) * fast.embed(frames[:2])).sum(axis=1) > 1 - 0.005).all()

@@ -1,19 +1,31 @@
 import numpy as np
 import pytest
 
-from dedup.features.frames import sample_frames
+from dedup.features.frames import one_per_second, sample_frames, sampling_fps
 from dedup.features.probe import probe_video
 
 from .media import make_clip
 
 
 def test_it_samples_one_frame_per_second_plus_the_last(clip):
-    frames = sample_frames(clip, probe_video(clip).duration)
+    frames = sample_frames(clip, probe_video(clip).duration, fps=1.0)
     assert len(frames.images) == 7  # 0..5 s, then the last frame near 5.96 s
     assert np.allclose(frames.times[:6], np.arange(6), atol=0.05)
     assert frames.times[-1] > 5.5
     assert frames.images[0].shape == (120, 160, 3)
     assert frames.informative.all()
+
+
+def test_short_videos_are_sampled_faster_and_index_one_frame_per_second(clip):
+    assert [sampling_fps(d) for d in (0.5, 6, 8, 12, 20, 31.9, 32, 600)] == [4, 4, 4, 4, 2, 2, 1, 1]
+    frames = sample_frames(clip, probe_video(clip).duration)  # 6 s: 4 fps
+    assert 24 <= len(frames.times) <= 25  # the target at 6.0 s may take the last frame, 5.96 s
+    # each target takes the first decoded frame from 0.05 s before it (non-reference frames skipped)
+    assert np.allclose(np.diff(frames.times), 0.25, atol=0.1)
+    indexed = one_per_second(frames.times)
+    # the frame nearest each whole second, the last one (5.96 s) standing for 6 s
+    assert np.allclose(frames.times[indexed], np.arange(7), atol=0.05)
+    assert one_per_second(np.arange(5, dtype=np.float32)).all()
 
 
 def test_a_clip_shorter_than_a_second_still_gets_a_frame(tmp_path):
@@ -47,7 +59,7 @@ def test_4k_frames_are_scaled_down_in_the_decoder(tmp_path):
 @pytest.mark.parametrize("fps", [10, 30])
 def test_sampling_follows_the_timeline_whatever_the_frame_rate(tmp_path, fps):
     path = make_clip(tmp_path / f"f{fps}.mp4", duration=5, fps=fps)
-    frames = sample_frames(path, probe_video(path).duration)
+    frames = sample_frames(path, probe_video(path).duration, fps=1.0)
     assert np.allclose(frames.times[:5], np.arange(5), atol=0.11)
 
 
@@ -81,8 +93,8 @@ def test_the_sampler_seeks_to_keyframes_at_odd_timebases(tmp_path):
 def test_an_all_intra_video_samples_the_same_seconds_as_a_long_gop_one(tmp_path):
     intra = _keyframed(tmp_path, "intra.mp4", rate="25", keys="expr:1")
     long_gop = _keyframed(tmp_path, "gop.mp4", rate="25", keys="0")
-    a = sample_frames(intra, probe_video(intra).duration)
-    b = sample_frames(long_gop, probe_video(long_gop).duration)
+    a = sample_frames(intra, probe_video(intra).duration, fps=1.0)
+    b = sample_frames(long_gop, probe_video(long_gop).duration, fps=1.0)
     # seeking (all-intra) and decoding forward (long GOP) both take each second's frame, give or
     # take one frame at 25 fps
     assert len(a.times) == len(b.times) == 9

@@ -41,7 +41,10 @@ def test_it_records_every_video_once_and_extracts_them(library):
     assert a.root == str(library) and a.path == str(library / "a.mp4")
     assert videos["sub/a-again.mp4"].identical_to == a
     assert a.feature_version == FEATURE_VERSION and a.backbone == "efficientnet_lite0"
-    assert a.frames.count() == 7 and a.frames.filter(informative=True).count() == 7
+    # 6 s: sampled at 4 fps, one frame per second in the candidate index
+    n = a.frames.count()
+    assert 24 <= n <= 25 and a.frames.filter(informative=True).count() == n  # the last frame may be 6.0 s's
+    assert a.frames.filter(indexed=True).count() == 7  # 0, 0.96, 1.96, ... 5.96 s
     assert a.audio_fingerprint and AudioHash.objects.filter(video=a).exists()
     assert (
         videos["sub/b.mkv.renamed"].has_audio is False and not videos["sub/b.mkv.renamed"].audio_fingerprint
@@ -125,7 +128,7 @@ def test_a_worker_killed_mid_extraction_is_finished_by_the_retry(tmp_path, clip)
     assert fresh_claim is False  # still within its time: a second worker must not take it
     video = services.video_extract(video_id=video_id)
     assert video.status == Video.Status.READY
-    assert Frame.objects.filter(video_id=video_id).count() == 7
+    assert Frame.objects.filter(video_id=video_id, indexed=True).count() == 7  # one per second, all written
 
 
 def test_a_claimed_video_is_not_processed_twice(tmp_path, clip):

@@ -14,11 +14,13 @@ DUPLICATE = {"exact", "near_duplicate", "partial"}
 class Footage:
     """Smoothly changing content: an embedding for any moment of a source timeline."""
 
-    def __init__(self, seed: int, seconds: int):
+    def __init__(self, seed: int, seconds: int, pace: float = 1.0):
         rng = np.random.default_rng(seed)
-        self.anchors = rng.standard_normal((seconds + 2, DIM))
+        self.pace = pace  # scenes per second
+        self.anchors = rng.standard_normal((int(seconds * pace) + 2, DIM))
 
     def at(self, t: float) -> np.ndarray:
+        t = t * self.pace
         i = int(np.floor(t))
         w = t - i
         v = (1 - w) * self.anchors[i] + w * self.anchors[i + 1]
@@ -35,6 +37,7 @@ def video(
     size: int = 1_000_000,
     width: int = 640,
     height: int = 360,
+    rate: float = 1.0,
 ) -> VideoSignals:
     rng = np.random.default_rng(seed + 1000 * id)
     emb = np.stack(frames) + noise * rng.standard_normal((len(frames), DIM)) / np.sqrt(DIM)
@@ -42,11 +45,11 @@ def video(
     n = len(frames)
     return VideoSignals(
         id=id,
-        times=np.arange(n, dtype=np.float32),
+        times=(np.arange(n) / rate).astype(np.float32),
         embeddings=emb.astype(np.float32),
         phashes=rng.integers(-(2**62), 2**62, n, dtype=np.int64),
         informative=np.ones(n, dtype=bool),
-        duration=float(n),
+        duration=float(n / rate),
         width=width,
         height=height,
         fps=25.0,
@@ -58,8 +61,10 @@ def video(
     )
 
 
-def sample(footage: Footage, start: float, seconds: int, speed: float = 1.0) -> list[np.ndarray]:
-    return [footage.at(start + speed * k) for k in range(seconds)]
+def sample(
+    footage: Footage, start: float, seconds: int, speed: float = 1.0, rate: float = 1.0
+) -> list[np.ndarray]:
+    return [footage.at(start + speed * k / rate) for k in range(int(seconds * rate))]
 
 
 @pytest.fixture
@@ -106,6 +111,44 @@ def test_a_speed_changed_copy_aligns(source, speed):
     assert result.segments["speed"] == pytest.approx(1 / speed, abs=0.05) or result.segments[
         "speed"
     ] == pytest.approx(speed, abs=0.05)
+
+
+def test_a_short_copy_cut_half_a_second_off_aligns_when_sampled_at_4_fps():
+    # footage that changes twice a second: at 1 fps every frame of the copy falls between two
+    # frames of the original; short videos are sampled at 4 fps for that reason
+    fast = Footage(3, 20, pace=2.0)
+    dense = score_pair(
+        video(sample(fast, 0, 9, rate=4), id=1, rate=4), video(sample(fast, 0.5, 6, rate=4), id=2, rate=4)
+    )
+    assert dense.label in DUPLICATE
+    assert dense.segments["offset"] == pytest.approx(-0.5, abs=0.15)
+    assert dense.segments["a"][0][0] == pytest.approx(0.5, abs=0.6)
+    sparse = score_pair(video(sample(fast, 0, 9), id=1), video(sample(fast, 0.5, 6), id=2))
+    assert sparse.score < dense.score - 0.2
+
+
+def test_a_densely_sampled_clip_aligns_inside_a_long_video_sampled_at_1_fps(source):
+    long = video(sample(source, 0, 70), id=1)
+    clip = video(sample(source, 30.5, 8, rate=4), id=2, rate=4)
+    result = score_pair(long, clip)
+    assert result.label == "partial"
+    assert result.segments["offset"] == pytest.approx(-30.5, abs=0.15)
+    assert result.segments["a"][0][0] == pytest.approx(31, abs=0.6)
+    assert result.segments["coverage_b"] > 0.85 and result.segments["coverage_a"] < 0.15
+
+
+def test_three_shared_seconds_are_not_a_partial_copy_but_a_three_second_clip_is(source):
+    a = video(sample(Footage(5, 20), 0, 8) + sample(source, 10, 3) + sample(Footage(6, 20), 0, 8), id=1)
+    b = video(sample(Footage(7, 20), 0, 6) + sample(source, 10, 3) + sample(Footage(8, 20), 0, 6), id=2)
+    shared = score_pair(a, b)
+    assert shared.breakdown["matched_frames"] == 3 and shared.label not in DUPLICATE
+    clip = score_pair(video(sample(source, 0, 20), id=3), video(sample(source, 10, 3), id=4))
+    assert clip.label == "partial"
+    longer = score_pair(
+        video(sample(Footage(5, 20), 0, 8) + sample(source, 8, 7) + sample(Footage(6, 20), 0, 8), id=5),
+        video(sample(Footage(7, 20), 0, 6) + sample(source, 8, 7) + sample(Footage(8, 20), 0, 6), id=6),
+    )
+    assert longer.label == "partial"
 
 
 def test_different_footage_is_different(source):

@@ -19,6 +19,11 @@ SEEK_MIN_GAIN = 0.2  # seconds of decoding a seek must skip to be worth the deco
 BAR_LUMA = 28  # a bar row/column never gets brighter than this in any sampled frame
 MIN_BAR_FRACTION = 0.02
 UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (black, white, flat)
+# A short video sampled at 1 fps gives a handful of frames, each up to half a second away from
+# the nearest frame of a copy cut at another phase; fast-changing footage (visualisers, action)
+# then no longer lines up. Short videos are sampled faster until they have this many frames.
+DENSE_MIN_FRAMES = 32
+SAMPLE_RATES = (1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,32 @@ def is_informative(image: np.ndarray) -> bool:
     return float(cv2.meanStdDev(gray)[1][0, 0]) >= UNIFORM_STD
 
 
-def sample_frames(path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600) -> SampledFrames:
+def sampling_fps(duration: float, min_frames: int = DENSE_MIN_FRAMES) -> float:
+    """1 fps for videos of `min_frames` seconds or more; 2 or 4 fps for shorter ones."""
+    for rate in SAMPLE_RATES:
+        if duration * rate >= min_frames:
+            return rate
+    return SAMPLE_RATES[-1]
+
+
+def one_per_second(times: np.ndarray) -> np.ndarray:
+    """The frames that go into the candidate index: all of a 1 fps sampling; of a faster one, the
+    frame nearest each whole second."""
+    times = np.asarray(times, dtype=np.float64)
+    if times.size < 2 or float(np.median(np.diff(times))) >= 0.9:
+        return np.ones(times.size, dtype=bool)
+    second = np.floor(times + 0.5)
+    order = np.lexsort((np.abs(times - second), second))
+    first = np.concatenate([[True], second[order][1:] != second[order][:-1]])
+    keep = np.zeros(times.size, dtype=bool)
+    keep[order[first]] = True
+    return keep
+
+
+def sample_frames(
+    path: Path, duration: float, *, fps: float | None = None, max_frames: int = 3600
+) -> SampledFrames:
+    fps = sampling_fps(duration) if fps is None else fps
     times, images = decode_frames(path, duration, fps=fps, max_frames=max_frames)
     top, bottom, left, right = detect_bars(images)
     if top or bottom or left or right:

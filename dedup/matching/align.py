@@ -1,19 +1,24 @@
-"""Temporal alignment of two 1 fps frame sequences under offset and speed change.
+"""Temporal alignment of two sampled frame sequences under offset and speed change.
 
 Every pair of frames above the frame threshold votes for the line t_b = speed * t_a + offset it
 lies on (a Hough transform over a few speeds); the best line is refined, and the matched frames
 along it form segments. This finds trims, added intros, clips inside long videos, frame-rate
-changes (the timeline is unchanged) and speed changes (0.5x-2x).
+changes (the timeline is unchanged) and speed changes (0.5x-2x). The two sequences may be sampled
+at different rates (short videos are sampled faster): everything is in seconds.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..features.frames import one_per_second
+
 SPEEDS = (1.0, 0.8, 1.25, 2 / 3, 1.5, 0.5, 2.0)
 OFFSET_BIN = 1.0
 MAX_GAP = 3.0
-SPEED_VOTE_MARGIN = 1.2  # seconds of unmatched frames allowed inside one matched segment
+VOTERS = 3  # best partners per frame that vote for a line
+SPEED_VOTE_MARGIN = 1.2
+REFINED_SLACK = 0.3  # seconds beyond half a sampling step that the refined line may be off  # seconds of unmatched frames allowed inside one matched segment
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,28 @@ class Alignment:
         return int(self.matched_a.size)
 
 
+def sample_step(times: np.ndarray) -> float:
+    """Seconds between consecutive sampled frames (1.0 at 1 fps)."""
+    if times.size < 2:
+        return 1.0
+    return float(np.median(np.diff(times)))
+
+
+def _follow(times_src, times_dst, masked, valid_src, predict, window, threshold):
+    """For each valid source frame, the best destination frame near where the line puts it."""
+    src, dst, sims = [], [], []
+    for i in np.nonzero(valid_src)[0]:
+        near = np.nonzero(np.abs(times_dst - predict(times_src[i])) <= window)[0]
+        if near.size == 0:
+            continue
+        j = near[np.argmax(masked[i, near])]
+        if masked[i, j] >= threshold:
+            src.append(i)
+            dst.append(j)
+            sims.append(masked[i, j])
+    return src, dst, sims
+
+
 def frame_similarity(emb_a: np.ndarray, emb_b: np.ndarray, ph_a: np.ndarray, ph_b: np.ndarray) -> np.ndarray:
     """(n, m) similarity: the embedding cosine, lifted by pHash when the hashes are near-identical."""
     from ..features.phash import hamming_matrix
@@ -43,6 +70,61 @@ def frame_similarity(emb_a: np.ndarray, emb_b: np.ndarray, ph_a: np.ndarray, ph_
     # pHash below ~10/64 bits means the same picture; map 0 -> 1.0, 10 -> 0.8, beyond -> no lift.
     ph_sim = np.where(ham <= 10, 1.0 - ham / 50.0, 0.0)
     return np.maximum(cos, ph_sim).astype(np.float32)
+
+
+def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a, step_b, threshold):
+    """The matched frames along one line: (matched a, matched b, similarities, refined offset).
+
+    One frame per second of the sparser sequence is walked: each finds the nearest moment among
+    all frames of the other, so a copy cut at another phase still meets its own pictures, while
+    the evidence downstream (matched frames, residual motion) keeps its 1 fps meaning. The Hough
+    offset is only good to a bin, so a first walk with a wide window refines it and a second,
+    narrower one keeps a segment from spilling past its true ends. Of the matches, the strongest
+    run (gaps of up to MAX_GAP seconds bridged) is kept.
+    """
+    walk_b = step_b > step_a + 1e-6
+
+    def walk(off: float, window: float):
+        if walk_b:
+            mb_, ma_, s_ = _follow(
+                times_b,
+                times_a,
+                masked.T,
+                valid_b & one_per_second(times_b),
+                lambda t: (t - off) / speed,
+                window * max(1.0 / speed, 1.0),
+                threshold,
+            )
+            return ma_, mb_, s_
+        return _follow(
+            times_a,
+            times_b,
+            masked,
+            valid_a & one_per_second(times_a),
+            lambda t: speed * t + off,
+            window * max(speed, 1.0),
+            threshold,
+        )
+
+    matched_a, matched_b, sims = walk(offset, 1.05)
+    if len(matched_a) >= 2:
+        offset = float(np.median(times_b[matched_b] - speed * times_a[matched_a]))
+        # the walked frame's partner lies within half a step of the other sequence, give or take
+        refined = walk(offset, 0.5 * (step_a if walk_b else step_b) + REFINED_SLACK)
+        if len(refined[0]) >= 2:
+            matched_a, matched_b, sims = refined
+    if not matched_a:
+        return None
+    ma, mb, ms = np.array(matched_a), np.array(matched_b), np.array(sims, dtype=np.float32)
+    order = np.argsort(times_a[ma], kind="stable")
+    ma, mb, ms = ma[order], mb[order], ms[order]
+    ta = times_a[ma]
+    breaks = np.nonzero(np.diff(ta) > MAX_GAP)[0]
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks + 1, [ma.size]])
+    run = max(range(len(starts)), key=lambda r: float(ms[starts[r] : ends[r]].sum()))
+    s, e = starts[run], ends[run]
+    return ma[s:e], mb[s:e], ms[s:e], offset
 
 
 def align(
@@ -56,7 +138,12 @@ def align(
     if sim.size == 0:
         return None
     masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
-    ii, jj = np.nonzero(masked >= threshold)
+    # Only each frame's few best partners vote: in static footage every frame is above the
+    # threshold with every other, and the longest line (any speed) would win on sheer numbers.
+    k = min(VOTERS, masked.shape[0], masked.shape[1])
+    row_kth = -np.partition(-masked, k - 1, axis=1)[:, k - 1 : k]
+    col_kth = -np.partition(-masked, k - 1, axis=0)[k - 1 : k, :]
+    ii, jj = np.nonzero((masked >= threshold) & ((masked >= row_kth) | (masked >= col_kth)))
     if ii.size == 0:
         return None
     weights = masked[ii, jj] - threshold + 0.05
@@ -80,37 +167,34 @@ def align(
             )
         )
     # Real speed changes are rare and static footage lines up at any speed, so another speed must
-    # beat 1x clearly on votes *and* match at least as well frame for frame.
+    # beat 1x clearly on votes, and then again on the frames it actually matches, frame for frame.
     unit = lines[0]
     best = unit
     for line in lines[1:]:
         if line[0] > SPEED_VOTE_MARGIN * unit[0] and line[1] >= unit[1] - 0.005 and line[0] > best[0]:
             best = line
-    votes, _, speed, offset = best
+    step_a, step_b = sample_step(times_a), sample_step(times_b)
 
-    matched_a, matched_b, sims = [], [], []
-    for i in np.nonzero(valid_a)[0]:
-        predicted = speed * times_a[i] + offset
-        window = np.nonzero(np.abs(times_b - predicted) <= 1.0 * max(speed, 1.0) + 0.05)[0]
-        if window.size == 0:
-            continue
-        j = window[np.argmax(masked[i, window])]
-        if masked[i, j] >= threshold:
-            matched_a.append(i)
-            matched_b.append(j)
-            sims.append(masked[i, j])
-    if not matched_a:
+    def follow(line):
+        return _walk_line(
+            times_a, times_b, masked, valid_a, valid_b, line[2], line[3], step_a, step_b, threshold
+        )
+
+    chosen, line = follow(unit), unit
+    if best is not unit:
+        other = follow(best)
+        if other is not None and (
+            chosen is None
+            or (
+                other[2].sum() > SPEED_VOTE_MARGIN * chosen[2].sum()
+                and other[2].mean() >= chosen[2].mean() - 0.005
+            )
+        ):
+            chosen, line = other, best
+    if chosen is None:
         return None
-    ma, mb, ms = np.array(matched_a), np.array(matched_b), np.array(sims, dtype=np.float32)
-
-    # Keep the strongest run of matches (gaps of up to MAX_GAP seconds bridged).
-    ta = times_a[ma]
-    breaks = np.nonzero(np.diff(ta) > MAX_GAP)[0]
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks + 1, [ma.size]])
-    run = max(range(len(starts)), key=lambda r: float(ms[starts[r] : ends[r]].sum()))
-    s, e = starts[run], ends[run]
-    ma, mb, ms = ma[s:e], mb[s:e], ms[s:e]
+    ma, mb, ms, offset = chosen
+    votes, speed = line[0], line[2]
     return Alignment(
         speed=speed,
         offset=offset,

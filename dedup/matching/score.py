@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..features.audio import FP_ITEM_SECONDS
-from .align import Alignment, align, frame_similarity
+from .align import Alignment, align, frame_similarity, sample_step
 from .signals import ScoringParams, VideoSignals
 
 # Embedding cosine of aligned frames -> visual score. Below VISUAL_FLOOR frames are unrelated
@@ -17,8 +17,10 @@ RESIDUAL_MIN = 0.05
 RESIDUAL_STATIC_EXTRA = 0.2
 RESIDUAL_RAMP = 0.15
 STATIC = 0.8
+SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not confirm a match
 FULL_COVERAGE = 0.75
 MIN_SEGMENT_SECONDS = 2.0
+MIN_SHARED_MATCHES = 4  # matched seconds of a stretch shared by two videos that neither is mostly made of
 BOILERPLATE_MAX_SECONDS = 6.0
 BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 MIN_FP_OVERLAP = 16  # sub-fingerprints (~2 s)
@@ -157,8 +159,9 @@ def _coverage(times: np.ndarray, valid: np.ndarray, start: float, end: float) ->
     return float(inside.sum() / n_valid)
 
 
-def _span_seconds(start: float, end: float, duration: float, speed: float = 1.0) -> float:
-    return min(duration, end - start + 1.0 * speed) if duration else end - start + 1.0
+def _span_seconds(start: float, end: float, duration: float, step: float = 1.0) -> float:
+    """Seconds from the first matched frame to the end of the moment the last one stands for."""
+    return min(duration, end - start + step) if duration else end - start + step
 
 
 def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT_PARAMS) -> PairScore:
@@ -210,11 +213,14 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
     sharpness = alignment_sharpness(a, b, al, sim)
     v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio, sharpness)
 
-    seg_a = _span_seconds(al.a_start, al.a_end, a.duration)
-    seg_b = _span_seconds(al.b_start, al.b_end, b.duration, al.speed)
+    # alignment walks one frame per second of the sparser video: the last matched one stands for a second
+    walked_b = sample_step(b.times) > sample_step(a.times) + 1e-6
+    tail_a, tail_b = (1.0 / al.speed, 1.0) if walked_b else (1.0, al.speed)
+    seg_a = _span_seconds(al.a_start, al.a_end, a.duration, tail_a)
+    seg_b = _span_seconds(al.b_start, al.b_end, b.duration, tail_b)
     segments = {
-        "a": [[round(al.a_start, 2), round(min(a.duration, al.a_end + 1.0), 2)]],
-        "b": [[round(al.b_start, 2), round(min(b.duration, al.b_end + al.speed), 2)]],
+        "a": [[round(al.a_start, 2), round(min(a.duration, al.a_end + tail_a), 2)]],
+        "b": [[round(al.b_start, 2), round(min(b.duration, al.b_end + tail_b), 2)]],
         "coverage_a": round(cov_a, 4),
         "coverage_b": round(cov_b, 4),
         "offset": round(al.offset, 2),
@@ -251,7 +257,11 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
 
     full = min(cov_a, cov_b) >= FULL_COVERAGE
     visual_full = v_segment * min(1.0, min(cov_a, cov_b) / FULL_COVERAGE)
-    long_enough = min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS or max(cov_a, cov_b) >= FULL_COVERAGE
+    # a stretch shared by two otherwise different videos must last; a clip that is (nearly) all
+    # of one video counts whatever its length
+    long_enough = (
+        min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES
+    ) or max(cov_a, cov_b) >= FULL_COVERAGE
     inputs = FusionInputs(
         visual_full, v_segment, audio, meta, full=full, long_enough=long_enough, boilerplate=boilerplate
     )
@@ -437,6 +447,10 @@ def visual_evidence(
     if sharpness is not None and static >= STATIC:
         # in a static shot, the aligned moment must beat the moments around it
         support = max(support, _clip01((sharpness - 0.005) / 0.03))
+    elif sharpness is not None and n_matched < SHORT_MATCH:
+        # a few seconds of look-alike footage (another moment of one game, one scene) agree in
+        # motion by chance; the aligned moment must also beat the moments around it
+        support = min(support, _clip01((sharpness - 0.005) / 0.03))
     if audio is not None:
         support = max(support, 0.8 * _clip01((audio - 0.6) / 0.3))
     return base * (0.4 + 0.6 * support) * min(1.0, n_matched / 2.0)

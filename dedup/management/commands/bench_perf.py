@@ -144,7 +144,7 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     from dedup.management.commands.bench_index import FRAMES_PER_VIDEO, synthetic_videos
     from dedup.services import current_embedder
 
-    index_sql = importlib.import_module("dedup.migrations.0002_frame_hnsw_indexes")._create
+    index_sql = importlib.import_module("dedup.migrations.0005_frame_indexed").create_index
     embedder = current_embedder()
     real = embedder.embed(sample_frames(sample_clip, float(SECONDS)).images)
     name, dim = embedder.name, real.shape[1]
