@@ -259,9 +259,9 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
     visual_full = v_segment * min(1.0, min(cov_a, cov_b) / FULL_COVERAGE)
     # a stretch shared by two otherwise different videos must last; a clip that is (nearly) all
     # of one video counts whatever its length
-    long_enough = (
-        min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES
-    ) or max(cov_a, cov_b) >= FULL_COVERAGE
+    long_enough = (min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES) or max(
+        cov_a, cov_b
+    ) >= FULL_COVERAGE
     inputs = FusionInputs(
         visual_full, v_segment, audio, meta, full=full, long_enough=long_enough, boilerplate=boilerplate
     )
