@@ -184,7 +184,7 @@ ASTRADUP = {
     "MODEL_CACHE": env_str("ASTRADUP_MODEL_CACHE", str(DATA_DIR / "models")),
     "MAX_FRAMES": env_int("ASTRADUP_MAX_FRAMES", 3600),
     # videos shorter than this many seconds are sampled at 2 or 4 fps (see dedup.features.frames)
-    "DENSE_MIN_FRAMES": env_int("ASTRADUP_DENSE_MIN_FRAMES", 32),
+    "DENSE_MIN_FRAMES": env_int("ASTRADUP_DENSE_MIN_FRAMES", 16),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),
     "HNSW_EF_SEARCH": env_int("ASTRADUP_HNSW_EF_SEARCH", 100),

@@ -22,7 +22,7 @@ UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (b
 # A short video sampled at 1 fps gives a handful of frames, each up to half a second away from
 # the nearest frame of a copy cut at another phase; fast-changing footage (visualisers, action)
 # then no longer lines up. Short videos are sampled faster until they have this many frames.
-DENSE_MIN_FRAMES = 32
+DENSE_MIN_FRAMES = 16
 SAMPLE_RATES = (1.0, 2.0, 4.0)
 
 

@@ -15,6 +15,8 @@ VISUAL_FLOOR = 0.58
 VISUAL_CEIL = 0.80
 RESIDUAL_MIN = 0.05
 RESIDUAL_STATIC_EXTRA = 0.2
+# a street camera with passers-by (self-similarity ~0.7) already needs more than chance agreement
+RESIDUAL_STATIC_FROM = 0.6
 RESIDUAL_RAMP = 0.15
 STATIC = 0.8
 SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not confirm a match
@@ -441,7 +443,9 @@ def visual_evidence(
         # too few matched frames to judge motion
         support = 0.6
     else:
-        need = RESIDUAL_MIN + RESIDUAL_STATIC_EXTRA * _clip01((static - 0.75) / 0.2)
+        need = RESIDUAL_MIN + RESIDUAL_STATIC_EXTRA * _clip01(
+            (static - RESIDUAL_STATIC_FROM) / (0.95 - RESIDUAL_STATIC_FROM)
+        )
         support = _clip01((residual - need) / RESIDUAL_RAMP)
     support = max(support, _clip01((matched_quality - 0.95) / 0.03))
     if sharpness is not None and static >= STATIC:
