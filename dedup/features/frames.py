@@ -1,4 +1,4 @@
-"""Frame sampling at 1 fps with PyAV, letterbox cropping and informativeness.
+"""Frame sampling at 1 fps (2-4 fps for short videos) with PyAV, letterbox cropping and informativeness.
 
 Decoding dominates extraction cost, so the sampler reads the keyframe index first and only
 seeks when the next wanted second lies beyond the next keyframe; otherwise it decodes forward

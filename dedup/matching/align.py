@@ -1,8 +1,8 @@
 """Temporal alignment of two sampled frame sequences under offset and speed change.
 
-Every pair of frames above the frame threshold votes for the line t_b = speed * t_a + offset it
-lies on (a Hough transform over a few speeds); the best line is refined, and the matched frames
-along it form segments. This finds trims, added intros, clips inside long videos, frame-rate
+Each frame's few best partners above the frame threshold vote for the line
+t_b = speed * t_a + offset they lie on (a Hough transform over a few speeds); the line is walked
+and refined, and the matched frames along it form segments. This finds trims, added intros, clips inside long videos, frame-rate
 changes (the timeline is unchanged) and speed changes (0.5x-2x). The two sequences may be sampled
 at different rates (short videos are sampled faster): everything is in seconds.
 """
