@@ -2,8 +2,9 @@
 
 Each frame's few best partners above the frame threshold vote for the line
 t_b = speed * t_a + offset they lie on (a Hough transform over a few speeds); the line is walked
-and refined, and the matched frames along it form segments. This finds trims, added intros, clips inside long videos, frame-rate
-changes (the timeline is unchanged) and speed changes (0.5x-2x). The two sequences may be sampled
+and refined, and the matched frames along it form segments. This finds trims, added intros,
+clips inside long videos, frame-rate changes (the timeline is unchanged) and speed changes
+(0.5x-2x). The two sequences may be sampled
 at different rates (short videos are sampled faster): everything is in seconds.
 """
 
@@ -15,10 +16,10 @@ from ..features.frames import one_per_second
 
 SPEEDS = (1.0, 0.8, 1.25, 2 / 3, 1.5, 0.5, 2.0)
 OFFSET_BIN = 1.0
-MAX_GAP = 3.0
+MAX_GAP = 3.0  # seconds of unmatched frames allowed inside one matched segment
 VOTERS = 3  # best partners per frame that vote for a line
-SPEED_VOTE_MARGIN = 1.2
-REFINED_SLACK = 0.3  # seconds beyond half a sampling step that the refined line may be off  # seconds of unmatched frames allowed inside one matched segment
+SPEED_VOTE_MARGIN = 1.2  # how much more another speed must gather than 1x
+REFINED_SLACK = 0.3  # seconds beyond half a sampling step that the refined line may be off
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Alignment:
     b_start: float
     b_end: float
     votes: float
+    walked_b: bool = False  # one frame per second of b (the sparser) walked the line, not of a
 
     @property
     def n_matched(self) -> int:
@@ -44,6 +46,11 @@ def sample_step(times: np.ndarray) -> float:
     if times.size < 2:
         return 1.0
     return float(np.median(np.diff(times)))
+
+
+def _walks_b(step_a: float, step_b: float) -> bool:
+    """Whether alignment walks b's frames (b is sampled more sparsely than a)."""
+    return step_b > step_a + 1e-6
 
 
 def _follow(times_src, times_dst, masked, valid_src, predict, window, threshold):
@@ -82,7 +89,8 @@ def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a
     narrower one keeps a segment from spilling past its true ends. Of the matches, the strongest
     run (gaps of up to MAX_GAP seconds bridged) is kept.
     """
-    walk_b = step_b > step_a + 1e-6
+    walk_b = _walks_b(step_a, step_b)
+    walkers = valid_b & one_per_second(times_b) if walk_b else valid_a & one_per_second(times_a)
 
     def walk(off: float, window: float):
         if walk_b:
@@ -90,7 +98,7 @@ def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a
                 times_b,
                 times_a,
                 masked.T,
-                valid_b & one_per_second(times_b),
+                walkers,
                 lambda t: (t - off) / speed,
                 window * max(1.0 / speed, 1.0),
                 threshold,
@@ -100,7 +108,7 @@ def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a
             times_a,
             times_b,
             masked,
-            valid_a & one_per_second(times_a),
+            walkers,
             lambda t: speed * t + off,
             window * max(speed, 1.0),
             threshold,
@@ -206,4 +214,5 @@ def align(
         b_start=float(times_b[mb].min()),
         b_end=float(times_b[mb].max()),
         votes=votes,
+        walked_b=_walks_b(step_a, step_b),
     )

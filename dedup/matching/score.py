@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..features.audio import FP_ITEM_SECONDS
-from .align import Alignment, align, frame_similarity, sample_step
+from .align import Alignment, align, frame_similarity
 from .signals import ScoringParams, VideoSignals
 
 # Embedding cosine of aligned frames -> visual score. Below VISUAL_FLOOR frames are unrelated
@@ -216,8 +216,7 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
     v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio, sharpness)
 
     # alignment walks one frame per second of the sparser video: the last matched one stands for a second
-    walked_b = sample_step(b.times) > sample_step(a.times) + 1e-6
-    tail_a, tail_b = (1.0 / al.speed, 1.0) if walked_b else (1.0, al.speed)
+    tail_a, tail_b = (1.0 / al.speed, 1.0) if al.walked_b else (1.0, al.speed)
     seg_a = _span_seconds(al.a_start, al.a_end, a.duration, tail_a)
     seg_b = _span_seconds(al.b_start, al.b_end, b.duration, tail_b)
     segments = {
