@@ -195,6 +195,11 @@ class Frame(models.Model):
     phash_b1 = models.SmallIntegerField(db_index=True)
     phash_b2 = models.SmallIntegerField(db_index=True)
     phash_b3 = models.SmallIntegerField(db_index=True)
+    thumb = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="16x16 grey thumbnail (uint8), to confirm copies the embedding doubts.",
+    )
     model = models.CharField(max_length=50)
     embedding = HalfVectorField()
 

@@ -229,6 +229,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
     """Extract every signal of one video and write them in one transaction (never half-written)."""
     from .features.audio import extract_audio
     from .features.frames import one_per_second, sample_frames, sampling_fps
+    from .features.lowres import thumbnail
     from .features.phash import bands, phash64
     from .features.probe import probe_video, sha256_file
 
@@ -261,6 +262,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
             max_frames=settings.ASTRADUP["MAX_FRAMES"],
         )
         hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
+        thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
         embedder = current_embedder()
         embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch(embedder))
         audio = timed("audio", extract_audio, path) if probe.has_audio else None
@@ -293,6 +295,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
                     phash_b1=b[1],
                     phash_b2=b[2],
                     phash_b3=b[3],
+                    thumb=thumbs[i],
                     model=embedder.name,
                     embedding=embeddings[i].tolist(),
                 )
@@ -364,15 +367,15 @@ def stale_videos():
 
 
 def _frame_rows(video_id: int) -> list[tuple]:
-    """(idx, t, informative, phash, halfvec bytes) of one video's frames, in binary: through the
-    ORM each halfvec arrives as text and is parsed float by float in Python, which was most of
-    the scoring time."""
+    """(idx, t, informative, phash, halfvec bytes, thumbnail bytes) of one video's frames, in
+    binary: through the ORM each halfvec arrives as text and is parsed float by float in Python,
+    which was most of the scoring time."""
     import psycopg
 
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
-            "SELECT idx, t, informative, phash, embedding FROM dedup_frame WHERE video_id = %s ORDER BY idx",
+            "SELECT idx, t, informative, phash, embedding, thumb FROM dedup_frame WHERE video_id = %s ORDER BY idx",
             [video_id],
             binary=True,
         )
@@ -396,12 +399,19 @@ def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignal
         np.frombuffer(bytes(video.audio_fingerprint), dtype="<u4") if video.audio_fingerprint else None
     )
     mfcc = np.frombuffer(bytes(video.mfcc), dtype="<f4") if video.mfcc else None
+    # frames extracted before thumbnails existed (feature version < 5) have none
+    thumbs = (
+        np.stack([np.frombuffer(r[5], dtype=np.uint8) for r in rows])
+        if rows and all(r[5] is not None for r in rows)
+        else None
+    )
     return VideoSignals(
         id=video.pk,
         times=np.array([r[1] for r in rows], dtype=np.float32),
         embeddings=emb,
         phashes=np.array([r[3] for r in rows], dtype=np.int64),
         informative=informative,
+        thumbs=thumbs,
         duration=video.duration or 0.0,
         width=video.width or 0,
         height=video.height or 0,

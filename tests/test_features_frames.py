@@ -44,6 +44,31 @@ def test_letterbox_bars_are_cropped_before_hashing(tmp_path):
     assert frames.images[0].shape[0] == 90 - top - bottom
 
 
+def test_a_dark_flickering_edge_of_the_picture_is_not_a_bar():
+    from dedup.features.frames import detect_bars
+
+    rng = np.random.default_rng(1)
+    frames = []
+    for _ in range(8):
+        img = rng.integers(60, 200, (90, 160, 3), dtype=np.uint8)
+        img[:, :20] = rng.integers(
+            0, 25, (90, 20, 3), dtype=np.uint8
+        )  # dark footage (a blurred visualiser's edge)
+        img[:, 150:] = 16  # a steady pillarbox bar
+        frames.append(img)
+    assert detect_bars(frames) == (0, 0, 0, 10)
+
+
+def test_thumbnails_are_16x16_grey_area_averages():
+    from dedup.features.lowres import thumbnail
+
+    img = np.zeros((90, 160, 3), dtype=np.uint8)
+    img[:, 80:] = 255
+    t = thumbnail(img)
+    assert t.shape == (256,) and t.dtype == np.uint8
+    assert (t.reshape(16, 16)[:, :8] == 0).all() and (t.reshape(16, 16)[:, 8:] == 255).all()
+
+
 def test_black_frames_are_marked_uninformative(tmp_path):
     black = make_clip(tmp_path / "black.mp4", source="black", duration=2)
     frames = sample_frames(black, probe_video(black).duration)

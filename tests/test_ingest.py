@@ -45,6 +45,7 @@ def test_it_records_every_video_once_and_extracts_them(library):
     n = a.frames.count()
     assert 24 <= n <= 25 and a.frames.filter(informative=True).count() == n  # the last frame may be 6.0 s's
     assert a.frames.filter(indexed=True).count() == 7  # 0, 0.96, 1.96, ... 5.96 s
+    assert all(len(bytes(t)) == 256 for t in a.frames.values_list("thumb", flat=True))
     assert a.audio_fingerprint and AudioHash.objects.filter(video=a).exists()
     assert (
         videos["sub/b.mkv.renamed"].has_audio is False and not videos["sub/b.mkv.renamed"].audio_fingerprint

@@ -27,6 +27,37 @@ class Footage:
         return v / np.linalg.norm(v)
 
 
+class LookAlike(Footage):
+    """Footage that looks alike throughout (a visualiser, a fixed camera): one picture, a little change."""
+
+    def __init__(self, seed: int, seconds: int, change: float = 0.12):
+        super().__init__(seed, seconds)
+        base = np.random.default_rng(seed + 77).standard_normal(DIM)
+        self.base = base / np.linalg.norm(base)
+        self.change = change
+
+    def at(self, t: float) -> np.ndarray:
+        v = self.base + self.change * super().at(t)
+        return v / np.linalg.norm(v)
+
+
+class Thumbnails:
+    """16x16 grey thumbnails of a timeline, changing twice a second."""
+
+    def __init__(self, seed: int, seconds: int):
+        self.anchors = np.random.default_rng(seed).standard_normal((seconds * 2 + 2, 256))
+
+    def at(self, t: float) -> np.ndarray:
+        i = int(np.floor(t * 2))
+        w = t * 2 - i
+        return np.clip(128 + 40 * ((1 - w) * self.anchors[i] + w * self.anchors[i + 1]), 0, 255).astype(
+            np.uint8
+        )
+
+    def seconds(self, start: float, n: int) -> np.ndarray:
+        return np.stack([self.at(start + k) for k in range(n)])
+
+
 def video(
     frames: list[np.ndarray],
     *,
@@ -38,6 +69,7 @@ def video(
     width: int = 640,
     height: int = 360,
     rate: float = 1.0,
+    thumbs: np.ndarray | None = None,
 ) -> VideoSignals:
     rng = np.random.default_rng(seed + 1000 * id)
     emb = np.stack(frames) + noise * rng.standard_normal((len(frames), DIM)) / np.sqrt(DIM)
@@ -58,6 +90,7 @@ def video(
         fingerprint=fingerprint,
         mfcc=None,
         has_audio=fingerprint is not None,
+        thumbs=thumbs,
     )
 
 
@@ -149,6 +182,64 @@ def test_three_shared_seconds_are_not_a_partial_copy_but_a_three_second_clip_is(
         video(sample(Footage(7, 20), 0, 6) + sample(source, 8, 7) + sample(Footage(8, 20), 0, 6), id=6),
     )
     assert longer.label == "partial"
+
+
+def test_thumbnail_motion_confirms_a_blurred_copy_that_the_embeddings_doubt():
+    # look-alike footage, and a copy whose embeddings are far off (heavy blur): the pictures'
+    # own line is right but they cannot tell this moment from another; the thumbnails can
+    look, thumbs = LookAlike(3, 30), Thumbnails(3, 30)
+    original = video(sample(look, 0, 14), id=1, noise=0.2, thumbs=thumbs.seconds(0, 14))
+
+    def clip(clip_thumbs):
+        return video(sample(look, 5, 6), id=2, noise=0.5, thumbs=clip_thumbs)
+
+    assert score_pair(original, clip(None)).label not in DUPLICATE
+    confirmed = score_pair(original, clip(thumbs.seconds(5, 6)))
+    assert confirmed.label == "partial" and confirmed.breakdown["low_res_motion"] > 0.95
+    assert confirmed.segments["offset"] == pytest.approx(-5, abs=0.5)
+    mirrored = thumbs.seconds(5, 6).reshape(-1, 16, 16)[:, :, ::-1].reshape(6, 256)
+    assert score_pair(original, clip(mirrored)).label == "partial"
+    # thumbnails of another moment move otherwise: no help
+    other_moment = score_pair(original, clip(thumbs.seconds(9, 6)))
+    assert other_moment.label not in DUPLICATE and other_moment.breakdown["low_res_motion"] < 0.5
+
+
+def test_in_look_alike_footage_the_thumbnails_find_the_moment_the_pictures_miss():
+    look, thumbs = LookAlike(6, 30), Thumbnails(6, 30)
+    original = video(sample(look, 0, 14), id=1, noise=0.2, thumbs=thumbs.seconds(0, 14))
+    blind = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5))
+    assert blind.segments.get("offset") != pytest.approx(-5, abs=0.5)  # the vote picks another moment
+    found = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5, thumbs=thumbs.seconds(5, 6)))
+    assert found.breakdown["aligned_by"] == "motion"
+    assert found.segments["offset"] == pytest.approx(-5, abs=0.5) and found.label == "partial"
+
+
+def test_in_look_alike_footage_the_soundtrack_finds_the_moment_the_pictures_miss():
+    from dedup.features.audio import FP_ITEM_SECONDS
+
+    look = LookAlike(6, 30)
+    song = np.random.default_rng(6).integers(0, 2**32, int(14 / FP_ITEM_SECONDS), dtype=np.uint64)
+    song = song.astype(np.uint32)
+    start = int(round(5 / FP_ITEM_SECONDS))
+    original = video(sample(look, 0, 14), id=1, noise=0.2, fingerprint=song)
+    clip = video(sample(look, 5, 6), id=2, noise=0.5, fingerprint=song[start : start + 48].copy())
+    blind = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5))
+    assert blind.segments.get("offset") != pytest.approx(-5, abs=0.5)
+    found = score_pair(original, clip)
+    assert found.breakdown["aligned_by"] == "audio"
+    assert found.segments["offset"] == pytest.approx(-5, abs=0.5) and found.label == "partial"
+
+
+def test_a_clip_of_a_few_seconds_is_heard_on_one_second_of_fingerprint_overlap():
+    # each file's last ~2 s give no sub-fingerprints, so a 3.7 s clip overlaps its source by ~9
+    from dedup.matching.score import fingerprint_similarity
+
+    rng = np.random.default_rng(4)
+    source = rng.integers(0, 2**32, 42, dtype=np.uint64).astype(np.uint32)
+    clip = np.concatenate([source[33:], rng.integers(0, 2**32, 22, dtype=np.uint64).astype(np.uint32)])
+    sim, offset, overlap = fingerprint_similarity(source, clip, offset_hint=-4.0)
+    assert sim > 0.8 and overlap == 9 and offset == pytest.approx(-33 * 1365 / 11025)
+    assert fingerprint_similarity(source, clip)[0] < 0.5  # unguided, 1 s is too little to trust
 
 
 def test_different_footage_is_different(source):

@@ -1,6 +1,6 @@
 """Pure feature extractors: a path or frames in, a frozen dataclass out. No Django imports here."""
 
-FEATURE_VERSION = 4  # 4: short videos sampled at 2-4 fps
+FEATURE_VERSION = 5  # 4: short videos sampled at 2-4 fps; 5: frame thumbnails
 
 
 class ExtractionError(Exception):

@@ -17,6 +17,7 @@ from . import ExtractionError
 WORK_WIDTH = 320
 SEEK_MIN_GAIN = 0.2  # seconds of decoding a seek must skip to be worth the decoder flush
 BAR_LUMA = 28  # a bar row/column never gets brighter than this in any sampled frame
+BAR_STEADY = 10  # ... nor do (nine in ten of) its pixels change by more than this between frames
 MIN_BAR_FRACTION = 0.02
 UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (black, white, flat)
 # A short video sampled at 1 fps gives a handful of frames, each up to half a second away from
@@ -137,17 +138,23 @@ def decode_frames(
 
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
-    """Letterbox/pillarbox bars: rows/columns that stay dark in every sampled frame."""
+    """Letterbox/pillarbox bars: rows/columns that stay dark, and steady, in every sampled frame."""
     import cv2
 
     gray_max = images[0].max(axis=2)
+    gray_min = gray_max
     for img in images[1:]:
-        # brightest channel per pixel, kept as a running maximum (numpy's axis reductions over
+        # brightest channel per pixel, kept as running extremes (numpy's axis reductions over
         # 3-channel frames cost more than decoding's conversion step)
-        gray_max = cv2.max(gray_max, cv2.max(cv2.max(img[:, :, 0], img[:, :, 1]), img[:, :, 2]))
+        brightest = cv2.max(cv2.max(img[:, :, 0], img[:, :, 1]), img[:, :, 2])
+        gray_max = cv2.max(gray_max, brightest)
+        gray_min = cv2.min(gray_min, brightest)
     h, w = gray_max.shape
-    dark_rows = gray_max.max(axis=1) <= BAR_LUMA
-    dark_cols = gray_max.max(axis=0) <= BAR_LUMA
+    # dark footage flickers (a blurred visualiser's dark edge stays under BAR_LUMA but changes);
+    # a bar holds its level, but for the odd pixel where re-encoding smeared the picture into it
+    flicker = cv2.subtract(gray_max, gray_min)
+    dark_rows = (gray_max.max(axis=1) <= BAR_LUMA) & (np.percentile(flicker, 90, axis=1) <= BAR_STEADY)
+    dark_cols = (gray_max.max(axis=0) <= BAR_LUMA) & (np.percentile(flicker, 90, axis=0) <= BAR_STEADY)
     if dark_rows.all() or dark_cols.all():
         return 0, 0, 0, 0
 

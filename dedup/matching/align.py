@@ -201,8 +201,33 @@ def align(
             chosen, line = other, best
     if chosen is None:
         return None
-    ma, mb, ms, offset = chosen
-    votes, speed = line[0], line[2]
+    return _alignment(times_a, times_b, chosen, line[2], line[0], _walks_b(step_a, step_b))
+
+
+def align_at(
+    times_a: np.ndarray,
+    times_b: np.ndarray,
+    sim: np.ndarray,
+    valid_a: np.ndarray,
+    valid_b: np.ndarray,
+    threshold: float,
+    offset: float,
+    speed: float = 1.0,
+) -> Alignment | None:
+    """The frames matched along a line given from elsewhere (the soundtrack's offset), walked and
+    refined exactly as a line found by the vote."""
+    if sim.size == 0:
+        return None
+    masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
+    step_a, step_b = sample_step(times_a), sample_step(times_b)
+    walked = _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a, step_b, threshold)
+    if walked is None:
+        return None
+    return _alignment(times_a, times_b, walked, speed, 0.0, _walks_b(step_a, step_b))
+
+
+def _alignment(times_a, times_b, walked, speed: float, votes: float, walked_b: bool) -> Alignment:
+    ma, mb, ms, offset = walked
     return Alignment(
         speed=speed,
         offset=offset,
@@ -214,5 +239,5 @@ def align(
         b_start=float(times_b[mb].min()),
         b_end=float(times_b[mb].max()),
         votes=votes,
-        walked_b=_walks_b(step_a, step_b),
+        walked_b=walked_b,
     )

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..features.audio import FP_ITEM_SECONDS
-from .align import Alignment, align, frame_similarity
+from ..features.frames import one_per_second
+from .align import Alignment, align, align_at, frame_similarity, sample_step
 from .signals import ScoringParams, VideoSignals
 
 # Embedding cosine of aligned frames -> visual score. Below VISUAL_FLOOR frames are unrelated
@@ -20,6 +21,11 @@ RESIDUAL_STATIC_FROM = 0.6
 RESIDUAL_RAMP = 0.15
 STATIC = 0.8
 SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not confirm a match
+# Thumbnail motion agreement (low_res_motion) from which the footage counts as the same whatever
+# the embeddings say; other moments of one scene or other footage stay below ~0.45 over 5+ s.
+MOTION_FROM = 0.8
+MOTION_RAMP = 0.1
+MOTION_BASE = 0.9  # a blurred copy confirmed this way is a near duplicate at most, not exact
 FULL_COVERAGE = 0.75
 MIN_SEGMENT_SECONDS = 2.0
 MIN_SHARED_MATCHES = 4  # matched seconds of a stretch shared by two videos that neither is mostly made of
@@ -27,6 +33,9 @@ BOILERPLATE_MAX_SECONDS = 6.0
 BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 MIN_FP_OVERLAP = 16  # sub-fingerprints (~2 s)
 MIN_FP_OVERLAP_SHORT = 8
+AUDIO_ALIGN_MIN = 0.6  # fingerprint agreement from which the soundtrack may propose the line
+RESCUE_BELOW = 0.8  # visual evidence on the pictures' own line under which other lines are tried
+AUDIO_OFFSET_SLACK = 1.0  # seconds between the soundtrack's and the pictures' offsets that still agree
 DEFAULT_PARAMS = ScoringParams()
 
 
@@ -50,7 +59,12 @@ def _visual_map(cos: float) -> float:
 
 
 def fingerprint_similarity(
-    fa: np.ndarray, fb: np.ndarray, *, offset_hint: float | None = None, search: float = 3.0
+    fa: np.ndarray,
+    fb: np.ndarray,
+    *,
+    offset_hint: float | None = None,
+    search: float = 3.0,
+    min_overlap: int | None = None,
 ) -> tuple[float, float, int]:
     """Best (similarity, offset seconds, overlap items) of two Chromaprint sequences.
 
@@ -58,8 +72,14 @@ def fingerprint_similarity(
     With an offset hint (from the visual alignment) only offsets near it are searched.
     """
     na, nb = len(fa), len(fb)
-    # short clips have few sub-fingerprints: compare what there is, down to ~1 s
-    min_overlap = max(MIN_FP_OVERLAP_SHORT, min(MIN_FP_OVERLAP, int(0.8 * min(na, nb))))
+    if min_overlap is None and offset_hint is not None:
+        # the pictures already fixed the offset to within a few seconds, so a chance match is
+        # unlikely even on ~1 s of sub-fingerprints; a clip of a few seconds inside another
+        # video overlaps by little more, as each file's last ~2 s yield no sub-fingerprints
+        min_overlap = MIN_FP_OVERLAP_SHORT
+    elif min_overlap is None:
+        # short clips have few sub-fingerprints: compare what there is, down to ~1 s
+        min_overlap = max(MIN_FP_OVERLAP_SHORT, min(MIN_FP_OVERLAP, int(0.8 * min(na, nb))))
     if na < min_overlap or nb < min_overlap:
         return 0.0, 0.0, 0
     if offset_hint is not None:
@@ -182,24 +202,117 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
 
     sim = frame_similarity(a.embeddings, b.embeddings, a.phashes, b.phashes)
     alignment = align(a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold)
-    breakdown: dict = {"metadata_parts": meta_parts}
-    segments: dict = {"a": [], "b": [], "coverage_a": 0.0, "coverage_b": 0.0}
-
     if alignment is None:
-        valid = (
-            sim[np.ix_(a.informative, b.informative)] if a.informative.any() and b.informative.any() else sim
-        )
-        best_cos = float(valid.max()) if valid.size else 0.0
-        visual = _visual_map(best_cos) * 0.5
-        audio, audio_parts = audio_score(a, b, None)
-        inputs = FusionInputs(visual, visual, audio, meta, aligned=False)
-        score, label = classify_one(inputs, params)
-        breakdown.update(
-            audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0, fusion=inputs.as_dict()
-        )
-        return PairScore(score, label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments)
+        result = _score_unaligned(a, b, sim, meta, meta_parts, params)
+    else:
+        result = _score_aligned(a, b, sim, alignment, meta, meta_parts, params)
+    if _segment_evidence(result) >= RESCUE_BELOW:
+        return result
+    # the pictures' own line is doubtful: the soundtrack, or in footage that looks alike
+    # throughout the thumbnails' motion, may say where the copy lies. The line whose pictures
+    # convince most wins; that choice does not depend on the config, so stored fusion inputs
+    # re-score under another config exactly as a full score would.
+    for rescue in (
+        _score_at_audio_offset(a, b, sim, alignment, meta, meta_parts, params),
+        _score_at_motion_offset(a, b, sim, alignment, meta, meta_parts, params),
+    ):
+        if rescue is not None and _segment_evidence(rescue) > _segment_evidence(result):
+            result = rescue
+    return result
 
-    al: Alignment = alignment
+
+def _segment_evidence(result: PairScore) -> float:
+    return float(result.breakdown["fusion"]["visual_segment"])
+
+
+def _score_at_audio_offset(a, b, sim, alignment, meta, meta_parts, params) -> PairScore | None:
+    """The pictures along the line the soundtrack gives, when the pictures' own line failed.
+
+    In look-alike footage (a music visualiser, one game's cut-scenes) a short clip that is also
+    blurred or recoloured can lose the vote to another moment; the soundtrack, where both
+    videos carry it, says which moment. The pictures along that line are judged as any
+    others, so the same song over different footage still scores as different footage.
+    """
+    if not (a.audio_usable and b.audio_usable) or a.fingerprint is None or b.fingerprint is None:
+        return None
+    fp_sim, fp_offset, _n = fingerprint_similarity(
+        a.fingerprint, b.fingerprint, min_overlap=MIN_FP_OVERLAP_SHORT
+    )
+    if fp_sim < AUDIO_ALIGN_MIN:
+        return None
+    if alignment is not None and alignment.speed == 1.0 and abs(alignment.offset - fp_offset) <= 1.0:
+        return None  # the pictures already looked there
+    al = align_at(
+        a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold, fp_offset
+    )
+    if al is None:
+        return None
+    result = _score_aligned(a, b, sim, al, meta, meta_parts, params)
+    result.breakdown["aligned_by"] = "audio"
+    return result
+
+
+def _score_at_motion_offset(a, b, sim, alignment, meta, meta_parts, params) -> PairScore | None:
+    """The pictures along the line where the thumbnails move alike, in footage that looks alike
+    throughout (a visualiser, a fixed camera), where the embeddings cannot tell one moment from
+    another and the vote may pick the wrong one. Speed 1 only; the line is judged as any other."""
+    if a.thumbs is None or b.thumbs is None:
+        return None
+    if min(self_similarity(a), self_similarity(b)) < STATIC:
+        return None
+    found = motion_offset(a, b)
+    if found is None or found[0] < MOTION_FROM:
+        return None
+    offset = found[1]
+    if alignment is not None and alignment.speed == 1.0 and abs(alignment.offset - offset) <= 0.5:
+        return None  # the pictures already looked there
+    al = align_at(a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold, offset)
+    if al is None:
+        return None
+    result = _score_aligned(a, b, sim, al, meta, meta_parts, params)
+    result.breakdown["aligned_by"] = "motion"
+    return result
+
+
+def motion_offset(a: VideoSignals, b: VideoSignals) -> tuple[float, float] | None:
+    """(agreement, offset) of the speed-1 line along which the thumbnails move most alike, over
+    at least SHORT_MATCH seconds; offsets are tried at the finer of the two sampling steps."""
+    ia = np.nonzero(a.informative & one_per_second(a.times))[0]
+    if ia.size < SHORT_MATCH or b.times.size < SHORT_MATCH:
+        return None
+    ta = a.times[ia]
+    step = min(sample_step(a.times), sample_step(b.times))
+    na = _normalised(a.thumbs[ia])
+    nb = _normalised(b.thumbs)
+    best = None
+    for offset in np.arange(-ta[-1], b.times[-1] - ta[0] + step, step):
+        jb = _nearest(b.times, ta + offset)
+        on_line = (np.abs(b.times[jb] - (ta + offset)) <= 0.5 * step + 0.05) & b.informative[jb]
+        if on_line.sum() < SHORT_MATCH:
+            continue
+        agreement = _residual_cosine(na[on_line], nb[jb[on_line]])
+        if best is None or agreement > best[0]:
+            best = (agreement, float(offset))
+    return best
+
+
+def _score_unaligned(a, b, sim, meta, meta_parts, params) -> PairScore:
+    valid = sim[np.ix_(a.informative, b.informative)] if a.informative.any() and b.informative.any() else sim
+    best_cos = float(valid.max()) if valid.size else 0.0
+    visual = _visual_map(best_cos) * 0.5
+    audio, audio_parts = audio_score(a, b, None)
+    inputs = FusionInputs(visual, visual, audio, meta, aligned=False)
+    score, label = classify_one(inputs, params)
+    breakdown = {"metadata_parts": meta_parts}
+    breakdown.update(
+        audio_parts, best_frame_similarity=round(best_cos, 4), matched_frames=0, fusion=inputs.as_dict()
+    )
+    segments = {"a": [], "b": [], "coverage_a": 0.0, "coverage_b": 0.0}
+    return PairScore(score, label, round(visual, 4), _round(audio), round(meta, 4), breakdown, segments)
+
+
+def _score_aligned(a, b, sim, al: Alignment, meta, meta_parts, params) -> PairScore:
+    breakdown: dict = {"metadata_parts": meta_parts}
     # every informative frame inside the matched span counts, matched or not, so a patchy match scores lower
     span_a = a.informative & (a.times >= al.a_start - 1e-6) & (a.times <= al.a_end + 1e-6)
     best_in_row = np.where(b.informative[None, :], sim, -1.0)[span_a].max(axis=1) if span_a.any() else al.sims
@@ -213,7 +326,15 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
     residual = residual_agreement(a, b, al)
     static = min(self_similarity(a), self_similarity(b))
     sharpness = alignment_sharpness(a, b, al, sim)
-    v_segment = visual_evidence(matched_quality, residual, static, al.n_matched, audio, sharpness)
+    motion = low_res_motion(a, b, al)
+    # the soundtrack confirms the pictures' line only if it lines up there too (the same song
+    # elsewhere in a look-alike video says nothing about this moment, and a speed change shifts
+    # the soundtrack's pitch; the audio-led rescue looks at the soundtrack's own line)
+    fp_offset = audio_parts.get("fingerprint_offset")
+    on_line = fp_offset is None or (al.speed == 1.0 and abs(fp_offset - al.offset) <= AUDIO_OFFSET_SLACK)
+    v_segment = visual_evidence(
+        matched_quality, residual, static, al.n_matched, audio if on_line else None, sharpness, motion
+    )
 
     # alignment walks one frame per second of the sparser video: the last matched one stands for a second
     tail_a, tail_b = (1.0 / al.speed, 1.0) if al.walked_b else (1.0, al.speed)
@@ -232,6 +353,7 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
         residual=None if residual is None else round(residual, 4),
         static=round(static, 4),
         sharpness=None if sharpness is None else round(sharpness, 4),
+        low_res_motion=None if motion is None else round(motion, 4),
         embedding_quality=round(frame_quality, 4),
         matched_quality=round(matched_quality, 4),
         matched_frames=al.n_matched,
@@ -428,6 +550,7 @@ def visual_evidence(
     n_matched: int,
     audio: float | None = None,
     sharpness: float | None = None,
+    motion: float | None = None,
 ) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
@@ -435,9 +558,15 @@ def visual_evidence(
     cut-scenes, a fixed street camera at another moment); the residual agreement tells those
     apart, and must be stronger the more static both videos are. Near-identical pictures, or
     the same soundtrack at the same offset, also confirm the match (never on their own: the
-    result is scaled by how alike the aligned pictures are).
+    result is scaled by how alike the aligned pictures are). Low-resolution motion that agrees
+    over several seconds (`low_res_motion`) stands for the same footage even where blur has
+    pulled the embeddings apart, up to a near (not exact) duplicate.
     """
     base = _visual_map(matched_quality)
+    lifted = 0.0
+    if motion is not None and n_matched >= SHORT_MATCH:
+        lifted = _clip01((motion - MOTION_FROM) / MOTION_RAMP)
+        base = max(base, MOTION_BASE * lifted)
     if residual is None:
         # too few matched frames to judge motion
         support = 0.6
@@ -456,6 +585,7 @@ def visual_evidence(
         support = min(support, _clip01((sharpness - 0.005) / 0.03))
     if audio is not None:
         support = max(support, 0.8 * _clip01((audio - 0.6) / 0.3))
+    support = max(support, lifted)
     return base * (0.4 + 0.6 * support) * min(1.0, n_matched / 2.0)
 
 
@@ -492,8 +622,57 @@ def residual_agreement(a: VideoSignals, b: VideoSignals, al: Alignment) -> float
     """
     if al.n_matched < 3:
         return None
-    ea = a.embeddings[al.matched_a]
-    eb = b.embeddings[al.matched_b]
+    ia, ib = _on_line(a, b, al)
+    return _residual_cosine(a.embeddings[ia], b.embeddings[ib])
+
+
+def low_res_motion(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | None:
+    """Agreement of how the 16x16 grey thumbnails change along the aligned frames, the better of
+    b as it is and mirrored.
+
+    The residual agreement of the embeddings (above) at thumbnail scale: each thumbnail is
+    normalised (brightness and contrast changes drop out) and the segment's mean removed. Blur,
+    noise and re-encoding barely touch it; other moments of one scene, or other footage, do
+    not move alike. A crop or a zoom changes it, so it only ever adds evidence.
+    """
+    if a.thumbs is None or b.thumbs is None or al.n_matched < SHORT_MATCH:
+        return None
+    ia, ib = _on_line(a, b, al)
+    ta = _normalised(a.thumbs[ia])
+    side = int(round(math.sqrt(b.thumbs.shape[1])))
+    tb = b.thumbs[ib]
+    mirrored = tb.reshape(-1, side, side)[:, :, ::-1].reshape(tb.shape)
+    return max(_residual_cosine(ta, _normalised(tb)), _residual_cosine(ta, _normalised(mirrored)))
+
+
+def _on_line(a: VideoSignals, b: VideoSignals, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """The walked frames and the frames of the other video nearest to where the line puts them.
+
+    Not each walked frame's best partner: picking the most similar of the nearby frames biases
+    any agreement measured on them upwards (other moments of a fixed camera then agree by
+    selection), and under blur the best partner is a neighbouring frame as often as not.
+    """
+    if al.walked_b:
+        ib = al.matched_b
+        return _nearest(a.times, (b.times[ib] - al.offset) / al.speed), ib
+    ia = al.matched_a
+    return ia, _nearest(b.times, al.speed * a.times[ia] + al.offset)
+
+
+def _nearest(times: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    idx = np.clip(np.searchsorted(times, targets), 1, max(1, times.size - 1))
+    before = times[idx - 1]
+    after = times[np.minimum(idx, times.size - 1)]
+    return np.where(np.abs(targets - before) <= np.abs(after - targets), idx - 1, idx).clip(0, times.size - 1)
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.float32)
+    x -= x.mean(axis=1, keepdims=True)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
+
+
+def _residual_cosine(ea: np.ndarray, eb: np.ndarray) -> float:
     ra = ea - ea.mean(axis=0)
     rb = eb - eb.mean(axis=0)
     norms = np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1) + 1e-9

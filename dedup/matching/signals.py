@@ -22,6 +22,7 @@ class VideoSignals:
     fingerprint: np.ndarray | None = None  # uint32 Chromaprint sub-fingerprints
     mfcc: np.ndarray | None = None
     has_audio: bool = False
+    thumbs: np.ndarray | None = None  # (n, 256) uint8 16x16 grey thumbnails; None before feature version 5
     extra: dict = field(default_factory=dict)
 
     @property
