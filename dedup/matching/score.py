@@ -26,6 +26,7 @@ SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not c
 MOTION_FROM = 0.8
 MOTION_RAMP = 0.1
 MOTION_BASE = 0.9  # a blurred copy confirmed this way is a near duplicate at most, not exact
+MOTION_MAX_WALKERS = 120
 FULL_COVERAGE = 0.75
 MIN_SEGMENT_SECONDS = 2.0
 MIN_SHARED_MATCHES = 4  # matched seconds of a stretch shared by two videos that neither is mostly made of
@@ -276,10 +277,20 @@ def _score_at_motion_offset(a, b, sim, alignment, meta, meta_parts, params) -> P
 
 def motion_offset(a: VideoSignals, b: VideoSignals) -> tuple[float, float] | None:
     """(agreement, offset) of the speed-1 line along which the thumbnails move most alike, over
-    at least SHORT_MATCH seconds; offsets are tried at the finer of the two sampling steps."""
+    at least SHORT_MATCH seconds; offsets are tried at the finer of the two sampling steps.
+
+    One frame per second of the shorter video walks each line, at most MOTION_MAX_WALKERS of
+    them spread over it: the cost is offsets x walkers, so a clip inside an hour-long video
+    stays cheap and two long videos cost no more than a two-minute clip would.
+    """
+    if a.times.size and b.times.size and a.times[-1] > b.times[-1]:
+        found = motion_offset(b, a)
+        return None if found is None else (found[0], -found[1])
     ia = np.nonzero(a.informative & one_per_second(a.times))[0]
     if ia.size < SHORT_MATCH or b.times.size < SHORT_MATCH:
         return None
+    if ia.size > MOTION_MAX_WALKERS:
+        ia = ia[np.linspace(0, ia.size - 1, MOTION_MAX_WALKERS).round().astype(int)]
     ta = a.times[ia]
     step = min(sample_step(a.times), sample_step(b.times))
     na = _normalised(a.thumbs[ia])
