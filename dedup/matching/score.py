@@ -227,7 +227,7 @@ def _segment_evidence(result: PairScore) -> float:
 
 
 def _score_at_audio_offset(a, b, sim, alignment, meta, meta_parts, params) -> PairScore | None:
-    """The pictures along the line the soundtrack gives, when the pictures' own line failed.
+    """The pictures along the line the soundtrack gives, when the pictures' own line is doubtful.
 
     In look-alike footage (a music visualiser, one game's cut-scenes) a short clip that is also
     blurred or recoloured can lose the vote to another moment; the soundtrack, where both
@@ -241,7 +241,11 @@ def _score_at_audio_offset(a, b, sim, alignment, meta, meta_parts, params) -> Pa
     )
     if fp_sim < AUDIO_ALIGN_MIN:
         return None
-    if alignment is not None and alignment.speed == 1.0 and abs(alignment.offset - fp_offset) <= 1.0:
+    if (
+        alignment is not None
+        and alignment.speed == 1.0
+        and abs(alignment.offset - fp_offset) <= AUDIO_OFFSET_SLACK
+    ):
         return None  # the pictures already looked there
     al = align_at(
         a.times, b.times, sim, a.informative, b.informative, params.frame_match_threshold, fp_offset
@@ -618,9 +622,11 @@ def self_similarity(v: VideoSignals) -> float:
     e = v.embeddings[v.informative]
     if len(e) < 2:
         return 0.0
-    sim = e @ e.T
+    # the mean off-diagonal cosine without the n x n matrix: the sum of all pairwise products is
+    # |sum of e|^2 and the diagonal's is sum of |e_i|^2 (an hour at 1 fps: 13M products, not 16G)
     n = len(e)
-    return float((sim.sum() - np.trace(sim)) / (n * (n - 1)))
+    total = e.sum(axis=0, dtype=np.float64)
+    return float((total @ total - np.einsum("ij,ij->", e, e, dtype=np.float64)) / (n * (n - 1)))
 
 
 def residual_agreement(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | None:
