@@ -569,28 +569,63 @@ def pair_score(
 ) -> Pair:
     """Score one pair and upsert it. `loaded` holds signals already read (the video being matched
     against all its candidates is read once, not once per candidate)."""
+    return pairs_save([pair_scored(a=a, b=b, config=config, loaded=loaded, reasons=reasons)])[0]
+
+
+def pair_scored(
+    *,
+    a: Video,
+    b: Video,
+    config: ScoringConfig,
+    loaded: dict[int, VideoSignals] | None = None,
+    reasons: set | None = None,
+) -> Pair:
+    """The scored pair, not saved yet (see `pairs_save`)."""
     if a.pk > b.pk:
         a, b = b, a
     loaded = loaded or {}
     result = score_pair(
         loaded.get(a.pk) or load_signals(a), loaded.get(b.pk) or load_signals(b), scoring_params(config)
     )
-    breakdown = dict(result.breakdown, candidate_reasons=sorted(reasons or []))
-    pair, _ = Pair.objects.update_or_create(
+    return Pair(
         video_a=a,
         video_b=b,
-        defaults=dict(
-            score=result.score,
-            label=result.label,
-            visual=result.visual,
-            audio=result.audio,
-            metadata=result.metadata,
-            breakdown=breakdown,
-            segments=result.segments,
-            config=config,
-        ),
+        score=result.score,
+        label=result.label,
+        visual=result.visual,
+        audio=result.audio,
+        metadata=result.metadata,
+        breakdown=dict(result.breakdown, candidate_reasons=sorted(reasons or [])),
+        segments=result.segments,
+        config=config,
     )
-    return pair
+
+
+PAIR_UPDATE_FIELDS = [
+    "score",
+    "label",
+    "visual",
+    "audio",
+    "metadata",
+    "breakdown",
+    "segments",
+    "config",
+    "updated_at",
+]
+
+
+def pairs_save(pairs: list[Pair]) -> list[Pair]:
+    """Insert or update scored pairs in one statement (INSERT ... ON CONFLICT): a video with a few
+    hundred candidates was a few hundred round trips of select-for-update and update."""
+    if not pairs:
+        return []
+    return Pair.objects.bulk_create(
+        pairs,
+        update_conflicts=True,
+        unique_fields=["video_a", "video_b"],
+        update_fields=PAIR_UPDATE_FIELDS,
+        batch_size=500,
+    )
 
 
 def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
@@ -604,16 +639,18 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
     searched = time.process_time()
     others = Video.objects.in_bulk(list(candidates.votes))
     loaded = {video.pk: load_signals(video, common=candidates.common_frames)}
-    pairs = [
-        pair_score(
-            a=video,
-            b=others[other_id],
-            config=config,
-            loaded=loaded,
-            reasons=candidates.reasons.get(other_id),
-        )
-        for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
-    ]
+    pairs = pairs_save(
+        [
+            pair_scored(
+                a=video,
+                b=others[other_id],
+                config=config,
+                loaded=loaded,
+                reasons=candidates.reasons.get(other_id),
+            )
+            for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
+        ]
+    )
     # pairs scored on this video's earlier features, and not found again, would otherwise linger;
     # pairs another video's search found since then are current (candidate search is not symmetric)
     stale = Pair.objects.filter(
