@@ -559,17 +559,9 @@ def scoring_params(config: ScoringConfig) -> ScoringParams:
     )
 
 
-def pair_score(
-    *,
-    a: Video,
-    b: Video,
-    config: ScoringConfig,
-    loaded: dict[int, VideoSignals] | None = None,
-    reasons: set | None = None,
-) -> Pair:
-    """Score one pair and upsert it. `loaded` holds signals already read (the video being matched
-    against all its candidates is read once, not once per candidate)."""
-    return pairs_save([pair_scored(a=a, b=b, config=config, loaded=loaded, reasons=reasons)])[0]
+def pair_score(*, a: Video, b: Video, config: ScoringConfig) -> Pair:
+    """Score one pair and upsert it."""
+    return pairs_save([pair_scored(a=a, b=b, config=config)])[0]
 
 
 def pair_scored(
@@ -580,7 +572,8 @@ def pair_scored(
     loaded: dict[int, VideoSignals] | None = None,
     reasons: set | None = None,
 ) -> Pair:
-    """The scored pair, not saved yet (see `pairs_save`)."""
+    """The scored pair, not saved yet (see `pairs_save`). `loaded` holds signals already read (the
+    video being matched against all its candidates is read once, not once per candidate)."""
     if a.pk > b.pk:
         a, b = b, a
     loaded = loaded or {}
