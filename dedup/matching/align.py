@@ -212,18 +212,17 @@ def align_at(
     valid_b: np.ndarray,
     threshold: float,
     offset: float,
-    speed: float = 1.0,
 ) -> Alignment | None:
-    """The frames matched along a line given from elsewhere (the soundtrack's offset), walked and
-    refined exactly as a line found by the vote."""
+    """The frames matched along a speed-1 line given from elsewhere (the soundtrack's offset, or
+    where the thumbnails move alike), walked and refined exactly as a line found by the vote."""
     if sim.size == 0:
         return None
     masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
     step_a, step_b = sample_step(times_a), sample_step(times_b)
-    walked = _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a, step_b, threshold)
+    walked = _walk_line(times_a, times_b, masked, valid_a, valid_b, 1.0, offset, step_a, step_b, threshold)
     if walked is None:
         return None
-    return _alignment(times_a, times_b, walked, speed, 0.0, _walks_b(step_a, step_b))
+    return _alignment(times_a, times_b, walked, 1.0, 0.0, _walks_b(step_a, step_b))
 
 
 def _alignment(times_a, times_b, walked, speed: float, votes: float, walked_b: bool) -> Alignment:

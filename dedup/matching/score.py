@@ -7,6 +7,7 @@ import numpy as np
 
 from ..features.audio import FP_ITEM_SECONDS
 from ..features.frames import one_per_second
+from ..features.lowres import THUMB_SIDE
 from .align import Alignment, align, align_at, frame_similarity, sample_step
 from .signals import ScoringParams, VideoSignals
 
@@ -656,9 +657,8 @@ def low_res_motion(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | N
         return None
     ia, ib = _on_line(a, b, al)
     ta = _normalised(a.thumbs[ia])
-    side = int(round(math.sqrt(b.thumbs.shape[1])))
     tb = b.thumbs[ib]
-    mirrored = tb.reshape(-1, side, side)[:, :, ::-1].reshape(tb.shape)
+    mirrored = tb.reshape(-1, THUMB_SIDE, THUMB_SIDE)[:, :, ::-1].reshape(tb.shape)
     return max(_residual_cosine(ta, _normalised(tb)), _residual_cosine(ta, _normalised(mirrored)))
 
 
