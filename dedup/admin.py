@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DuplicateGroup, Pair, ScoringConfig, Video
+from .models import DuplicateGroup, IndexProjection, Pair, ScoringConfig, Video
 from .services import config_activate
 
 
@@ -60,3 +60,18 @@ class PairAdmin(admin.ModelAdmin):
 class DuplicateGroupAdmin(admin.ModelAdmin):
     list_display = ["id", "canonical", "suggested_keep", "updated_at"]
     raw_id_fields = ["canonical", "suggested_keep"]
+
+
+@admin.register(IndexProjection)
+class IndexProjectionAdmin(admin.ModelAdmin):
+    """Read-only: a projection is fitted and filled by `manage.py fit_index_projection`."""
+
+    list_display = ["backbone", "dim", "frames", "ready", "created_at"]
+    fields = ["backbone", "dim", "frames", "ready", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

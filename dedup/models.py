@@ -1,3 +1,4 @@
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -202,6 +203,11 @@ class Frame(models.Model):
     )
     model = models.CharField(max_length=50)
     embedding = HalfVectorField()
+    index_embedding = HalfVectorField(
+        null=True,
+        blank=True,
+        help_text="The embedding projected for the candidate index (see IndexProjection).",
+    )
 
     class Meta:
         ordering = ["video_id", "idx"]
@@ -209,6 +215,26 @@ class Frame(models.Model):
 
     def __str__(self) -> str:
         return f"video {self.video_id} @ {self.t:.2f} s"
+
+
+class IndexProjection(models.Model):
+    """One backbone's projection of frame embeddings for the candidate index (manage.py
+    fit_index_projection). While it is not `ready`, candidate search uses the full-dimension index."""
+
+    backbone = models.CharField(max_length=50, unique=True)
+    dim = models.PositiveIntegerField()
+    basis = models.BinaryField(help_text="float32 (embedding dim x dim), row-major.")
+    frames = models.PositiveIntegerField(help_text="Frames the basis was fitted on.")
+    ready = models.BooleanField(
+        default=False, help_text="Every frame of this backbone carries its projection."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.backbone} -> {self.dim}"
+
+    def matrix(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.basis), dtype="<f4").reshape(-1, self.dim)
 
 
 class AudioHash(models.Model):

@@ -1,11 +1,13 @@
 """Candidate search goes through the indexes: a 10 s clip is found inside a long video."""
 
+import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from dedup import services
-from dedup.models import Pair, Video
+from dedup.features.projection import PROJECTED_DIM
+from dedup.models import Frame, IndexProjection, Pair, Video
 
 from .media import concat, make_clip, transcode
 
@@ -113,3 +115,53 @@ def test_a_new_config_rescores_stored_pairs_exactly_as_a_full_score_would(long_a
     for pair in Pair.objects.select_related("video_a", "video_b"):
         full = services.pair_score(a=pair.video_a, b=pair.video_b, config=config)
         assert rescored[pair.pk] == (full.score, full.label, config.pk)
+
+
+def test_a_fitted_index_projection_finds_the_clip_through_the_smaller_index(long_and_clip):
+    long, clip, unrelated = long_and_clip
+    call_command("ingest", str(long), str(unrelated), "--sync", "--workers", "1")
+    long_video = Video.objects.get(path=str(long))
+    # a real library has hundreds of thousands of frames; this one has 72, below the command's floor
+    with pytest.raises(CommandError, match="at least 256"):
+        call_command("fit_index_projection")
+    projection = services.index_projection_fit(backbone=long_video.backbone, min_frames=1)
+    assert projection.ready and projection.dim == PROJECTED_DIM
+    basis = projection.matrix()
+    assert basis.shape == (1280, PROJECTED_DIM)
+    assert np.allclose(basis.T @ basis, np.eye(PROJECTED_DIM), atol=1e-4)
+    assert not Frame.objects.filter(index_embedding=None).exists()
+
+    # frames written after the fit are projected as they are written
+    call_command("ingest", str(clip), "--sync", "--workers", "1")
+    clip_video = Video.objects.get(path=str(clip))
+    assert not Frame.objects.filter(video=clip_video, index_embedding=None).exists()
+    candidates = services.find_candidates(clip_video)
+    assert "embedding" in candidates.reasons[long_video.pk]
+    assert Pair.objects.get(video_a=long_video, video_b=clip_video).label == "partial"
+
+    # the projected neighbours are re-ranked by full cosine: same distances as the full index's
+    with connection.cursor() as cursor:
+        cursor.execute(
+            services.frame_neighbours_sql(clip_video.backbone, projected=True), [80, 40, clip_video.pk]
+        )
+        projected = sorted(cursor.fetchall())
+        cursor.execute(services.frame_neighbours_sql(clip_video.backbone), [40, clip_video.pk])
+        full = sorted(cursor.fetchall())
+    assert [(i, v) for i, v, _ in projected] == [(i, v) for i, v, _ in full]
+    assert np.allclose([d for *_, d in projected], [d for *_, d in full], atol=1e-6)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_sort = off")
+        cursor.execute(
+            "EXPLAIN " + services.frame_neighbours_sql(clip_video.backbone, projected=True),
+            [80, 40, clip_video.pk],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "frame_proj_hnsw_efficientnet_lite0" in plan, plan
+
+    # a refit replaces the projection; until it is filled, search falls back to the full index
+    IndexProjection.objects.update(ready=False)
+    assert "embedding" in services.find_candidates(clip_video).reasons[long_video.pk]
+    refit = services.index_projection_fit(backbone=long_video.backbone, min_frames=1)
+    assert IndexProjection.objects.get().pk == refit.pk != projection.pk

@@ -18,13 +18,34 @@ from django.db import connection
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
+from dedup.features.projection import fit_basis, second_moment
+from dedup.features.projection import project as project_
+
 FRAMES_PER_VIDEO = 60
 TABLE = "bench_index_frame"
 
 
-def synthetic_videos(n_videos: int, dim: int, seed: int, start: int = 0, mean: np.ndarray | None = None):
+def spectrum(dim: int, decay: float, seed: int) -> np.ndarray:
+    """(dim, dim) map that gives isotropic variation the eigenvalue decay of real embeddings
+    (λᵢ ∝ i^-decay in a random orthonormal basis) at the same total variance. The development
+    benchmark's Lite0 frame embeddings decay at ≈ 1.5 (eigenvalues 4–400; 256 directions hold 96 %
+    of their variance); isotropic synthetic vectors (decay 0) cannot be projected at all."""
+    scale = np.arange(1, dim + 1, dtype=np.float64) ** (-decay / 2)
+    scale *= np.sqrt(dim / np.sum(scale**2))
+    q, _ = np.linalg.qr(np.random.default_rng([seed, 7]).standard_normal((dim, dim)))
+    return (q * scale).T.astype(np.float32)
+
+
+def synthetic_videos(
+    n_videos: int,
+    dim: int,
+    seed: int,
+    start: int = 0,
+    mean: np.ndarray | None = None,
+    colour: np.ndarray | None = None,
+):
     """Yield (video_id, (60, dim) float32) in order; deterministic per video id. `mean`: the
-    centre of real embeddings, so synthetic frames sit where real ones do."""
+    centre of real embeddings, so synthetic frames sit where real ones do; `colour`: see spectrum()."""
     if mean is None:
         mean = np.abs(np.random.default_rng(seed).standard_normal(dim)).astype(np.float32)
     mean = (mean / np.linalg.norm(mean)).astype(np.float32)
@@ -38,7 +59,10 @@ def synthetic_videos(n_videos: int, dim: int, seed: int, start: int = 0, mean: n
         shots = np.repeat(rng.standard_normal((FRAMES_PER_VIDEO // 6 + 1, dim)).astype(np.float32), 6, axis=0)
         shots = shots[:FRAMES_PER_VIDEO]
         drift = rng.standard_normal((FRAMES_PER_VIDEO, dim)).astype(np.float32)
-        x = mean * 1.0 + (0.55 * cluster + 0.5 * own + 0.6 * shots + 0.12 * drift) / np.sqrt(dim)
+        variation = 0.55 * cluster + 0.5 * own + 0.6 * shots + 0.12 * drift
+        if colour is not None:
+            variation = variation @ colour
+        x = mean * 1.0 + variation / np.sqrt(dim)
         yield vid, x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -60,9 +84,37 @@ class Command(BaseCommand):
         parser.add_argument("--queries", type=int, default=20, help="New one-minute videos searched.")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--maintenance-work-mem", default="6GB")
+        parser.add_argument(
+            "--spectrum-decay",
+            type=float,
+            default=0.0,
+            help="Eigenvalue decay of the synthetic variation (real Lite0 embeddings: 1.5; 0: isotropic).",
+        )
+        parser.add_argument(
+            "--project",
+            type=int,
+            default=0,
+            help="Index a projection to this many dimensions, as fit_index_projection does, and search "
+            "it as the app does (top k x --rerank by projected cosine, re-ranked by full cosine).",
+        )
+        parser.add_argument("--rerank", type=int, default=2)
 
     def handle(
-        self, *args, vectors, dim, m, ef_construction, ef_search, k, queries, seed, maintenance_work_mem, **o
+        self,
+        *args,
+        vectors,
+        dim,
+        m,
+        ef_construction,
+        ef_search,
+        k,
+        queries,
+        seed,
+        maintenance_work_mem,
+        spectrum_decay,
+        project,
+        rerank,
+        **o,
     ):
         n_videos = vectors // FRAMES_PER_VIDEO
         raw = connection.cursor().connection  # psycopg 3
@@ -72,11 +124,25 @@ class Command(BaseCommand):
             "dim": dim,
             "m": m,
             "ef_construction": ef_construction,
+            "spectrum_decay": spectrum_decay,
         }
+        colour = spectrum(dim, spectrum_decay, seed) if spectrum_decay else None
+
+        def videos(n: int, start: int = 0):
+            return synthetic_videos(n, dim, seed, start=start, colour=colour)
+
+        basis = None
+        if project:
+            # fitted on a sample, as fit_index_projection does on a library's frames
+            sample = np.concatenate([f for _, f in videos(min(n_videos, 2000))])
+            basis = fit_basis(second_moment(sample), dim=project)
+            result.update(project=project, rerank=rerank, fit_frames=len(sample))
+        small = f", small halfvec({project}) NOT NULL" if project else ""
         with raw.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
             cur.execute(
-                f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, video_id int NOT NULL, embedding halfvec({dim}) NOT NULL)"
+                f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, video_id int NOT NULL, "
+                f"embedding halfvec({dim}) NOT NULL{small})"
             )
         raw.commit()
 
@@ -85,13 +151,19 @@ class Command(BaseCommand):
         t0 = time.monotonic()
         with (
             raw.cursor() as cur,
-            cur.copy(f"COPY {TABLE} (video_id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy,
+            cur.copy(
+                f"COPY {TABLE} (video_id, embedding{', small' if project else ''}) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy,
         ):
-            copy.set_types(["int4", "halfvec"])
-            for vid, frames in synthetic_videos(n_videos, dim, seed):
+            copy.set_types(["int4", "halfvec", "halfvec"] if project else ["int4", "halfvec"])
+            for vid, frames in videos(n_videos):
                 store[vid * FRAMES_PER_VIDEO : (vid + 1) * FRAMES_PER_VIDEO] = frames
-                for f in frames:
-                    copy.write_row([vid, HalfVector(f)])
+                if project:
+                    for f, p in zip(frames, project_(frames, basis), strict=True):
+                        copy.write_row([vid, HalfVector(f), HalfVector(p)])
+                else:
+                    for f in frames:
+                        copy.write_row([vid, HalfVector(f)])
         raw.commit()
         load = time.monotonic() - t0
         result["copy_rows_per_s"] = round(len(store) / load)
@@ -102,7 +174,7 @@ class Command(BaseCommand):
             cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
             cur.execute("SET max_parallel_maintenance_workers = 1")  # plus the leader: both cores
             cur.execute(
-                f"CREATE INDEX {TABLE}_hnsw ON {TABLE} USING hnsw (embedding halfvec_cosine_ops) "
+                f"CREATE INDEX {TABLE}_hnsw ON {TABLE} USING hnsw ({'small' if project else 'embedding'} halfvec_cosine_ops) "
                 f"WITH (m = {m}, ef_construction = {ef_construction})"
             )
             raw.commit()
@@ -132,17 +204,29 @@ class Command(BaseCommand):
         for ef in ef_search:
             latencies, recalls, video_recalls, found = [], [], [], 0
             with raw.cursor() as cur:
-                cur.execute(f"SET hnsw.ef_search = {max(ef, k)}")
+                cur.execute(f"SET hnsw.ef_search = {max(ef, rerank * k if project else k)}")
                 cur.execute("SET hnsw.iterative_scan = relaxed_order")
                 for q, truth, original in zip(query_frames, exact, picked, strict=True):
                     t0 = time.perf_counter()
                     votes: dict[int, int] = {}
                     hits = []
                     for frame in q:
-                        cur.execute(
-                            f"SELECT id - 1, video_id FROM {TABLE} ORDER BY embedding <=> %s LIMIT %s",
-                            (HalfVector(frame), k),
-                        )
+                        if project:
+                            cur.execute(
+                                f"SELECT id - 1, video_id FROM (SELECT id, video_id, embedding FROM {TABLE} "
+                                "ORDER BY small <=> %s LIMIT %s) c ORDER BY embedding <=> %s LIMIT %s",
+                                (
+                                    HalfVector(project_(frame[None], basis)[0]),
+                                    rerank * k,
+                                    HalfVector(frame),
+                                    k,
+                                ),
+                            )
+                        else:
+                            cur.execute(
+                                f"SELECT id - 1, video_id FROM {TABLE} ORDER BY embedding <=> %s LIMIT %s",
+                                (HalfVector(frame), k),
+                            )
                         rows = cur.fetchall()
                         hits.append([r[0] for r in rows])
                         for _, vid in rows:
@@ -172,11 +256,20 @@ class Command(BaseCommand):
         t0 = time.monotonic()
         inserted = 0
         with raw.cursor() as cur:
-            for vid, frames in synthetic_videos(20, dim, seed, start=n_videos):
-                cur.executemany(
-                    f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
-                    [(vid, HalfVector(f)) for f in frames],
-                )
+            for vid, frames in videos(20, start=n_videos):
+                if project:
+                    cur.executemany(
+                        f"INSERT INTO {TABLE} (video_id, embedding, small) VALUES (%s, %s, %s)",
+                        [
+                            (vid, HalfVector(f), HalfVector(p))
+                            for f, p in zip(frames, project_(frames, basis), strict=True)
+                        ],
+                    )
+                else:
+                    cur.executemany(
+                        f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
+                        [(vid, HalfVector(f)) for f in frames],
+                    )
                 raw.commit()
                 inserted += 1
         result["insert_videos_per_s"] = round(inserted / (time.monotonic() - t0), 2)

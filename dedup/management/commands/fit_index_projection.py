@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dedup import services
+from dedup.features.projection import PROJECTED_DIM
+
+
+class Command(BaseCommand):
+    help = (
+        f"Fit a {PROJECTED_DIM}-d projection of the frame embeddings for the candidate index and "
+        "project every frame; candidate search then uses the smaller index (see docs/architecture.md)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--backbone", default="", help="Backbone whose frames to project (default: the configured one)."
+        )
+        parser.add_argument(
+            "--max-frames", type=int, default=200_000, help="Frames (evenly spread) the basis is fitted on."
+        )
+
+    def handle(self, *args, backbone: str, max_frames: int, **options):
+        try:
+            projection = services.index_projection_fit(
+                backbone=backbone or settings.ASTRADUP["BACKBONE"],
+                max_frames=max_frames,
+                log=lambda message: self.stderr.write(message),
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"{projection.backbone}: {projection.dim}-d index projection ready "
+            f"(fitted on {projection.frames} frames)"
+        )
