@@ -124,8 +124,17 @@ def test_a_fitted_index_projection_finds_the_clip_through_the_smaller_index(long
     # a real library has hundreds of thousands of frames; this one has 72, below the command's floor
     with pytest.raises(CommandError, match="at least 256"):
         call_command("fit_index_projection")
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'frame_%%_hnsw_%%' ORDER BY 1"
+    with connection.cursor() as cursor:
+        cursor.execute(indexes)
+        migrated = cursor.fetchall()
     projection = services.index_projection_fit(backbone=long_video.backbone, min_frames=1)
     assert projection.ready and projection.dim == PROJECTED_DIM
+    # the fit drops and rebuilds the backbone's indexes: exactly as the migrations made them
+    with connection.cursor() as cursor:
+        cursor.execute(indexes)
+        assert cursor.fetchall() == migrated
+    assert len(migrated) == 6
     basis = projection.matrix()
     assert basis.shape == (1280, PROJECTED_DIM)
     assert np.allclose(basis.T @ basis, np.eye(PROJECTED_DIM), atol=1e-4)
