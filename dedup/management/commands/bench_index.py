@@ -98,6 +98,13 @@ class Command(BaseCommand):
             "it as the app does (top k x --rerank by projected cosine, re-ranked by full cosine).",
         )
         parser.add_argument("--rerank", type=int, default=2)
+        parser.add_argument(
+            "--storage",
+            choices=["plain", "external"],
+            default="plain",
+            help="How the embedding column is stored: 'plain' in the row, as migration 0008 sets "
+            "dedup_frame's; 'external' (pgvector's default) moves rows over 2 kB into TOAST.",
+        )
 
     def handle(
         self,
@@ -114,6 +121,7 @@ class Command(BaseCommand):
         spectrum_decay,
         project,
         rerank,
+        storage,
         **o,
     ):
         n_videos = vectors // FRAMES_PER_VIDEO
@@ -125,6 +133,7 @@ class Command(BaseCommand):
             "m": m,
             "ef_construction": ef_construction,
             "spectrum_decay": spectrum_decay,
+            "storage": storage,
         }
         colour = spectrum(dim, spectrum_decay, seed) if spectrum_decay else None
 
@@ -144,6 +153,7 @@ class Command(BaseCommand):
                 f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, video_id int NOT NULL, "
                 f"embedding halfvec({dim}) NOT NULL{small})"
             )
+            cur.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE {storage.upper()}")
         raw.commit()
 
         # exact search needs the vectors: keep them here as float16 (N × dim × 2 bytes)
