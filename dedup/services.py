@@ -414,7 +414,7 @@ def index_projection_fit(
 
     The backbone's HNSW indexes are dropped while the column is filled and built again after:
     updating rows under a 1280-d HNSW index costs an index insert per row (≈ 300 rows/s at 1 M
-    vectors, an hour per million), a fresh build ≈ 5 minutes. Meanwhile candidate search scans, so
+    vectors, an hour per million), building both afresh ≈ 8 minutes. Meanwhile candidate search scans, so
     run it with the workers stopped; a run that stopped half-way is repaired by running it again."""
     import psycopg
     from pgvector import HalfVector
