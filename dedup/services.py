@@ -409,13 +409,14 @@ def index_projection_fit(
     frames, store every frame's projection, then mark it ready so candidate search uses it.
 
     A refit replaces the old projection; until the new one is ready, candidate search uses the
-    full-dimension index. Frames written meanwhile by workers are projected as they are written;
+    full embeddings. Frames written meanwhile by workers are projected as they are written;
     passes repeat until no frame is left without a projection.
 
-    The backbone's HNSW indexes are dropped while the column is filled and built again after:
+    The backbone's HNSW indexes are dropped before the column is touched and built again after:
     updating rows under a 1280-d HNSW index costs an index insert per row (≈ 300 rows/s at 1 M
-    vectors, an hour per million), building both afresh ≈ 8 minutes. Meanwhile candidate search scans, so
-    run it with the workers stopped; a run that stopped half-way is repaired by running it again."""
+    vectors, an hour per million), building both afresh ≈ 8 minutes. Meanwhile candidate search
+    scans, so run it with the workers stopped; a run that stopped half-way is repaired by running
+    it again."""
     import psycopg
     from pgvector import HalfVector
     from pgvector.psycopg.halfvec import register_halfvec_info
@@ -446,6 +447,9 @@ def index_projection_fit(
     basis = fit_basis(moment)
     log(f"fitted a {PROJECTED_DIM}-d basis on {used} of {total} indexed frames")
 
+    with connection.cursor() as cursor:
+        for name, _ in frame_hnsw_indexes(backbone):
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
     with transaction.atomic():
         IndexProjection.objects.filter(backbone=backbone).delete()
         Frame.objects.filter(model=backbone).exclude(index_embedding=None).update(index_embedding=None)
@@ -453,9 +457,6 @@ def index_projection_fit(
             backbone=backbone, dim=PROJECTED_DIM, basis=basis.astype("<f4").tobytes(), frames=used
         )
 
-    with connection.cursor() as cursor:
-        for name, _ in frame_hnsw_indexes(backbone):
-            cursor.execute(f"DROP INDEX IF EXISTS {name}")
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as writer:
         # binary halfvecs for this cursor only: other reads on the connection expect raw bytes
@@ -583,7 +584,8 @@ class Candidates:
 
 # Candidate search through a projected index re-ranks this many neighbours per wanted one by their
 # full cosine: on the benchmark's real embeddings (held-out source videos, exact search, 256-d)
-# 1x keeps 0.94 of the exact neighbours' videos, 2x 0.99 (manage.py bench_projection).
+# 1x keeps 0.957 of the exact neighbours' videos, 2x 0.996 (manage.py bench_projection); at 1 M
+# vectors 2x costs p95 179 ms per new video (make bench-index, docs/benchmarks.md).
 PROJECTED_RERANK = 2
 
 

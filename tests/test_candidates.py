@@ -124,6 +124,8 @@ def test_a_fitted_index_projection_finds_the_clip_through_the_smaller_index(long
     # a real library has hundreds of thousands of frames; this one has 72, below the command's floor
     with pytest.raises(CommandError, match="at least 256"):
         call_command("fit_index_projection")
+    with pytest.raises(CommandError, match="unknown backbone"):
+        call_command("fit_index_projection", "--backbone", "vgg16")
     indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'frame_%%_hnsw_%%' ORDER BY 1"
     with connection.cursor() as cursor:
         cursor.execute(indexes)

@@ -2,13 +2,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from dedup import services
+from dedup.features.embed import BACKBONES
 from dedup.features.projection import PROJECTED_DIM
 
 
 class Command(BaseCommand):
     help = (
         f"Fit a {PROJECTED_DIM}-d projection of the frame embeddings for the candidate index and "
-        "project every frame; candidate search then uses the smaller index (see docs/architecture.md)."
+        "project every frame; candidate search then uses the smaller index (docs/matching.md). It "
+        "rebuilds the backbone's frame indexes: stop the workers first."
     )
 
     def add_arguments(self, parser):
@@ -20,9 +22,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, backbone: str, max_frames: int, **options):
+        backbone = backbone or settings.ASTRADUP["BACKBONE"]
+        if backbone not in BACKBONES:
+            raise CommandError(f"unknown backbone {backbone!r} (one of: {', '.join(BACKBONES)})")
         try:
             projection = services.index_projection_fit(
-                backbone=backbone or settings.ASTRADUP["BACKBONE"],
+                backbone=backbone,
                 max_frames=max_frames,
                 log=lambda message: self.stderr.write(message),
             )
