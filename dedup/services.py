@@ -384,12 +384,8 @@ def projection_basis(backbone: str) -> np.ndarray | None:
 
 
 def _frame_embeddings(sql: str, params: list) -> tuple[list[int], np.ndarray]:
-    import psycopg
-
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, binary=True)
-        rows = cursor.fetchall()
+    """(ids, L2-normalised embeddings) of the (id, embedding) rows a query selects."""
+    rows = _binary_rows(sql, params)
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)
     emb = _halfvecs([r[1] for r in rows])
@@ -516,20 +512,23 @@ def frame_hnsw_indexes(backbone: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- candidates
 
 
-def _frame_rows(video_id: int) -> list[tuple]:
-    """(idx, t, informative, phash, halfvec bytes, thumbnail bytes) of one video's frames, in
-    binary: through the ORM each halfvec arrives as text and is parsed float by float in Python,
-    which was most of the scoring time."""
+def _binary_rows(sql: str, params: list) -> list[tuple]:
+    """Rows in binary: through the ORM each halfvec arrives as text and is parsed float by float
+    in Python, which was most of the scoring time."""
     import psycopg
 
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            "SELECT idx, t, informative, phash, embedding, thumb FROM dedup_frame WHERE video_id = %s ORDER BY idx",
-            [video_id],
-            binary=True,
-        )
+        cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
+
+
+def _frame_rows(video_id: int) -> list[tuple]:
+    """(idx, t, informative, phash, halfvec bytes, thumbnail bytes) of one video's frames."""
+    return _binary_rows(
+        "SELECT idx, t, informative, phash, embedding, thumb FROM dedup_frame WHERE video_id = %s ORDER BY idx",
+        [video_id],
+    )
 
 
 def _halfvecs(blobs: list[bytes]) -> np.ndarray:

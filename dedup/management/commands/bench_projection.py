@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 
 from dedup.features.projection import fit_basis, project, second_moment
 from dedup.models import Video
-from dedup.services import _halfvecs
+from dedup.services import _binary_rows, _halfvecs
 
 
 class Command(BaseCommand):
@@ -31,16 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=40)
 
     def handle(self, *args, manifest: str, dims: list, rerank: list, k: int, **options):
-        import psycopg
-        from django.db import connection
-
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                "SELECT video_id, embedding FROM dedup_frame WHERE informative AND indexed ORDER BY id",
-                binary=True,
-            )
-            rows = cursor.fetchall()
+        rows = _binary_rows(
+            "SELECT video_id, embedding FROM dedup_frame WHERE informative AND indexed ORDER BY id", []
+        )
         vid = np.array([r[0] for r in rows])
         x = _halfvecs([r[1] for r in rows])
         x /= np.linalg.norm(x, axis=1, keepdims=True)
