@@ -661,18 +661,14 @@ def find_candidates(
     common_cutoff = max(COMMON_FRAME_MIN_VIDEOS, int(COMMON_FRAME_LIBRARY_SHARE * library))
     common: set[int] = set()
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], k)])
+        projected = IndexProjection.objects.filter(backbone=video.backbone, ready=True).exists()
+        fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], fetched)])
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        if IndexProjection.objects.filter(backbone=video.backbone, ready=True).exists():
-            cursor.execute(
-                "SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], PROJECTED_RERANK * k)]
-            )
-            cursor.execute(
-                frame_neighbours_sql(video.backbone, projected=True),
-                [PROJECTED_RERANK * k, k, video.pk],
-            )
-        else:
-            cursor.execute(frame_neighbours_sql(video.backbone), [k, video.pk])
+        cursor.execute(
+            frame_neighbours_sql(video.backbone, projected=projected),
+            [fetched, k, video.pk] if projected else [k, video.pk],
+        )
         per_frame: dict[int, dict[int, float]] = {}
         for idx, vid, dist in cursor.fetchall():
             sim = 1.0 - float(dist)

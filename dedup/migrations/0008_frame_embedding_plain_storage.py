@@ -6,8 +6,9 @@ search's re-rank by full cosine) cost two more index and heap lookups. PLAIN kee
 (two frames per 8 kB page); rows written before stay where they are until re-extracted. The
 projected embedding and the thumbnail stay in the row too: with a PLAIN column over the threshold,
 PostgreSQL would otherwise move every other movable value of the row out to TOAST.
-`manage.py bench_index --storage`: 60 projected searches re-ranked by full cosine, 120,000
-vectors, p50 172–193 ms EXTERNAL, 143–157 ms PLAIN.
+60 projected searches re-ranked by full cosine over 120,000 vectors (`manage.py bench_index
+--vectors 120000 --spectrum-decay 1.5 --project 256 --ef-search 100 100 --per-frame-statements
+--storage external|plain`): p50 172–193 ms EXTERNAL, 143–157 ms PLAIN.
 """
 
 from django.db import migrations

@@ -29,8 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("--dims", type=int, nargs="+", default=[128, 192, 256, 384])
         parser.add_argument("--rerank", type=int, nargs="+", default=[1, 2, 4])
         parser.add_argument("--k", type=int, default=40)
+        parser.add_argument(
+            "--basis",
+            nargs="+",
+            choices=["uncentred", "centred", "random"],
+            default=["uncentred"],
+            help="uncentred: what fit_index_projection fits; centred: classic PCA (mean removed "
+            "first); random: a random orthonormal projection. For comparison only.",
+        )
 
-    def handle(self, *args, manifest: str, dims: list, rerank: list, k: int, **options):
+    def handle(self, *args, manifest: str, dims: list, rerank: list, k: int, basis: list, **options):
         rows = _binary_rows(
             "SELECT video_id, embedding FROM dedup_frame WHERE informative AND indexed ORDER BY id", []
         )
@@ -58,13 +66,24 @@ class Command(BaseCommand):
             "k": k,
             "recall": {},
         }
-        for dim in dims:
-            basis = fit_basis(second_moment(x[train]), dim=dim)
-            p = project(xt, basis)
+        mean = x[train].mean(axis=0)
+        projected = {}
+        for kind in basis:
+            for dim in dims:
+                if kind == "uncentred":
+                    p = project(xt, fit_basis(second_moment(x[train]), dim=dim))
+                elif kind == "centred":
+                    p = project(xt - mean, fit_basis(second_moment(x[train] - mean), dim=dim))
+                else:
+                    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((x.shape[1], dim)))
+                    p = project(xt, q.astype(np.float32))
+                projected[f"{kind}_{dim}d" if len(basis) > 1 else f"{dim}d"] = p
+        for name, p in projected.items():
             p /= np.linalg.norm(p, axis=1, keepdims=True)
             order = np.argsort(-np.where(other, p @ p.T, -9), axis=1)
             for r in rerank:
                 top = order[:, : r * k]
+                # the app's re-rank: the top k × r by projected cosine, ordered by full cosine
                 picked = np.take_along_axis(top, np.argsort(-np.take_along_axis(exact_sims, top, 1), 1), 1)
                 picked = picked[:, :k]
                 frames = np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, picked, strict=True)])
@@ -74,7 +93,7 @@ class Command(BaseCommand):
                         for a, b in zip(exact, picked, strict=True)
                     ]
                 )
-                result["recall"][f"{dim}d_rerank{r}"] = {
+                result["recall"][f"{name}_rerank{r}"] = {
                     "frames": round(float(frames), 3),
                     "videos": round(float(videos), 3),
                 }
