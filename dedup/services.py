@@ -410,9 +410,10 @@ def index_projection_fit(
 
     The backbone's HNSW indexes are dropped before the column is touched and built again after:
     updating rows under a 1280-d HNSW index costs an index insert per row (≈ 300 rows/s at 1 M
-    vectors, an hour per million), building both afresh ≈ 8 minutes. Meanwhile candidate search
-    scans, so run it with the workers stopped; a run that stopped half-way is repaired by running
-    it again."""
+    vectors, an hour per million); building the projected index afresh takes ≈ 3 minutes per
+    million frames, and the full one comes back empty (it holds only frames without a projection,
+    migration 0009). Meanwhile candidate search scans, so run it with the workers stopped; a run
+    that stopped half-way is repaired by running it again."""
     import psycopg
     from pgvector import HalfVector
     from pgvector.psycopg.halfvec import register_halfvec_info
@@ -490,7 +491,8 @@ def index_projection_fit(
 
 
 def frame_hnsw_indexes(backbone: str) -> list[tuple[str, str]]:
-    """(name, CREATE INDEX) of a backbone's two frame indexes, as migrations 0005 and 0007 make them."""
+    """(name, CREATE INDEX) of a backbone's two frame indexes, as migrations 0007 and 0009 make
+    them: the full embeddings of frames without a projection, and the projections."""
     dim = BACKBONES[backbone].dim
     where = f"WHERE model = '{backbone}' AND informative AND indexed"
     hnsw = "halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)"
@@ -498,7 +500,7 @@ def frame_hnsw_indexes(backbone: str) -> list[tuple[str, str]]:
         (
             f"frame_emb_hnsw_{backbone}",
             f"CREATE INDEX IF NOT EXISTS frame_emb_hnsw_{backbone} ON dedup_frame "
-            f"USING hnsw ((embedding::halfvec({dim})) {hnsw} {where}",
+            f"USING hnsw ((embedding::halfvec({dim})) {hnsw} {where} AND index_embedding IS NULL",
         ),
         (
             f"frame_proj_hnsw_{backbone}",
@@ -588,20 +590,26 @@ class Candidates:
 PROJECTED_RERANK = 2
 
 
-def frame_neighbours_sql(backbone: str, *, projected: bool = False) -> str:
+def frame_neighbours_sql(backbone: str, *, source: str = "full") -> str:
     """The k nearest library frames of each informative frame of one video (params: k, video id;
-    projected: k × PROJECTED_RERANK, k, video id).
+    source "projected": k × PROJECTED_RERANK, k, video id).
 
     The backbone and its dimension are literals, not a join condition or a parameter: only then
     can the planner match the backbone's partial HNSW index (`WHERE model = '…' AND informative
-    AND indexed`); otherwise it sorts the whole frame table once per query frame. Every informative
-    frame queries; only the indexed ones (one per second of video) are found. `projected`: the
-    neighbours come from the projected index (IndexProjection) and are re-ranked by full cosine."""
+    AND indexed …`); otherwise it sorts the whole frame table once per query frame. Every
+    informative frame queries; only the indexed ones (one per second of video) are found.
+
+    source: "full", the full-embedding index, which holds the frames without a projection (in a
+    library without one, all of them); "projected", the projected index (IndexProjection), its
+    neighbours re-ranked by full cosine; "all", every frame's full embedding, while a fit fills
+    the projection (its indexes are dropped then, so this scans)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}")
+    if source not in ("full", "projected", "all"):
+        raise ValueError(f"unknown source {source!r}")
     dim = BACKBONES[backbone].dim
     vec = f"::halfvec({dim})"
-    if projected:
+    if source == "projected":
         small = f"::halfvec({PROJECTED_DIM})"
         return f"""
         SELECT q.idx, n.video_id, n.dist
@@ -620,13 +628,14 @@ def frame_neighbours_sql(backbone: str, *, projected: bool = False) -> str:
         ) n
         WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}' AND q.index_embedding IS NOT NULL
     """
+    unprojected = " AND f.index_embedding IS NULL" if source == "full" else ""
     return f"""
         SELECT q.idx, n.video_id, n.dist
         FROM dedup_frame q
         CROSS JOIN LATERAL (
             SELECT f.video_id, (f.embedding{vec}) <=> (q.embedding{vec}) AS dist
             FROM dedup_frame f
-            WHERE f.model = '{backbone}' AND f.informative AND f.indexed AND f.video_id <> q.video_id
+            WHERE f.model = '{backbone}' AND f.informative AND f.indexed AND f.video_id <> q.video_id{unprojected}
             ORDER BY (f.embedding{vec}) <=> (q.embedding{vec})
             LIMIT %s
         ) n
@@ -661,12 +670,18 @@ def find_candidates(
     common_cutoff = max(COMMON_FRAME_MIN_VIDEOS, int(COMMON_FRAME_LIBRARY_SHARE * library))
     common: set[int] = set()
     with connection.cursor() as cursor:
-        projected = IndexProjection.objects.filter(backbone=video.backbone, ready=True).exists()
+        # no projection: every frame is in the full index (none carries a projection); ready: the
+        # projected index; a fit filling it: every frame, scanned (the fit dropped the indexes)
+        ready = (
+            IndexProjection.objects.filter(backbone=video.backbone).values_list("ready", flat=True).first()
+        )
+        source = "full" if ready is None else "projected" if ready else "all"
+        projected = source == "projected"
         fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], fetched)])
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(
-            frame_neighbours_sql(video.backbone, projected=projected),
+            frame_neighbours_sql(video.backbone, source=source),
             [fetched, k, video.pk] if projected else [k, video.pk],
         )
         per_frame: dict[int, dict[int, float]] = {}

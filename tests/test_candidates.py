@@ -150,28 +150,31 @@ def test_a_fitted_index_projection_finds_the_clip_through_the_smaller_index(long
     assert "embedding" in candidates.reasons[long_video.pk]
     assert Pair.objects.get(video_a=long_video, video_b=clip_video).label == "partial"
 
-    # the projected neighbours are re-ranked by full cosine: same distances as the full index's
+    # the projected neighbours are re-ranked by full cosine: same distances as exact search's
     with connection.cursor() as cursor:
         cursor.execute(
-            services.frame_neighbours_sql(clip_video.backbone, projected=True), [80, 40, clip_video.pk]
+            services.frame_neighbours_sql(clip_video.backbone, source="projected"), [80, 40, clip_video.pk]
         )
         projected = sorted(cursor.fetchall())
+        cursor.execute(services.frame_neighbours_sql(clip_video.backbone, source="all"), [40, clip_video.pk])
+        exact = sorted(cursor.fetchall())
+        # projected frames stay out of the full-embedding index (migration 0009): nothing left there
         cursor.execute(services.frame_neighbours_sql(clip_video.backbone), [40, clip_video.pk])
-        full = sorted(cursor.fetchall())
-    assert [(i, v) for i, v, _ in projected] == [(i, v) for i, v, _ in full]
-    assert np.allclose([d for *_, d in projected], [d for *_, d in full], atol=1e-6)
+        assert cursor.fetchall() == []
+    assert [(i, v) for i, v, _ in projected] == [(i, v) for i, v, _ in exact]
+    assert np.allclose([d for *_, d in projected], [d for *_, d in exact], atol=1e-6)
 
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         cursor.execute("SET enable_sort = off")
         cursor.execute(
-            "EXPLAIN " + services.frame_neighbours_sql(clip_video.backbone, projected=True),
+            "EXPLAIN " + services.frame_neighbours_sql(clip_video.backbone, source="projected"),
             [80, 40, clip_video.pk],
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "frame_proj_hnsw_efficientnet_lite0" in plan, plan
 
-    # a refit replaces the projection; until it is filled, search falls back to the full index
+    # a refit replaces the projection; until it is filled, search reads every frame's full embedding
     IndexProjection.objects.update(ready=False)
     assert "embedding" in services.find_candidates(clip_video).reasons[long_video.pk]
     refit = services.index_projection_fit(backbone=long_video.backbone, min_frames=1)

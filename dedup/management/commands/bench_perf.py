@@ -131,8 +131,6 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     """n synthetic ready videos with 60 frame vectors each, as a large library would hold them.
     The HNSW index is dropped for the COPY and rebuilt (inserting into it row by row would take
     ~5 videos/s); the vectors are centred where real embeddings are (the mean of a real clip's)."""
-    import importlib
-
     from django.db import connection
     from django.utils import timezone
     from pgvector import HalfVector
@@ -142,9 +140,8 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     from dedup.features.frames import sample_frames
     from dedup.features.phash import bands
     from dedup.management.commands.bench_index import FRAMES_PER_VIDEO, synthetic_videos
-    from dedup.services import current_embedder
+    from dedup.services import current_embedder, frame_hnsw_indexes
 
-    index_sql = importlib.import_module("dedup.migrations.0005_frame_indexed").create_index
     embedder = current_embedder()
     real = embedder.embed(sample_frames(sample_clip, float(SECONDS)).images)
     name, dim = embedder.name, real.shape[1]
@@ -193,7 +190,7 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
         t0 = time.monotonic()
         cur.execute("SET maintenance_work_mem = '4GB'")
         cur.execute("SET max_parallel_maintenance_workers = 1")
-        cur.execute(index_sql(name, dim))
+        cur.execute(dict(frame_hnsw_indexes(name))[f"frame_emb_hnsw_{name}"])
         # fresh statistics, or the planner takes the 600k-row table for empty and scans it per frame
         cur.execute("ANALYZE dedup_video")
         cur.execute("ANALYZE dedup_frame")
