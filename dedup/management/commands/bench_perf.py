@@ -40,7 +40,7 @@ def _ffmpeg(args: list[str]) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
-def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "anull") -> None:
+def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "anull", gop: int = 0) -> None:
     w, h = SIZE
     _ffmpeg(
         [
@@ -59,6 +59,9 @@ def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "
             "libx264",
             "-preset",
             "veryfast",
+            # x264's default keyframe interval is 250 frames (8 s here); phones and streaming
+            # encoders use 1-2 s, which the sampler turns into keyframe seeks (--gop)
+            *(["-g", str(gop)] if gop else []),
             "-crf",
             str(crf),
             # a typical 720p upload (YouTube recommends 5 Mb/s for 720p30): decoding cost grows with
@@ -80,7 +83,9 @@ def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "
     )
 
 
-def make_clips(media: Path, out: Path, n: int, copies: int) -> tuple[list[Path], list[tuple[str, str]]]:
+def make_clips(
+    media: Path, out: Path, n: int, copies: int, gop: int = 0
+) -> tuple[list[Path], list[tuple[str, str]]]:
     """n originals (real clips first, then synthetic sources) and `copies` transformed copies."""
     out.mkdir(parents=True, exist_ok=True)
     real = sorted(p for p in (media / "video").iterdir() if p.is_file())
@@ -98,7 +103,10 @@ def make_clips(media: Path, out: Path, n: int, copies: int) -> tuple[list[Path],
             track = audio[i % len(audio)]
             tmp = dst.with_suffix(".tmp.mp4")
             _encode(
-                ["-stream_loop", "-1", "-i", str(src), "-stream_loop", "-1", "-i", str(track)], "null", tmp
+                ["-stream_loop", "-1", "-i", str(src), "-stream_loop", "-1", "-i", str(track)],
+                "null",
+                tmp,
+                gop=gop,
             )
             tmp.rename(dst)
         originals.append(dst)
@@ -107,7 +115,7 @@ def make_clips(media: Path, out: Path, n: int, copies: int) -> tuple[list[Path],
         if not dst.exists():
             tmp = dst.with_suffix(".tmp.mp4")
             tone = f"sine=f={300 + 110 * j}:r=44100"
-            _encode(["-f", "lavfi", "-i", f"{source}", "-f", "lavfi", "-i", tone], "null", tmp)
+            _encode(["-f", "lavfi", "-i", f"{source}", "-f", "lavfi", "-i", tone], "null", tmp, gop=gop)
             tmp.rename(dst)
         originals.append(dst)
     expected = []
@@ -121,6 +129,7 @@ def make_clips(media: Path, out: Path, n: int, copies: int) -> tuple[list[Path],
                 tmp,
                 crf=30,
                 af="volume=-6dB",
+                gop=gop,
             )
             tmp.rename(dst)
         expected.append((src.name, dst.name))
@@ -222,6 +231,17 @@ def _postgres_cpu() -> float:
         return 0.0
 
 
+def _worker_startup_cpu() -> float:
+    """A fresh extraction worker's CPU-seconds before its first video, in a process of its own."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from dedup import workers
+
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=workers.init) as pool:
+        return pool.submit(workers.startup_cpu).result()
+
+
 def _release() -> str:
     try:
         return subprocess.run(
@@ -248,6 +268,12 @@ class Command(BaseCommand):
         parser.add_argument("--copies", type=int, default=6, help="Transformed copies of the first clips.")
         parser.add_argument("--workers", type=int, default=None)
         parser.add_argument(
+            "--gop",
+            type=int,
+            default=0,
+            help="Keyframe interval of the clips in frames (default: x264's, 250); clips go to CLIPS_DIR-gopN.",
+        )
+        parser.add_argument(
             "--save", action="store_true", help=f"Save the result as the baseline ({BASELINE})."
         )
         parser.add_argument(
@@ -265,12 +291,15 @@ class Command(BaseCommand):
         clips: int,
         copies: int,
         workers,
+        gop: int,
         save: bool,
         library: int,
         **options,
     ):
         t0 = time.monotonic()
-        paths, expected = make_clips(media, clips_dir, clips, copies)
+        if gop:
+            clips_dir = clips_dir.with_name(f"{clips_dir.name}-gop{gop}")
+        paths, expected = make_clips(media, clips_dir, clips, copies, gop)
         self.stderr.write(f"{len(paths)} clips ready in {clips_dir} ({time.monotonic() - t0:.0f} s)")
         call_command("migrate", verbosity=0)
         if Video.objects.exists():
@@ -286,6 +315,7 @@ class Command(BaseCommand):
         if fill:
             self.stderr.write(f"library filled: {fill}")
 
+        startup = _worker_startup_cpu()
         extra = ["--workers", str(workers)] if workers else []
         wall0, (own0, kids0), pg0 = time.monotonic(), _cpu(), _postgres_cpu()
         call_command("ingest", *map(str, paths), "--sync", *extra)
@@ -316,6 +346,11 @@ class Command(BaseCommand):
             ia, ib = sorted((by_name[a], by_name[b]))
             pair = Pair.objects.filter(video_a_id=ia, video_b_id=ib).first()
             found += bool(pair and pair.is_duplicate)
+        n_workers = workers or len(os.sched_getaffinity(0))
+        # this run's few videos carry a whole worker start-up each; a queue cluster restarts a
+        # worker every `recycle` tasks, so in steady state a video carries 1/recycle of one
+        recycle = settings.Q_CLUSTER["recycle"]
+        steady = app_cpu + db_cpu - n_workers * startup + n * startup / recycle
         rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         from dedup.services import current_embedder
@@ -331,11 +366,24 @@ class Command(BaseCommand):
             "cpu_s_per_video_minute_with_database": round((app_cpu + db_cpu) / max(minutes, 1e-9), 3),
             "database_server_cpu_s_per_video_minute": round(db_cpu / max(minutes, 1e-9), 3),
             "stages_cpu_s_per_video_minute": {k: round(v / max(minutes, 1e-9), 3) for k, v in stages.items()},
+            # app CPU outside the stages: worker start-up, task and status bookkeeping
+            "unattributed_cpu_s_per_video_minute": round(
+                (app_cpu - sum(stages.values())) / max(minutes, 1e-9), 3
+            ),
+            "worker_startup_cpu_s": round(startup, 2),
+            f"steady_state_cpu_s_per_video_minute_with_database_recycle_{recycle}": round(
+                steady / max(minutes, 1e-9), 3
+            ),
+            # what the cores can do when extraction keeps them busy, as the issue's target counts it
+            "steady_state_videos_per_hour_all_cores": round(
+                n / max(steady, 1e-9) * len(os.sched_getaffinity(0)) * 3600
+            ),
             "peak_rss_mb": {"extraction_worker": round(rss_worker), "main_process_matching": round(rss_main)},
             "copies_found": f"{found}/{len(expected)}",
             "embedding": f"{e.name} on {e.runtime} ({e.precision})",
             "model_prepare_s": round(prepare, 1),
-            "workers": workers or len(os.sched_getaffinity(0)),
+            "workers": n_workers,
+            "keyframe_interval_frames": gop or 250,
             "library_before": fill or {"videos": 0},
             "release": _release(),
             "decode_cpu_s_per_minute_by_bitrate_mbps": [
@@ -369,6 +417,13 @@ class Command(BaseCommand):
             "total incl. database server",
             now["cpu_s_per_video_minute_with_database"],
             (before or {}).get("cpu_s_per_video_minute_with_database"),
+        )
+        self.stdout.write(
+            f"\nunattributed (start-up, bookkeeping) {now['unattributed_cpu_s_per_video_minute']:.3f}; "
+            f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; steady state "
+            + ", ".join(
+                f"{k.removeprefix('steady_state_')} {v}" for k, v in now.items() if k.startswith("steady")
+            )
         )
         self.stdout.write(
             f"\n{now['videos']} videos ({now['video_minutes']} min) in {now['wall_s']} s on {now['workers']} workers: "
