@@ -586,7 +586,7 @@ class Candidates:
 # Candidate search through a projected index re-ranks this many neighbours per wanted one by their
 # full cosine: on the benchmark's real embeddings (held-out source videos, exact search, 256-d)
 # 1x keeps 0.957 of the exact neighbours' videos, 2x 0.996 (manage.py bench_projection); at 1 M
-# vectors 2x costs p95 179 ms per new video (make bench-index, docs/benchmarks.md).
+# vectors 2x costs p95 157-179 ms per new video (make bench-index, docs/benchmarks.md).
 PROJECTED_RERANK = 2
 
 
