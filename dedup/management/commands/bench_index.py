@@ -332,7 +332,7 @@ class Command(BaseCommand):
         result["table_mb"] = round(table_bytes / 2**20)
         self.stderr.write(f"built the index in {result['build_s']} s ({result['index_mb']} MB)")
 
-        exact = np.split(exact.ids(), queries)
+        truths = np.split(exact.ids(), queries)  # per query video: (60, k) exact neighbour ids
         if warm_up:
             others = np.setdiff1d(np.arange(n_videos), picked)
             warm_rng = np.random.default_rng(seed + 11)
@@ -349,7 +349,7 @@ class Command(BaseCommand):
             with raw.cursor() as cur:
                 cur.execute(f"SET hnsw.ef_search = {max(ef, rerank * k if project else k)}")
                 cur.execute("SET hnsw.iterative_scan = relaxed_order")
-                for q, truth, original in zip(query_frames, exact, picked, strict=True):
+                for q, truth, original in zip(query_frames, truths, picked, strict=True):
                     t0 = time.perf_counter()
                     votes: dict[int, int] = {}
                     if per_frame_statements:  # how the tables before the projection were measured
