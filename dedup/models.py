@@ -219,7 +219,8 @@ class Frame(models.Model):
 
 class IndexProjection(models.Model):
     """One backbone's projection of frame embeddings for the candidate index (manage.py
-    fit_index_projection). While it is not `ready`, candidate search uses the full-dimension index."""
+    fit_index_projection). While it is not `ready` (a fit is filling it), candidate search reads
+    every frame's full embedding; once it is, frames carrying a projection leave the full index."""
 
     backbone = models.CharField(max_length=50, unique=True)
     dim = models.PositiveIntegerField()

@@ -384,7 +384,7 @@ def projection_basis(backbone: str) -> np.ndarray | None:
 
 
 def _frame_embeddings(sql: str, params: list) -> tuple[list[int], np.ndarray]:
-    """(ids, L2-normalised embeddings) of the (id, embedding) rows a query selects."""
+    """(first column, L2-normalised embeddings) of the (id, embedding) rows a query selects."""
     rows = _binary_rows(sql, params)
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)

@@ -1,7 +1,9 @@
 """A linear map of frame embeddings to a few hundred dimensions, for the candidate index only.
 
-At 1 M frame vectors a 1280-d HNSW index is 3.9 GB and a new video's 60 searches take ≈ 450 ms
-(p95); at 256 dimensions the index is 0.8 GB and the same searches ≈ 200 ms (`make bench-index`).
+At 1 M frame vectors a 1280-d HNSW index is 3.9 GB and a new video's search takes p95 ≈ 240 ms;
+at 256 dimensions the index is 0.8 GB and the same search p95 ≈ 160–180 ms at the same recall, and
+10 M frames' index (7.9 GB) still fits in this machine's memory (`make bench-index`,
+docs/benchmarks.md).
 Full embeddings stay in the table: candidate search re-ranks the projected index's neighbours by
 their full cosine, and scoring never sees the projection.
 

@@ -120,6 +120,23 @@ def binary_rows(video_ids: np.ndarray, frames: np.ndarray, small: np.ndarray | N
     return rows.tobytes()
 
 
+def _insert_video(cur, video_id: int, frames: np.ndarray, basis: np.ndarray | None) -> None:
+    """One video's frames as extraction stores them: one statement, with their projections."""
+    if basis is None:
+        cur.executemany(
+            f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
+            [(video_id, HalfVector(f)) for f in frames],
+        )
+        return
+    cur.executemany(
+        f"INSERT INTO {TABLE} (video_id, embedding, small) VALUES (%s, %s, %s)",
+        [
+            (video_id, HalfVector(f), HalfVector(p))
+            for f, p in zip(frames, project_(frames, basis), strict=True)
+        ],
+    )
+
+
 def reencode(frames: np.ndarray, rng) -> np.ndarray:
     x = frames + 0.012 * rng.standard_normal(frames.shape).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -135,14 +152,8 @@ class Command(BaseCommand):
         removed again. Returns (frame number, neighbour id, neighbour video) rows and the query's
         time (storing the frames is extraction's cost, measured by the insert rate)."""
         new_video = -1
+        _insert_video(cur, new_video, q, basis)
         if basis is not None:
-            cur.executemany(
-                f"INSERT INTO {TABLE} (video_id, embedding, small) VALUES (%s, %s, %s)",
-                [
-                    (new_video, HalfVector(f), HalfVector(p))
-                    for f, p in zip(q, project_(q, basis), strict=True)
-                ],
-            )
             sql = (
                 f"SELECT q.id, n.id - 1, n.video_id FROM {TABLE} q CROSS JOIN LATERAL ("
                 f"SELECT c.id, c.video_id FROM (SELECT f.id, f.video_id, f.embedding FROM {TABLE} f "
@@ -151,10 +162,6 @@ class Command(BaseCommand):
             )
             params = (rerank * k, k, new_video)
         else:
-            cur.executemany(
-                f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
-                [(new_video, HalfVector(f)) for f in q],
-            )
             sql = (
                 f"SELECT q.id, n.id - 1, n.video_id FROM {TABLE} q CROSS JOIN LATERAL ("
                 f"SELECT f.id, f.video_id FROM {TABLE} f WHERE f.video_id <> q.video_id "
@@ -332,13 +339,19 @@ class Command(BaseCommand):
         result["table_mb"] = round(table_bytes / 2**20)
         self.stderr.write(f"built the index in {result['build_s']} s ({result['index_mb']} MB)")
 
-        truths = np.split(exact.ids(), queries)  # per query video: (60, k) exact neighbour ids
+        truths = np.split(exact.ids(), queries)
+
+        def search_settings(cur, ef: int) -> None:
+            # as find_candidates sets them: at least the neighbours each frame takes from the index
+            cur.execute(f"SET hnsw.ef_search = {max(ef, rerank * k if project else k)}")
+            cur.execute("SET hnsw.iterative_scan = relaxed_order")
+
+        # per query video: (60, k) exact neighbour ids
         if warm_up:
             others = np.setdiff1d(np.arange(n_videos), picked)
             warm_rng = np.random.default_rng(seed + 11)
             with raw.cursor() as cur:
-                cur.execute(f"SET hnsw.ef_search = {max(ef_search[0], rerank * k if project else k)}")
-                cur.execute("SET hnsw.iterative_scan = relaxed_order")
+                search_settings(cur, ef_search[0])
                 for v in warm_rng.choice(others, size=min(warm_up, len(others)), replace=False):
                     frames = next(videos(1, start=int(v)))[1]
                     self._search_as_the_app(cur, reencode(frames, warm_rng), basis, k, rerank)
@@ -347,8 +360,7 @@ class Command(BaseCommand):
         for ef in ef_search:
             latencies, recalls, video_recalls, found = [], [], [], 0
             with raw.cursor() as cur:
-                cur.execute(f"SET hnsw.ef_search = {max(ef, rerank * k if project else k)}")
-                cur.execute("SET hnsw.iterative_scan = relaxed_order")
+                search_settings(cur, ef)
                 for q, truth, original in zip(query_frames, truths, picked, strict=True):
                     t0 = time.perf_counter()
                     votes: dict[int, int] = {}
@@ -406,19 +418,7 @@ class Command(BaseCommand):
         inserted = 0
         with raw.cursor() as cur:
             for vid, frames in videos(20, start=n_videos):
-                if project:
-                    cur.executemany(
-                        f"INSERT INTO {TABLE} (video_id, embedding, small) VALUES (%s, %s, %s)",
-                        [
-                            (vid, HalfVector(f), HalfVector(p))
-                            for f, p in zip(frames, project_(frames, basis), strict=True)
-                        ],
-                    )
-                else:
-                    cur.executemany(
-                        f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
-                        [(vid, HalfVector(f)) for f in frames],
-                    )
+                _insert_video(cur, vid, frames, basis)
                 raw.commit()
                 inserted += 1
         result["insert_videos_per_s"] = round(inserted / (time.monotonic() - t0), 2)

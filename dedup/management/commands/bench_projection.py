@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 
 from dedup.features.projection import fit_basis, project, second_moment
 from dedup.models import Video
-from dedup.services import _binary_rows, _halfvecs
+from dedup.services import _frame_embeddings
 
 
 class Command(BaseCommand):
@@ -39,12 +39,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, manifest: str, dims: list, rerank: list, k: int, basis: list, **options):
-        rows = _binary_rows(
+        videos, x = _frame_embeddings(
             "SELECT video_id, embedding FROM dedup_frame WHERE informative AND indexed ORDER BY id", []
         )
-        vid = np.array([r[0] for r in rows])
-        x = _halfvecs([r[1] for r in rows])
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        vid = np.array(videos)
         if manifest:
             source = {r["file"]: r["source_id"] for r in csv.DictReader(open(manifest))}
             names = dict(Video.objects.values_list("pk", "file_name"))
