@@ -8,7 +8,7 @@ BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 
-.PHONY: run test bench bench-perf bench-embed bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -67,6 +67,10 @@ bench-perf: system-deps venv
 # embedding runtimes side by side on a perf clip (after bench-perf made the clips)
 bench-embed: venv
 	ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4
+
+# on a machine with CUDA: fp16 drift, backbone rates, and a worker pool's videos/hour (docs/benchmarks.md, GPU)
+bench-gpu: venv
+	$(PY) scripts/gpu_bench.py --out $(CURDIR)/var/gpu-bench.json $(BENCH_GPU_ARGS)
 
 # the frame-vector index at scale: synthetic 1280-d frame embeddings (BENCH_INDEX_ARGS="--vectors 200000" for a quick run)
 bench-index: venv

@@ -1,21 +1,30 @@
-"""GPU check for a lent CUDA machine: embedding throughput of the backbones in fp16 with large
-batches, and what that means in videos per hour once CPU decoding feeds it.
+"""GPU check for a lent CUDA machine: does the app's CUDA path pick the GPU, how far do its fp16
+embeddings drift from the CPU's fp32 ones, how fast is each backbone, and how many one-minute
+videos an hour the machine's CPU cores and GPU manage together through the app's own extractors.
 
-Self-contained on purpose (no database, no Django): the lent machine only needs this checkout's
-Python environment with torch/torchvision/timm/open_clip. Finishes in well under 5 minutes.
+Self-contained on purpose (no database, no Django): the lent machine needs this checkout, torch,
+timm, PyAV, imagehash, opencv and (for the CLIP figure) open_clip. It has no ffmpeg CLI, so probe
+and audio (ffprobe/ffmpeg children, Chromaprint) are not run there; their CPU cost is measured by
+`make bench-perf` on the development machine. Finishes in about two minutes.
 
-    python scripts/gpu_bench.py [--seconds 20] [--batch 256] [--decode-cores N]
+    python scripts/gpu_bench.py [--clip CLIP.mp4] [--workers N] [--videos N] [--out result.json]
 
-Prints one JSON line: device name, frames/s per backbone (fp16, channels-last, batch --batch,
-frame + mirror image per frame as AstraDup embeds), the decode rate measured on this machine's
-CPUs for a synthetic 720p H.264 minute, and videos/hour = min(GPU, CPU decode) for one-minute
-videos at 1 frame per second.
+What it measures, each figure in the printed JSON:
+- `pick_device_auto`: what `ASTRADUP_DEVICE=auto` resolves to (must be `cuda` there).
+- `drift`: cosine between the app's embeddings of the clip's sampled frames on CUDA (fp16) and
+  on the CPU (fp32), EfficientNet-Lite0 with its packaged ImageNet weights.
+- `network_images_per_s`: each backbone alone, fp16, channels-last, at the app's GPU batch
+  (256 frames + their mirror images) and at one minute's frames (61 + 61); Lite0 with real
+  weights, ResNet-50 and CLIP ViT-B/32 with random ones (throughput does not depend on them).
+- `embed_frames_per_s`: the app's `Embedder.embed` in one process (CPU preparation included).
+- `pipeline`: a pool of worker processes, each loading the model once as a worker does, each
+  task decoding a video at 1 fps (PyAV), hashing its frames and embedding them on the shared GPU;
+  videos/hour, CPU-s per stage per video, and the decode-only rate of the same pool beside it.
 """
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,36 +32,70 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+MIN = 60.0
 
-def gpu_rate(name: str, batch: int, seconds: float) -> float:
-    import torch
 
-    from dedup.features.embed import BACKBONES
+def make_clip(path: Path, seconds: int = 60) -> None:
+    """A 720p30 H.264 clip with moving texture, encoded with PyAV (no ffmpeg CLI needed)."""
+    import av
+    import cv2
+    import numpy as np
 
-    backbone = BACKBONES[name]
-    # random weights: throughput does not depend on their values, and the lent machine has none
-    model = _random_model(name).eval().half().cuda().to(memory_format=torch.channels_last)
-    s = backbone.input_size
-    x = torch.randn(2 * batch, 3, s, s, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        torch.cuda.synchronize()
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            model(x)
-            n += batch
-        torch.cuda.synchronize()
-    return n / (time.perf_counter() - t0)
+    rng = np.random.default_rng(0)
+    # smooth blobs with a little grain: white noise alone would cost several times a real clip's decode
+    coarse = rng.integers(0, 256, (25, 42, 3), dtype=np.uint8)
+    texture = cv2.resize(coarse, (1280 + 64, 720 + 64), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    texture = np.clip(texture + rng.integers(-6, 7, texture.shape), 0, 255).astype(np.uint8)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        for i in range(seconds * 30):
+            scene = (i // 150) % 4  # a cut every 5 s so frames differ as in real footage
+            dy, dx = (i * 2 + scene * 16) % 64, (i * 3) % 64
+            img = np.ascontiguousarray(texture[dy : dy + 720, dx : dx + 1280])
+            img = np.roll(img, scene * 300, axis=1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def clip_duration(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as container:
+        return container.duration / 1e6
+
+
+def lite0(device: str, threads: int = 1):
+    from dedup.features.embed import Embedder, resolve_weights
+
+    return Embedder(
+        "efficientnet_lite0", resolve_weights("efficientnet_lite0"), device=device, threads=threads
+    )
+
+
+def drift(clip: Path, device: str) -> dict:
+
+    from dedup.features.frames import sample_frames
+
+    frames = sample_frames(clip, clip_duration(clip))
+    a = lite0("cpu", threads=max(1, min(8, os.cpu_count() or 1))).embed(frames.images)
+    b = lite0(device).embed(frames.images, batch=256)
+    cos = (a * b).sum(axis=1)
+    return {
+        "frames": len(cos),
+        "cosine_mean": round(float(cos.mean()), 5),
+        "cosine_min": round(float(cos.min()), 5),
+        "drift_mean": round(float(1 - cos.mean()), 5),
+        "drift_max": round(float(1 - cos.min()), 5),
+    }
 
 
 def _random_model(name: str):
     import torch
 
-    if name == "efficientnet_lite0":
-        import timm
-
-        return timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
     if name == "resnet50":
         import torchvision
 
@@ -61,77 +104,180 @@ def _random_model(name: str):
         return model
     import open_clip
 
-    model = open_clip.create_model("ViT-B-32", pretrained=None)
-    return model.visual
+    return open_clip.create_model("ViT-B-32", pretrained=None).visual
 
 
-def decode_rate(cores: int) -> float:
-    """Frames/s all cores decode at 1 fps from 720p H.264 (AstraDup's sampler, one process per core)."""
-    from concurrent.futures import ProcessPoolExecutor
+def network_rate(model, images: int, seconds: float, device: str) -> float:
+    """Images/s of one model in the app's CUDA setting (fp16, channels-last)."""
+    import torch
 
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=s=1280x720:r=30",
-                "-t",
-                "60",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "23",
-                "-pix_fmt",
-                "yuv420p",
-                str(clip),
-            ],
-            check=True,
-        )
-        t0 = time.perf_counter()
-        with ProcessPoolExecutor(cores) as pool:
-            frames = sum(pool.map(_sample, [str(clip)] * (2 * cores)))
-        return frames / (time.perf_counter() - t0)
+    half = device == "cuda"
+    x = torch.randn(images, 3, 224, 224, device=device, dtype=torch.half if half else torch.float)
+    x = x.contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if half else (lambda: None)
+    with torch.inference_mode():
+        for _ in range(3):
+            model(x)
+        sync()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            model(x)
+            n += images
+        sync()
+    return n / (time.perf_counter() - t0)
 
 
-def _sample(path: str) -> int:
+def network_rates(device: str, seconds: float, batches: list[int]) -> dict:
+    import torch
+
+    out = {}
+    for name in ("efficientnet_lite0", "resnet50", "clip_vit_b32"):
+        try:
+            if name == "efficientnet_lite0":
+                model = lite0(device).model
+            else:
+                model = _random_model(name).eval().to(device)
+                if device == "cuda":
+                    model = model.half()
+            model = model.to(memory_format=torch.channels_last)
+            out[name] = {f"batch_{n}": round(network_rate(model, n, seconds, device)) for n in batches}
+        except Exception as exc:  # one backbone failing must not hide the others' numbers
+            out[name] = f"failed: {type(exc).__name__}: {exc}"
+    return out
+
+
+def embed_rate(clip: Path, device: str, seconds: float) -> float:
+    """Frames/s through Embedder.embed (preparation on the CPU, frame + mirror on the device)."""
     from dedup.features.frames import sample_frames
 
-    return len(sample_frames(path, 60.0).images)
+    # four minutes' frames per call on the GPU, so calls are as large as the app's 256-frame batch
+    images = sample_frames(clip, clip_duration(clip)).images * (4 if device == "cuda" else 1)
+    embedder = lite0(device)
+    embedder.embed(images, batch=256)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        embedder.embed(images, batch=256)
+        n += len(images)
+    return n / (time.perf_counter() - t0)
+
+
+_EMBEDDER = None
+
+
+def _worker_init(device: str) -> None:
+    global _EMBEDDER
+    import torch
+
+    torch.set_num_threads(1)
+    if device != "none":
+        _EMBEDDER = lite0(device)
+
+
+def _task(path: str) -> dict:
+    """One video through the app's visual extractors, CPU seconds per stage (as video_extract times them)."""
+    from dedup.features.frames import sample_frames
+    from dedup.features.lowres import thumbnail
+    from dedup.features.phash import phash64
+
+    cpu = {}
+    t = time.process_time()
+    frames = sample_frames(Path(path), clip_duration(Path(path)))
+    cpu["decode"] = time.process_time() - t
+    if _EMBEDDER is None:
+        return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": 0}
+    t = time.process_time()
+    [phash64(img) for img in frames.images]
+    [thumbnail(img).tobytes() for img in frames.images]
+    cpu["hash"] = time.process_time() - t
+    t = time.process_time()
+    _EMBEDDER.embed(frames.images, batch=256)
+    cpu["embed"] = time.process_time() - t
+    gpu_mb = 0
+    if _EMBEDDER.half:
+        import torch
+
+        gpu_mb = round(torch.cuda.max_memory_reserved() / 2**20)
+    return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": gpu_mb}
+
+
+def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
+    """Videos/hour of a pool of workers (each loads the model once), after one warm-up task each."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    minutes = clip_duration(clip) / MIN
+    # spawn: CUDA cannot be used in a forked child once the parent has initialised it
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(device,)
+    ) as pool:
+        list(pool.map(_task, [str(clip)] * workers))
+        t0 = time.perf_counter()
+        results = list(pool.map(_task, [str(clip)] * videos))
+        wall = time.perf_counter() - t0
+    stages = {k: round(sum(r["cpu"][k] for r in results) / videos / minutes, 3) for k in results[0]["cpu"]}
+    return {
+        "workers": workers,
+        "videos": videos,
+        "wall_s": round(wall, 2),
+        "videos_per_hour": round(videos / minutes / wall * 3600),
+        "frames_per_s": round(sum(r["frames"] for r in results) / wall),
+        "cpu_s_per_video_minute": stages,
+        "gpu_mb_per_worker": max(r["gpu_mb"] for r in results),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--decode-cores", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--clip", type=Path, help="a one-minute 720p H.264 clip (default: a synthetic one)")
+    parser.add_argument("--device", default="auto", help="auto (the app's choice), cuda or cpu")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per throughput figure")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--videos", type=int, default=0, help="timed pipeline tasks (default 4 per worker)")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=[512, 122],
+        help="network batch sizes in images (512: the app's 256 frames + mirrors; 122: one minute's)",
+    )
+    parser.add_argument("--out", type=Path, help="also write the JSON here after each step")
     args = parser.parse_args()
     import torch
 
-    if not torch.cuda.is_available():
-        print(json.dumps({"error": "no CUDA device"}))
-        sys.exit(2)
-    result = {"device": torch.cuda.get_device_name(0), "batch": args.batch, "frames_per_s": {}}
-    for name in ("efficientnet_lite0", "resnet50", "clip_vit_b32"):
+    from dedup.features.embed import pick_device
+
+    result: dict = {"torch": torch.__version__, "pick_device_auto": pick_device("auto")}
+    device = result["pick_device_auto"] if args.device == "auto" else args.device
+    result["device"] = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({os.cpu_count()} cores)"
+    result["cpu_cores"] = len(os.sched_getaffinity(0))
+
+    def step(key: str, fn, *a):
+        t0 = time.perf_counter()
         try:
-            result["frames_per_s"][name] = round(gpu_rate(name, args.batch, args.seconds))
-        except Exception as exc:  # one backbone failing must not hide the others' numbers
-            result["frames_per_s"][name] = f"failed: {exc}"
-    decode = decode_rate(args.decode_cores)
-    result["cpu_decode_frames_per_s"] = round(decode)
-    result["decode_cores"] = args.decode_cores
-    lite0 = result["frames_per_s"].get("efficientnet_lite0")
-    if isinstance(lite0, int):
-        per_video = 61  # a one-minute video at 1 fps
-        result["videos_per_hour_gpu_only"] = round(lite0 / per_video * 3600)
-        result["videos_per_hour"] = round(min(lite0, decode) / per_video * 3600)
+            result[key] = fn(*a)
+        except Exception as exc:  # report and go on: a later figure may still come back
+            result[key] = f"failed: {type(exc).__name__}: {exc}"
+        result.setdefault("step_s", {})[key] = round(time.perf_counter() - t0, 1)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1))
+        print(key, json.dumps(result[key]), flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = args.clip
+        if clip is None:
+            clip = Path(tmp) / "synthetic.mp4"
+            step("clip_made", make_clip, clip)
+        result["clip"] = {
+            "name": clip.name,
+            "seconds": round(clip_duration(clip), 2),
+            "bytes": clip.stat().st_size,
+        }
+        step("drift", drift, clip, device)
+        step("network_images_per_s", network_rates, device, args.seconds, args.batches)
+        step("embed_frames_per_s", lambda: round(embed_rate(clip, device, args.seconds)))
+        videos = args.videos or 4 * args.workers
+        step("pipeline", pipeline, clip, device, args.workers, videos)
+        step("decode_only", pipeline, clip, "none", args.workers, videos)
     print(json.dumps(result))
 
 

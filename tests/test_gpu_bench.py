@@ -1,0 +1,48 @@
+"""The prepared GPU check runs rarely (only where a GPU machine is lent), so its plumbing is run
+here on the CPU: every step must produce its figure, none may report a failure."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_bench.py"
+
+
+def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
+    out = tmp_path / "result.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--device",
+            "cpu",
+            "--clip",
+            str(clip),
+            "--seconds",
+            "0.2",
+            "--workers",
+            "1",
+            "--videos",
+            "1",
+            "--batches",
+            "2",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads(out.read_text())
+    assert result["pick_device_auto"] == "cpu"
+    assert not [k for k, v in result.items() if isinstance(v, str) and v.startswith("failed")]
+    assert result["drift"]["frames"] >= 16  # a 6 s clip is sampled densely
+    assert result["drift"]["cosine_min"] > 0.9999  # the same runtime on both sides here
+    rates = result["network_images_per_s"]
+    assert set(rates) == {"efficientnet_lite0", "resnet50", "clip_vit_b32"}
+    assert all(isinstance(r, dict) and r["batch_2"] > 0 for r in rates.values())
+    assert result["embed_frames_per_s"] > 0
+    assert set(result["pipeline"]["cpu_s_per_video_minute"]) == {"decode", "hash", "embed"}
+    assert result["pipeline"]["videos_per_hour"] > 0
+    assert set(result["decode_only"]["cpu_s_per_video_minute"]) == {"decode"}
