@@ -3,9 +3,9 @@ embeddings drift from the CPU's fp32 ones, how fast is each backbone, and how ma
 videos an hour the machine's CPU cores and GPU manage together through the app's own extractors.
 
 Self-contained on purpose (no database, no Django): the lent machine needs this checkout, torch,
-timm, PyAV, imagehash, opencv and (for the CLIP figure) open_clip. It has no ffmpeg CLI, so probe
-and audio (ffprobe/ffmpeg children, Chromaprint) are not run there; their CPU cost is measured by
-`make bench-perf` on the development machine. Finishes in about two minutes.
+timm, PyAV, imagehash, opencv and (for the CLIP figure) open_clip; Chromaprint and librosa where
+present (else the audio stage is the PCM decoding alone). The database stages are not run; their
+CPU cost is measured by `make bench-perf`. Finishes in about two minutes.
 
     python scripts/gpu_bench.py [--clip CLIP.mp4] [--workers N] [--videos N] [--out result.json]
 
@@ -18,8 +18,9 @@ What it measures, each figure in the printed JSON:
   weights, ResNet-50 and CLIP ViT-B/32 with random ones (throughput does not depend on them).
 - `embed_frames_per_s`: the app's `Embedder.embed` in one process (CPU preparation included).
 - `pipeline`: a pool of worker processes, each loading the model once as a worker does, each
-  task decoding a video at 1 fps (PyAV), hashing its frames and embedding them on the shared GPU;
-  videos/hour, CPU-s per stage per video, and the decode-only rate of the same pool beside it.
+  task probing a video, decoding it at 1 fps (PyAV), hashing its frames, embedding them on the
+  shared GPU and decoding its audio (video_extract without the database); videos/hour, CPU-s per
+  stage per video, and the decode-only rate of the same pool beside it.
 """
 
 import argparse
@@ -162,29 +163,55 @@ def embed_rate(clip: Path, device: str, seconds: float) -> float:
 
 
 _EMBEDDER = None
+_AUDIO_FEATURES = False
+
+
+def _audio_features_available() -> bool:
+    try:
+        import chromaprint  # noqa: F401
+        import librosa  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
 
 
 def _worker_init(device: str) -> None:
-    global _EMBEDDER
+    global _EMBEDDER, _AUDIO_FEATURES
     import torch
 
     torch.set_num_threads(1)
     if device != "none":
         _EMBEDDER = lite0(device)
+        _AUDIO_FEATURES = _audio_features_available()
+        if _AUDIO_FEATURES:
+            from dedup.features.audio import warm_up
+
+            warm_up()
 
 
 def _task(path: str) -> dict:
-    """One video through the app's visual extractors, CPU seconds per stage (as video_extract times them)."""
+    """One video through the app's extractors (video_extract without the database), CPU seconds per
+    stage as video_extract times them. Audio: Chromaprint and MFCC where their libraries are
+    installed, else the PCM decoding alone (`audio` says which)."""
+    from dedup.features.audio import decode_audio, extract_audio
     from dedup.features.frames import sample_frames
     from dedup.features.lowres import thumbnail
     from dedup.features.phash import phash64
+    from dedup.features.probe import probe_video, sha256_file
 
     cpu = {}
-    t = time.process_time()
-    frames = sample_frames(Path(path), clip_duration(Path(path)))
-    cpu["decode"] = time.process_time() - t
     if _EMBEDDER is None:
-        return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": 0}
+        t = time.process_time()
+        frames = sample_frames(Path(path), clip_duration(Path(path)))
+        cpu["decode"] = time.process_time() - t
+        return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": 0, "audio": "not run"}
+    t = time.process_time()
+    probe = probe_video(Path(path))
+    sha256_file(Path(path))
+    cpu["probe"] = time.process_time() - t
+    t = time.process_time()
+    frames = sample_frames(Path(path), probe.duration)
+    cpu["decode"] = time.process_time() - t
     t = time.process_time()
     [phash64(img) for img in frames.images]
     [thumbnail(img).tobytes() for img in frames.images]
@@ -192,12 +219,16 @@ def _task(path: str) -> dict:
     t = time.process_time()
     _EMBEDDER.embed(frames.images, batch=256)
     cpu["embed"] = time.process_time() - t
+    t = time.process_time()
+    extract_audio(Path(path)) if _AUDIO_FEATURES else decode_audio(Path(path))
+    cpu["audio"] = time.process_time() - t
     gpu_mb = 0
     if _EMBEDDER.half:
         import torch
 
         gpu_mb = round(torch.cuda.max_memory_reserved() / 2**20)
-    return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": gpu_mb}
+    audio = "chromaprint + mfcc" if _AUDIO_FEATURES else "pcm decode only"
+    return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": gpu_mb, "audio": audio}
 
 
 def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
@@ -223,6 +254,7 @@ def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
         "frames_per_s": round(sum(r["frames"] for r in results) / wall),
         "cpu_s_per_video_minute": stages,
         "gpu_mb_per_worker": max(r["gpu_mb"] for r in results),
+        "audio": results[0]["audio"],
     }
 
 

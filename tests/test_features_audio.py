@@ -1,6 +1,8 @@
+import subprocess
+
 import numpy as np
 
-from dedup.features.audio import FP_ITEM_SECONDS, extract_audio
+from dedup.features.audio import FP_ITEM_SECONDS, SAMPLE_RATE, decode_audio, extract_audio
 
 from .media import make_clip, transcode
 
@@ -30,3 +32,41 @@ def test_a_reencoded_soundtrack_keeps_its_fingerprint(tmp_path):
     other, _, _ = fingerprint_similarity(fa, fc)
     assert same > 0.8 and abs(offset) < 0.3
     assert other < 0.5
+
+
+def test_in_process_decoding_gives_the_samples_ffmpeg_gives(tmp_path):
+    """PyAV replaced an `ffmpeg -ac 1 -ar 11025` child; fingerprints stored before must still compare."""
+    path = make_clip(tmp_path / "stereo.mp4", duration=5, noise_seed=3)
+    ours = decode_audio(path)
+    cli = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-vn",
+            "-ac",
+            "1",
+            "-ar",
+            str(SAMPLE_RATE),
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    theirs = np.frombuffer(cli, dtype=np.int16)
+    assert ours.dtype == np.int16 and ours.size == theirs.size > 4 * SAMPLE_RATE
+    assert np.abs(ours.astype(np.int32) - theirs.astype(np.int32)).max() <= 3
+
+
+def test_decoding_stops_at_the_limit_and_tolerates_files_without_sound(tmp_path, other_clip):
+    path = make_clip(tmp_path / "long.mp4", duration=5, tone=330)
+    assert decode_audio(path, max_seconds=2.0).size == 2 * SAMPLE_RATE
+    assert decode_audio(other_clip).size == 0
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 20)
+    assert decode_audio(text).size == 0

@@ -1,5 +1,7 @@
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -18,6 +20,25 @@ def test_it_reads_container_and_stream_facts(clip):
     assert probe.fps == pytest.approx(25, abs=0.1)
     assert probe.video_codec == "h264" and probe.audio_codec == "aac"
     assert probe.has_audio and probe.size == clip.stat().st_size and probe.bitrate > 0
+
+
+def test_it_reads_what_ffprobe_reads(clip):
+    """PyAV replaced an ffprobe child: the facts stored for a video must not change with it."""
+    info = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(clip)],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+    probe = probe_video(clip)
+    assert probe.container == info["format"]["format_name"]
+    assert probe.duration == pytest.approx(float(info["format"]["duration"]), abs=0.01)
+    assert (probe.width, probe.height) == (video["width"], video["height"])
+    assert (probe.video_codec, probe.audio_codec) == (video["codec_name"], audio["codec_name"])
+    assert probe.bitrate == pytest.approx(int(info["format"]["bit_rate"]), rel=0.01)
 
 
 def test_it_reports_a_video_without_sound(other_clip):

@@ -43,6 +43,7 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert set(rates) == {"efficientnet_lite0", "resnet50", "clip_vit_b32"}
     assert all(isinstance(r, dict) and r["batch_2"] > 0 for r in rates.values())
     assert result["embed_frames_per_s"] > 0
-    assert set(result["pipeline"]["cpu_s_per_video_minute"]) == {"decode", "hash", "embed"}
+    assert set(result["pipeline"]["cpu_s_per_video_minute"]) == {"probe", "decode", "hash", "embed", "audio"}
+    assert result["pipeline"]["audio"] == "chromaprint + mfcc"  # both are installed by make test
     assert result["pipeline"]["videos_per_hour"] > 0
     assert set(result["decode_only"]["cpu_s_per_video_minute"]) == {"decode"}

@@ -366,8 +366,8 @@ class Command(BaseCommand):
             "cpu_s_per_video_minute_with_database": round((app_cpu + db_cpu) / max(minutes, 1e-9), 3),
             "database_server_cpu_s_per_video_minute": round(db_cpu / max(minutes, 1e-9), 3),
             "stages_cpu_s_per_video_minute": {k: round(v / max(minutes, 1e-9), 3) for k, v in stages.items()},
-            # app CPU outside the stages: worker start-up, the ffprobe and ffmpeg child processes,
-            # task and status bookkeeping
+            # app CPU outside the stages: worker start-up, task and status bookkeeping (probing and
+            # audio decoding run in-process since this release, inside their stages)
             "unattributed_cpu_s_per_video_minute": round(
                 (app_cpu - sum(stages.values())) / max(minutes, 1e-9), 3
             ),
@@ -420,7 +420,7 @@ class Command(BaseCommand):
             (before or {}).get("cpu_s_per_video_minute_with_database"),
         )
         self.stdout.write(
-            f"\nunattributed (start-up, ffprobe and ffmpeg children, bookkeeping) {now['unattributed_cpu_s_per_video_minute']:.3f}; "
+            f"\nunattributed (worker start-up, bookkeeping) {now['unattributed_cpu_s_per_video_minute']:.3f}; "
             f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; steady state "
             + ", ".join(
                 f"{k.removeprefix('steady_state_')} {v}" for k, v in now.items() if k.startswith("steady")
