@@ -37,6 +37,18 @@ def test_embeddings_do_not_change_under_a_mirror(lite0, clip):
     assert np.allclose(lite0.embed(images), lite0.embed(mirrored), atol=1e-4)
 
 
+def test_the_network_input_is_each_grey_frame_normalised_per_channel_then_its_mirror(lite0, clip):
+    images = _frames(clip).images[:3]
+    grey = lite0._prepare(images).astype(np.float32) / 255.0
+    x = lite0.network_input(images)
+    assert x.shape == (6, 3, 224, 224) and x.dtype == np.float32
+    for c, (mean, std) in enumerate(
+        zip(BACKBONES["efficientnet_lite0"].mean, BACKBONES["efficientnet_lite0"].std, strict=True)
+    ):
+        assert np.allclose(x[:3, c], (grey - np.float32(mean)) / np.float32(std), atol=1e-6)
+        assert np.array_equal(x[3:, c], x[:3, c, :, ::-1])
+
+
 def test_a_missing_backbone_says_where_to_put_its_weights(tmp_path):
     with pytest.raises(WeightsMissing, match=str(tmp_path / "resnet50.pth")):
         resolve_weights("resnet50", weights_dir=str(tmp_path))
