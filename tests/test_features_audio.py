@@ -70,3 +70,14 @@ def test_decoding_stops_at_the_limit_and_tolerates_files_without_sound(tmp_path,
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 20)
     assert decode_audio(text).size == 0
+
+
+def test_a_damaged_soundtrack_is_decoded_past_the_damage(tmp_path):
+    """Broken uploads are common: a corrupt packet is skipped, as the ffmpeg program skipped it."""
+    path = make_clip(tmp_path / "damaged.mp4", duration=8, tone=440)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(1)
+    for start in rng.integers(len(data) // 4, 3 * len(data) // 4, size=30):
+        data[start : start + 40] = rng.integers(0, 256, size=40, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    assert decode_audio(path).size >= 7.5 * SAMPLE_RATE

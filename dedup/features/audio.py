@@ -30,7 +30,7 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
     In-process through PyAV (libswresample, as the `ffmpeg -ac 1 -ar 11025` child it replaces: on
     the benchmark's files the same length, samples within 3 steps of 32,768, identical Chromaprint
     fingerprints). The child cost 0.13 CPU-s per video-minute, PyAV 0.10 (docs/benchmarks.md).
-    A corrupt packet ends the decoding there; what decoded before it is kept."""
+    A corrupt packet is skipped; a container broken part-way keeps what decoded before the break."""
     import av
 
     chunks: list[np.ndarray] = []
@@ -47,16 +47,21 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
         stream.thread_count = 1
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                    got += chunks[-1].size
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()  # the last (empty) packet flushes the decoder
+                except av.error.InvalidDataError:
+                    continue  # a corrupt packet: skip it, as the ffmpeg program did
+                for frame in frames:
+                    for out in resampler.resample(frame):
+                        chunks.append(out.to_ndarray().reshape(-1))
+                        got += chunks[-1].size
                 if got >= limit:
                     break
             else:
                 chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
         except av.error.FFmpegError:
-            pass  # keep what decoded before the corrupt packet
+            pass  # the container itself is broken from here on: keep what decoded
     if not chunks:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate(chunks)[:limit].astype(np.int16, copy=False)
