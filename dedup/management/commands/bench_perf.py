@@ -182,8 +182,22 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     raw = connection.cursor().connection
     register_vector(raw)
     rng = np.random.default_rng(3)
-    columns = "video_id, idx, t, informative, phash, phash_b0, phash_b1, phash_b2, phash_b3, model, embedding"
-    types = ["int8", "int4", "float8", "bool", "int8", "int2", "int2", "int2", "int2", "varchar", "halfvec"]
+    # every column without a database default (Django's `default=` is applied by the ORM only)
+    columns = "video_id, idx, t, informative, indexed, phash, phash_b0, phash_b1, phash_b2, phash_b3, model, embedding"
+    types = [
+        "int8",
+        "int4",
+        "float8",
+        "bool",
+        "bool",
+        "int8",
+        "int2",
+        "int2",
+        "int2",
+        "int2",
+        "varchar",
+        "halfvec",
+    ]
     with raw.cursor() as cur:
         cur.execute(f"DROP INDEX IF EXISTS frame_emb_hnsw_{name}")
         with cur.copy(f"COPY dedup_frame ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
@@ -193,7 +207,7 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
                 hashes = rng.integers(-(2**63), 2**63 - 1, FRAMES_PER_VIDEO, dtype=np.int64)
                 for idx, (vec, h) in enumerate(zip(frames, hashes, strict=True)):
                     copy.write_row(
-                        [video.pk, idx, float(idx), True, int(h), *bands(int(h)), name, HalfVector(vec)]
+                        [video.pk, idx, float(idx), True, True, int(h), *bands(int(h)), name, HalfVector(vec)]
                     )
         loaded = time.monotonic() - t0
         t0 = time.monotonic()

@@ -1,0 +1,26 @@
+"""The throughput benchmark's library filler: its COPY must keep up with the frame table's columns
+(it once broke unnoticed when a NOT NULL column was added) and leave the app's own index."""
+
+import pytest
+from django.db import connection
+
+from dedup.management.commands.bench_index import FRAMES_PER_VIDEO
+from dedup.management.commands.bench_perf import fill_library
+from dedup.models import Frame, Video
+from dedup.services import find_candidates, frame_hnsw_indexes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_synthetic_library_loads_ready_videos_into_the_candidate_index(clip):
+    result = fill_library(3, clip)
+    assert result["frame_vectors"] == 3 * FRAMES_PER_VIDEO
+    assert Video.objects.filter(status=Video.Status.READY).count() == 3
+    assert Frame.objects.filter(indexed=True, informative=True).count() == 3 * FRAMES_PER_VIDEO
+    name = Video.objects.first().backbone
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [f"frame_emb_hnsw_{name}"])
+        (definition,) = cursor.fetchone()
+    assert "hnsw" in definition and "indexed" in definition
+    assert f"frame_emb_hnsw_{name}" in dict(frame_hnsw_indexes(name))
+    # a library video searches the others through that index without error
+    assert isinstance(find_candidates(Video.objects.first()).votes, dict)
