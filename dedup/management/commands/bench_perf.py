@@ -296,6 +296,11 @@ class Command(BaseCommand):
             default=0,
             help="Synthetic one-minute videos (60 frame vectors each, index rebuilt) in the library before the run.",
         )
+        parser.add_argument(
+            "--fit-projection",
+            action="store_true",
+            help="After filling the library, fit the 256-d index projection (manage.py fit_index_projection).",
+        )
 
     def handle(
         self,
@@ -308,8 +313,11 @@ class Command(BaseCommand):
         gop: int,
         save: bool,
         library: int,
+        fit_projection: bool,
         **options,
     ):
+        if fit_projection and not library:
+            raise CommandError("--fit-projection needs a --library to fit on")
         t0 = time.monotonic()
         if gop:
             clips_dir = clips_dir.with_name(f"{clips_dir.name}-gop{gop}")
@@ -326,6 +334,12 @@ class Command(BaseCommand):
         embedder_prepare()  # converts the model once into the model cache; workers only load it
         prepare = time.monotonic() - t0
         fill = fill_library(library, paths[0]) if library else {}
+        if fit_projection:
+            from dedup.services import current_embedder, index_projection_fit
+
+            t0 = time.monotonic()
+            index_projection_fit(backbone=current_embedder().name)
+            fill["projection_fit_s"] = round(time.monotonic() - t0, 1)
         if fill:
             self.stderr.write(f"library filled: {fill}")
 
