@@ -7,7 +7,7 @@ from django.db import connection
 from dedup.management.commands.bench_index import FRAMES_PER_VIDEO
 from dedup.management.commands.bench_perf import fill_library
 from dedup.models import Frame, Video
-from dedup.services import find_candidates, frame_hnsw_indexes
+from dedup.services import find_candidates, frame_hnsw_indexes, load_signals
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,5 +22,8 @@ def test_the_synthetic_library_loads_ready_videos_into_the_candidate_index(clip)
         (definition,) = cursor.fetchone()
     assert "hnsw" in definition and "indexed" in definition
     assert f"frame_emb_hnsw_{name}" in dict(frame_hnsw_indexes(name))
-    # a library video searches the others through that index without error
+    # a library video searches the others through that index, and the connection still reads
+    # halfvecs as the app expects (raw bytes): the filler once registered its types on it
     assert isinstance(find_candidates(Video.objects.first()).votes, dict)
+    signals = load_signals(Video.objects.first())
+    assert signals.embeddings.shape == (FRAMES_PER_VIDEO, 1280)

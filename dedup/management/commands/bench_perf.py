@@ -143,7 +143,8 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     from django.db import connection
     from django.utils import timezone
     from pgvector import HalfVector
-    from pgvector.psycopg import register_vector
+    from pgvector.psycopg.halfvec import register_halfvec_info
+    from psycopg.types import TypeInfo
 
     from dedup.features import FEATURE_VERSION
     from dedup.features.frames import sample_frames
@@ -180,7 +181,6 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
         batch_size=5000,
     )
     raw = connection.cursor().connection
-    register_vector(raw)
     rng = np.random.default_rng(3)
     # every column without a database default (Django's `default=` is applied by the ORM only)
     columns = "video_id, idx, t, informative, indexed, phash, phash_b0, phash_b1, phash_b2, phash_b3, model, embedding"
@@ -199,6 +199,8 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
         "halfvec",
     ]
     with raw.cursor() as cur:
+        # halfvecs for this cursor only: the app's binary reads on the connection expect raw bytes
+        register_halfvec_info(cur, TypeInfo.fetch(raw, "halfvec"))
         cur.execute(f"DROP INDEX IF EXISTS frame_emb_hnsw_{name}")
         with cur.copy(f"COPY dedup_frame ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(types)
