@@ -337,11 +337,16 @@ class Command(BaseCommand):
         prepare = time.monotonic() - t0
         fill = fill_library(library, paths[0]) if library else {}
         if fit_projection:
+            from django.db import connection
+
             from dedup.services import current_embedder, index_projection_fit
 
             t0 = time.monotonic()
             index_projection_fit(backbone=current_embedder().name)
             fill["projection_fit_s"] = round(time.monotonic() - t0, 1)
+            # the fit rewrote every frame row: vacuum now, or autovacuum does it during the timed run
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM (ANALYZE) dedup_frame")
         if fill:
             self.stderr.write(f"library filled: {fill}")
 
