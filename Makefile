@@ -68,9 +68,10 @@ bench-perf: system-deps venv
 bench-embed: venv
 	ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4
 
-# on a machine with CUDA: fp16 drift, backbone rates, and a worker pool's videos/hour (docs/benchmarks.md, GPU)
+# on a machine with CUDA, after bench-perf made the clips: fp16 drift, backbone rates, and a worker
+# pool's videos/hour on the clip docs/benchmarks.md (GPU) reports
 bench-gpu: venv
-	$(PY) scripts/gpu_bench.py --out $(CURDIR)/var/gpu-bench.json $(BENCH_GPU_ARGS)
+	$(PY) scripts/gpu_bench.py --clip $(CURDIR)/var/perf-clips/perf022.mp4 --out $(CURDIR)/var/gpu-bench.json $(BENCH_GPU_ARGS)
 
 # the frame-vector index at scale: synthetic 1280-d frame embeddings (BENCH_INDEX_ARGS="--vectors 200000" for a quick run)
 bench-index: venv

@@ -63,10 +63,9 @@ def make_clip(path: Path, seconds: int = 60) -> None:
 
 
 def clip_duration(path: Path) -> float:
-    import av
+    from dedup.features.probe import probe_video
 
-    with av.open(str(path)) as container:
-        return container.duration / 1e6
+    return probe_video(path).duration
 
 
 def lite0(device: str, threads: int = 1):
@@ -78,7 +77,6 @@ def lite0(device: str, threads: int = 1):
 
 
 def drift(clip: Path, device: str) -> dict:
-
     from dedup.features.frames import sample_frames
 
     frames = sample_frames(clip, clip_duration(clip))

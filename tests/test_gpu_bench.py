@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_bench.py"
 
 
@@ -47,3 +49,19 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert result["pipeline"]["audio"] == "chromaprint + mfcc"  # both are installed by make test
     assert result["pipeline"]["videos_per_hour"] > 0
     assert set(result["decode_only"]["cpu_s_per_video_minute"]) == {"decode"}
+
+
+def test_the_synthetic_fallback_clip_is_a_720p_h264_video(tmp_path):
+    """Without --clip the script makes its own clip with PyAV (a lent machine has no ffmpeg program)."""
+    import importlib.util
+
+    from dedup.features.probe import probe_video
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    path = tmp_path / "synthetic.mp4"
+    gpu_bench.make_clip(path, seconds=2)
+    probe = probe_video(path)
+    assert (probe.width, probe.height, probe.video_codec) == (1280, 720, "h264")
+    assert probe.duration == pytest.approx(2.0, abs=0.1)

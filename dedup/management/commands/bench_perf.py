@@ -184,20 +184,7 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     rng = np.random.default_rng(3)
     # every column without a database default (Django's `default=` is applied by the ORM only)
     columns = "video_id, idx, t, informative, indexed, phash, phash_b0, phash_b1, phash_b2, phash_b3, model, embedding"
-    types = [
-        "int8",
-        "int4",
-        "float8",
-        "bool",
-        "bool",
-        "int8",
-        "int2",
-        "int2",
-        "int2",
-        "int2",
-        "varchar",
-        "halfvec",
-    ]
+    types = ["int8", "int4", "float8", "bool", "bool", "int8", *["int2"] * 4, "varchar", "halfvec"]
     with raw.cursor() as cur:
         # halfvecs for this cursor only: the app's binary reads on the connection expect raw bytes
         register_halfvec_info(cur, TypeInfo.fetch(raw, "halfvec"))
