@@ -125,3 +125,35 @@ def test_an_all_intra_video_samples_the_same_seconds_as_a_long_gop_one(tmp_path)
     assert len(a.times) == len(b.times) == 9
     assert np.allclose(a.times, b.times, atol=0.05)
     assert np.allclose(a.times[:8], np.arange(8), atol=0.05)
+
+
+@pytest.mark.parametrize(
+    "rate, keys",
+    [("30", "expr:gte(t,n_forced)"), ("25", "expr:gte(t,n_forced*1.37)")],
+    ids=["a keyframe each second", "keyframes between the seconds"],
+)
+def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, monkeypatch, rate, keys):
+    """Short-GOP sources are sampled by seeking to the keyframe before each second and decoding
+    only up to the wanted picture, then draining the decoder: the pictures must be the very ones
+    that decoding on from the keyframe yields, B-frames and all."""
+    from dedup.features import frames
+
+    from .media import ffmpeg
+
+    path = tmp_path / "short_gop.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=size=160x120:rate={rate}", "-t", "10",
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-pix_fmt", "yuv420p",
+        "-force_key_frames", keys, "-sc_threshold", "0", str(path),
+    )  # fmt: skip
+    used = []
+    seek_and_drain = frames._picture_after_seek
+    monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
+    times, images = frames.decode_frames(path, 10.0)
+    assert sum(p is not None for p in used) >= 3
+
+    # the same seeks, each followed by decoding on until the picture comes out
+    monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: None)
+    forward_times, forward_images = frames.decode_frames(path, 10.0)
+    assert np.array_equal(times, forward_times) and len(times) == 11
+    assert all(np.array_equal(a, b) for a, b in zip(images, forward_images, strict=True))
