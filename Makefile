@@ -66,7 +66,7 @@ bench-perf: system-deps venv
 
 # embedding runtimes side by side on a perf clip (after bench-perf made the clips)
 bench-embed: venv
-	ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4
+	ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4 --frames 240
 
 # on a machine with CUDA, after bench-perf made the clips: fp16 drift, backbone rates, and a worker
 # pool's videos/hour on the clip docs/benchmarks.md (GPU) reports

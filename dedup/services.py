@@ -202,13 +202,14 @@ def embedder_prepare() -> None:
 
 
 def embed_batch(embedder) -> int:
-    """Frames per inference call: small on CPUs (`make bench-embed`: OpenVINO bf16 at 8 frames
-    156 images/s and +176 MB, at 32 frames 143 images/s and +394 MB), large on a GPU."""
+    """Frames per inference call: small on CPUs (`make bench-embed`, 240 frames: OpenVINO bf16 at
+    2 frames 200 images/s and +91 MB, at 8 frames 185 and +160 MB, at 32 frames 164 and +374 MB),
+    large on a GPU."""
     configured = settings.ASTRADUP["EMBED_BATCH"]
     if configured > 0:
         return configured
     if embedder.runtime == "openvino":
-        return 8
+        return 2
     return 256 if embedder.half else 32
 
 

@@ -178,7 +178,8 @@ class Embedder:
     Runtimes: `torch` (eager; fp16 on CUDA) and `openvino` (CPU; the torch model converted once
     and cached as OpenVINO IR, run in bf16 where the CPU supports it). `make bench-embed` on the
     2-core development machine, EfficientNet-Lite0, one thread: torch fp32 ≈ 22 images/s, OpenVINO
-    fp32 ≈ 82, OpenVINO bf16 ≈ 156 with a cosine drift of 0.0013 from fp32 (tests hold it < 0.005).
+    fp32 ≈ 93, OpenVINO bf16 ≈ 200 (2 frames per call) with a cosine drift of 0.0013 from fp32
+    (tests hold it < 0.005).
     """
 
     def __init__(

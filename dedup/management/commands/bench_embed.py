@@ -9,7 +9,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-RUNS = [("torch", "f32", 32), ("openvino", "f32", 8), ("openvino", "bf16", 8), ("openvino", "bf16", 32)]
+RUNS = [
+    ("torch", "f32", 32),
+    ("openvino", "f32", 8),
+    ("openvino", "bf16", 1),
+    ("openvino", "bf16", 2),
+    ("openvino", "bf16", 4),
+    ("openvino", "bf16", 8),
+    ("openvino", "bf16", 32),
+]
 
 
 def _run(clip: str, frames: int, runtime: str, precision: str, batch: int) -> dict:
