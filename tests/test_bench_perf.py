@@ -27,3 +27,18 @@ def test_the_synthetic_library_loads_ready_videos_into_the_candidate_index(clip)
     assert isinstance(find_candidates(Video.objects.first()).votes, dict)
     signals = load_signals(Video.objects.first())
     assert signals.embeddings.shape == (FRAMES_PER_VIDEO, 1280)
+
+
+def test_the_database_servers_cpu_is_split_by_process_and_sums_to_the_whole():
+    """A connection that ends during the run takes its CPU-seconds from the live processes into
+    the postmaster's count of exited ones: what it used before the run must not be counted again."""
+    from dedup.management.commands.bench_perf import _cpu_change, _postgres_kind
+
+    assert _postgres_kind("postgres: checkpointer ") == "checkpointer"
+    assert _postgres_kind("postgres: autovacuum worker astradup") == "autovacuum"
+    assert _postgres_kind("postgres: astradup astradup [local] idle") == "backend"
+    before = {"live": {1: ("postmaster", 1.0), 2: ("backend", 5.0), 4: ("checkpointer", 0.5)}, "exited": 10.0}
+    after = {"live": {1: ("postmaster", 1.5), 3: ("backend", 2.0), 4: ("checkpointer", 0.75)}, "exited": 16.0}
+    change = _cpu_change(before, after)
+    assert change == {"postmaster": 0.5, "backend": 2.0, "checkpointer": 0.25, "exited": 1.0}
+    assert sum(change.values()) == (1.5 + 2.0 + 0.75 + 16.0) - (1.0 + 5.0 + 0.5 + 10.0)
