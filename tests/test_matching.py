@@ -357,3 +357,48 @@ def test_stored_fusion_inputs_rescore_exactly_like_a_full_score(source, params):
         stored = score_pair(a, b).breakdown["fusion"]
         again = score_pair(a, b, params)
         assert classify_one(FusionInputs.from_dict(stored), params) == (again.score, again.label)
+
+
+def _fingerprint_similarity_by_scan(fa, fb, offsets, min_overlap):
+    """The offset-by-offset scan the vectorised search replaced: the reference it must equal."""
+    from dedup.matching.score import FP_ITEM_SECONDS
+
+    best = (0.0, 0.0, 0)
+    for off in offsets:
+        a0, b0 = max(0, -off), max(0, off)
+        n = min(len(fa) - a0, len(fb) - b0)
+        if n < min_overlap:
+            continue
+        sim = (1.0 - 2.0 * float(np.bitwise_count(fa[a0 : a0 + n] ^ fb[b0 : b0 + n]).mean() / 32.0)) * min(
+            1.0, 0.85 + 0.15 * n / 80
+        )
+        if sim > best[0]:
+            best = (sim, off * FP_ITEM_SECONDS, n)
+    return best
+
+
+@pytest.mark.parametrize(
+    "na, nb, shift", [(480, 480, 0), (480, 200, 150), (60, 900, -1), (9, 12, 0), (300, 30, 0)]
+)
+def test_the_fingerprint_search_finds_what_a_scan_of_every_offset_finds(na, nb, shift):
+    from dedup.matching.score import MIN_FP_OVERLAP, MIN_FP_OVERLAP_SHORT, fingerprint_similarity
+
+    rng = np.random.default_rng(na + nb)
+    song = rng.integers(0, 2**32, na + nb + 400, dtype=np.uint64).astype(np.uint32)
+    fa = song[200 : 200 + na].copy()
+    start = 200 + shift if shift >= 0 else rng.integers(0, 400)
+    fb = song[start : start + nb] ^ (rng.random(nb) < 0.3).astype(np.uint32) << 7  # some bit errors
+    min_overlap = max(MIN_FP_OVERLAP_SHORT, min(MIN_FP_OVERLAP, int(0.8 * min(na, nb))))
+    found = fingerprint_similarity(fa, fb)
+    assert found == _fingerprint_similarity_by_scan(
+        fa, fb, range(-(na - min_overlap), nb - min_overlap + 1), min_overlap
+    )
+    hinted = fingerprint_similarity(fa, fb, offset_hint=-0.5)
+    width = round(3.0 / (1365 / 11025))
+    centre = round(-0.5 / (1365 / 11025))
+    offsets = range(
+        max(-(na - MIN_FP_OVERLAP_SHORT), centre - width), min(nb - MIN_FP_OVERLAP_SHORT, centre + width) + 1
+    )
+    assert hinted == _fingerprint_similarity_by_scan(fa, fb, offsets, MIN_FP_OVERLAP_SHORT)
+    if shift >= 0 and min(na, nb) >= min_overlap:
+        assert found[0] > 0.8 and found[1] == pytest.approx(-shift * 1365 / 11025)

@@ -90,19 +90,44 @@ def fingerprint_similarity(
         offsets = range(max(-(na - min_overlap), centre - width), min(nb - min_overlap, centre + width) + 1)
     else:
         offsets = range(-(na - min_overlap), nb - min_overlap + 1)
-    best = (0.0, 0.0, 0)
-    for off in offsets:  # item i of a lines up with item i + off of b
-        a0, b0 = max(0, -off), max(0, off)
-        n = min(na - a0, nb - b0)
-        if n < min_overlap:
-            continue
-        ber = np.bitwise_count(fa[a0 : a0 + n] ^ fb[b0 : b0 + n]).mean() / 32.0
-        sim = 1.0 - 2.0 * float(ber)
-        # a short overlap needs a clearer match to count as much as a long one
-        sim *= min(1.0, 0.85 + 0.15 * n / 80)
-        if sim > best[0]:
-            best = (sim, off * FP_ITEM_SECONDS, n)
-    return best
+    offs = np.arange(offsets.start, offsets.stop)
+    a0, b0 = np.maximum(0, -offs), np.maximum(0, offs)
+    n = np.minimum(na - a0, nb - b0)
+    ber = _bit_errors(fa, fb, offs) / np.maximum(n, 1) / 32.0
+    sim = 1.0 - 2.0 * ber
+    # a short overlap needs a clearer match to count as much as a long one
+    sim *= np.minimum(1.0, 0.85 + 0.15 * n / 80)
+    sim[n < min_overlap] = -np.inf
+    if not len(sim):
+        return 0.0, 0.0, 0
+    best = int(np.argmax(sim))  # the first best offset, as a scan in offset order keeps it
+    if not sim[best] > 0.0:
+        return 0.0, 0.0, 0
+    return float(sim[best]), int(offs[best]) * FP_ITEM_SECONDS, int(n[best])
+
+
+def _bit_errors(fa: np.ndarray, fb: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """Differing bits between fa and fb where they overlap at each of the consecutive offsets
+    `offs` (item i of fa against item i + offset of fb), for all offsets at once: the longer sequence is padded with zeros so
+    that the shorter one meets a full-length window at every offset, and the shorter one's bits
+    that met padding are taken off again. One scan per offset in Python cost ≈ 6 ms per pair of
+    one-minute videos, most of a video's scoring."""
+    if len(fa) > len(fb):
+        return _bit_errors(fb, fa, -offs[::-1])[::-1]
+    na = len(fa)
+    fa = fa.astype(fb.dtype, copy=False)
+    pad = np.zeros(na, dtype=fb.dtype)
+    windows = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, fb, pad]), na)
+    errors = np.empty(len(offs), dtype=np.int64)
+    step = max(1, (1 << 20) // max(na, 1))  # ≈ 1 M items at a time, whatever the lengths
+    first = int(offs[0]) + na if len(offs) else 0  # consecutive offsets: the windows are a slice
+    for s in range(0, len(offs), step):
+        chunk = windows[first + s : first + min(s + step, len(offs))]
+        errors[s : s + step] = np.bitwise_count(chunk ^ fa).sum(axis=1, dtype=np.int64)
+    a0 = np.maximum(0, -offs)
+    n = np.minimum(na - a0, len(fb) - np.maximum(0, offs))
+    bits = np.concatenate([[0], np.cumsum(np.bitwise_count(fa), dtype=np.int64)])
+    return errors - (bits[-1] - (bits[a0 + n] - bits[a0]))
 
 
 def _mfcc_similarity(ma: np.ndarray, mb: np.ndarray) -> float:
