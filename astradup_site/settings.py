@@ -189,6 +189,8 @@ ASTRADUP = {
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),
     "HNSW_EF_SEARCH": env_int("ASTRADUP_HNSW_EF_SEARCH", 100),
     "CANDIDATE_NEIGHBOURS": env_int("ASTRADUP_CANDIDATE_NEIGHBOURS", 40),
+    # connections one video's frame search is split over (see dedup.services._frame_neighbours)
+    "CANDIDATE_SEARCH_CONNECTIONS": env_int("ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS", 1),
     "CANDIDATE_MIN_SIMILARITY": env_float("ASTRADUP_CANDIDATE_MIN_SIMILARITY", 0.60),
     # calibration: labels of each kind needed before a config is proposed, and the precision it aims at
     "CALIBRATION_MIN_LABELS": env_int("ASTRADUP_CALIBRATION_MIN_LABELS", 30),

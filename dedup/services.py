@@ -591,9 +591,10 @@ class Candidates:
 PROJECTED_RERANK = 2
 
 
-def frame_neighbours_sql(backbone: str, *, source: str = "full") -> str:
+def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1) -> str:
     """The k nearest library frames of each informative frame of one video (params: k, video id;
-    source "projected": k × PROJECTED_RERANK, k, video id).
+    source "projected": k × PROJECTED_RERANK, k, video id; with `groups` > 1 one more, the group:
+    only the frames whose number modulo `groups` is that group query).
 
     The backbone and its dimension are literals, not a join condition or a parameter: only then
     can the planner match the backbone's partial HNSW index (`WHERE model = '…' AND informative
@@ -610,6 +611,7 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full") -> str:
         raise ValueError(f"unknown source {source!r}")
     dim = BACKBONES[backbone].dim
     vec = f"::halfvec({dim})"
+    group = f" AND q.idx %% {int(groups)} = %s" if groups > 1 else ""
     if source == "projected":
         small = f"::halfvec({PROJECTED_DIM})"
         return f"""
@@ -627,7 +629,7 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full") -> str:
             ORDER BY c.dist
             LIMIT %s
         ) n
-        WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}' AND q.index_embedding IS NOT NULL
+        WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}' AND q.index_embedding IS NOT NULL{group}
     """
     unprojected = " AND f.index_embedding IS NULL" if source == "full" else ""
     return f"""
@@ -640,8 +642,41 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full") -> str:
             ORDER BY (f.embedding{vec}) <=> (q.embedding{vec})
             LIMIT %s
         ) n
-        WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}'
+        WHERE q.video_id = %s AND q.informative AND q.model = '{backbone}'{group}
     """
+
+
+def _frame_neighbours(backbone: str, source: str, params: list, ef_search: int) -> list[tuple]:
+    """Rows of `frame_neighbours_sql`. With ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS = N > 1, the
+    video's frames are split into N groups searched at once, each on a connection of its own: one
+    video's search then uses N cores and keeps N reads from disk in flight, which is what a
+    library larger than memory waits on. Inside a transaction the frames may not be committed yet,
+    and other connections could not see them: there it searches on this connection alone."""
+    groups = settings.ASTRADUP["CANDIDATE_SEARCH_CONNECTIONS"]
+    if groups <= 1 or connection.in_atomic_block:
+        return _frame_neighbours_group(backbone, source, params, ef_search)
+
+    def one(group: int) -> list[tuple]:
+        try:
+            return _frame_neighbours_group(backbone, source, params, ef_search, groups=groups, group=group)
+        finally:
+            connection.close()  # this thread's own connection
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(groups) as pool:
+        return [row for rows in pool.map(one, range(groups)) for row in rows]
+
+
+def _frame_neighbours_group(
+    backbone: str, source: str, params: list, ef_search: int, *, groups: int = 1, group: int = 0
+) -> list[tuple]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        sql = frame_neighbours_sql(backbone, source=source, groups=groups)
+        cursor.execute(sql, [*params, group] if groups > 1 else params)
+        return cursor.fetchall()
 
 
 def find_candidates(
@@ -679,14 +714,10 @@ def find_candidates(
         source = "full" if ready is None else "projected" if ready else "all"
         projected = source == "projected"
         fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(conf["HNSW_EF_SEARCH"], fetched)])
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(
-            frame_neighbours_sql(video.backbone, source=source),
-            [fetched, k, video.pk] if projected else [k, video.pk],
-        )
+        params = [fetched, k, video.pk] if projected else [k, video.pk]
+        ef_search = max(conf["HNSW_EF_SEARCH"], fetched)
         per_frame: dict[int, dict[int, float]] = {}
-        for idx, vid, dist in cursor.fetchall():
+        for idx, vid, dist in _frame_neighbours(video.backbone, source, params, ef_search):
             sim = 1.0 - float(dist)
             if sim >= min_sim:
                 best = per_frame.setdefault(idx, {})

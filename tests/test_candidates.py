@@ -179,3 +179,38 @@ def test_a_fitted_index_projection_finds_the_clip_through_the_smaller_index(long
     assert "embedding" in services.find_candidates(clip_video).reasons[long_video.pk]
     refit = services.index_projection_fit(backbone=long_video.backbone, min_frames=1)
     assert IndexProjection.objects.get().pk == refit.pk != projection.pk
+
+
+def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(clip):
+    """`SET LOCAL` outside a transaction block does nothing: the search once ran at pgvector's
+    default breadth (ef_search 40, no iterative scan) whatever ASTRADUP_HNSW_EF_SEARCH said, and
+    so returned at most 40 neighbours per frame."""
+    from dedup.management.commands.bench_perf import fill_library
+
+    fill_library(3, clip)  # three ready videos, 60 indexed frames each
+    video = Video.objects.order_by("pk").first()
+    assert not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # the index, as in a real library, not a sort
+    try:
+        rows = services._frame_neighbours(video.backbone, "full", [60, video.pk], 100)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET enable_seqscan")
+    per_frame = np.bincount([idx for idx, _, _ in rows])
+    assert per_frame.min() == per_frame.max() == 60  # the other two videos hold 120 frames
+
+
+def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbours(clip, settings):
+    from dedup.management.commands.bench_perf import fill_library
+
+    fill_library(3, clip)
+    video = Video.objects.order_by("pk").first()
+    one = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    votes = services.find_candidates(video, min_similarity=-1.0).votes
+    settings.ASTRADUP = dict(settings.ASTRADUP, CANDIDATE_SEARCH_CONNECTIONS=3)
+    three = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    assert len(one) == 60 * 20
+    assert sorted(three) == sorted(one)
+    assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(votes)
+    assert votes.keys() == {v.pk for v in Video.objects.exclude(pk=video.pk)}
