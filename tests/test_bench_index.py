@@ -47,3 +47,27 @@ def test_numpy_copy_rows_load_as_the_same_halfvecs():
     # halfvec's text form is the shortest that reads back as the same float16
     assert np.array_equal(loaded.astype(np.float16), frames.astype(np.float16))
     assert np.array_equal(loaded_small.astype(np.float16), small.astype(np.float16))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_benchmark_searches_a_small_index_on_one_and_on_several_connections():
+    """Both search paths (one lateral query, and the video's frames split over connections) find
+    the copied video, with the same recall against exact search."""
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "bench_index",
+        *("--vectors", "6000", "--dim", "64", "--queries", "3", "--k", "10", "--warm-up", "1"),
+        *("--ef-search", "40", "--connections", "1", "3", "--spectrum-decay", "1.5", "--project", "16"),
+        stdout=out,
+        stderr=StringIO(),
+    )
+    search = json.loads(out.getvalue())["search"]
+    assert set(search) == {"40 x1", "40 x3"}
+    for run in search.values():
+        assert run["copied_video_ranked_first"] == "3/3"
+    assert search["40 x3"]["recall_at_10"] == search["40 x1"]["recall_at_10"] > 0.5

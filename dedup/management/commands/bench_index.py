@@ -146,7 +146,7 @@ class Command(BaseCommand):
     help = "HNSW scale benchmark on synthetic frame embeddings (make bench-index)."
 
     @staticmethod
-    def _search_as_the_app(cur, q, basis, k, rerank):
+    def _search_as_the_app(cur, q, basis, k, rerank, pool=None):
         """Store the new video's frames, then one lateral query over them, as find_candidates
         does (the query vectors come from the table, not from the client); the frames are
         removed again. Returns (frame number, neighbour id, neighbour video) rows and the query's
@@ -170,12 +170,47 @@ class Command(BaseCommand):
             params = (k, new_video)
         cur.execute(f"SELECT min(id) FROM {TABLE} WHERE video_id = %s", (new_video,))
         first = cur.fetchone()[0]
-        start = time.perf_counter()
-        cur.execute(sql, params)
-        rows = cur.fetchall()
-        elapsed = time.perf_counter() - start
+        if pool is None:
+            start = time.perf_counter()
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            elapsed = time.perf_counter() - start
+        else:
+            # as ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS does: the frames committed, then split by
+            # frame number over the pool's connections, searched at once
+            cur.connection.commit()
+            executor, conns = pool
+            grouped = sql + f" AND q.id %% {len(conns)} = %s"
+
+            def group(i: int) -> list:
+                with conns[i].cursor() as c:
+                    c.execute(grouped, (*params, i))
+                    found = c.fetchall()
+                conns[i].commit()
+                return found
+
+            start = time.perf_counter()
+            rows = [r for found in executor.map(group, range(len(conns))) for r in found]
+            elapsed = time.perf_counter() - start
         cur.execute(f"DELETE FROM {TABLE} WHERE video_id = %s", (new_video,))
+        if pool is not None:
+            cur.connection.commit()
         return [(r[0] - first + 1, r[1], r[2]) for r in rows], elapsed
+
+    @staticmethod
+    def _pool(n: int, prepare):
+        """n more connections to the benchmark's database, each prepared (search settings), and
+        threads to drive them."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        conns = []
+        for _ in range(n):
+            c = connection.get_new_connection(connection.get_connection_params())
+            with c.cursor() as cur:
+                prepare(cur)
+            c.commit()
+            conns.append(c)
+        return ThreadPoolExecutor(n), conns
 
     def add_arguments(self, parser):
         parser.add_argument("--vectors", type=int, default=1_000_000)
@@ -209,6 +244,14 @@ class Command(BaseCommand):
             "the index's upper layers and hot pages cached, a freshly built one has not.",
         )
         parser.add_argument(
+            "--connections",
+            type=int,
+            nargs="+",
+            default=[1],
+            help="Connections one video's search is split over (ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS); "
+            "each count is measured at each --ef-search.",
+        )
+        parser.add_argument(
             "--per-frame-statements",
             action="store_true",
             help="One statement per query frame (as the tables before the projection were measured); "
@@ -240,6 +283,7 @@ class Command(BaseCommand):
         warm_up,
         storage,
         per_frame_statements,
+        connections,
         **o,
     ):
         n_videos = vectors // FRAMES_PER_VIDEO
@@ -357,8 +401,10 @@ class Command(BaseCommand):
                     self._search_as_the_app(cur, reencode(frames, warm_rng), basis, k, rerank)
             result["warm_up_videos"] = warm_up
         result["search"] = {}
-        for ef in ef_search:
+        runs = [(ef, n) for ef in ef_search for n in connections]
+        for ef, n_conn in runs:
             latencies, recalls, video_recalls, found = [], [], [], 0
+            pool = self._pool(n_conn, lambda c, ef=ef: search_settings(c, ef)) if n_conn > 1 else None
             with raw.cursor() as cur:
                 search_settings(cur, ef)
                 for q, truth, original in zip(query_frames, truths, picked, strict=True):
@@ -386,7 +432,7 @@ class Command(BaseCommand):
                             rows += [(i, *r) for r in cur.fetchall()]
                         elapsed = time.perf_counter() - t0
                     else:
-                        rows, elapsed = self._search_as_the_app(cur, q, basis, k, rerank)
+                        rows, elapsed = self._search_as_the_app(cur, q, basis, k, rerank, pool)
                     by_frame: dict[int, list] = {i: [] for i in range(1, len(q) + 1)}
                     for i, frame_id, vid in rows:
                         by_frame[i].append(frame_id)
@@ -404,14 +450,19 @@ class Command(BaseCommand):
                         got = {int(i) // FRAMES_PER_VIDEO for i in h}
                         video_recalls.append(len(got & exact_videos) / len(exact_videos))
                 raw.commit()
-            result["search"][str(ef)] = {
+            if pool is not None:
+                pool[0].shutdown()
+                for c in pool[1]:
+                    c.close()
+            key = str(ef) if connections == [1] else f"{ef} x{n_conn}"
+            result["search"][key] = {
                 "per_video_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
                 "per_video_ms_p95": round(1000 * float(np.percentile(latencies, 95)), 1),
                 f"recall_at_{k}": round(float(np.mean(recalls)), 4),
                 f"video_recall_at_{k}": round(float(np.mean(video_recalls)), 4),
                 "copied_video_ranked_first": f"{found}/{queries}",
             }
-            self.stderr.write(f"ef_search {ef}: {result['search'][str(ef)]}")
+            self.stderr.write(f"ef_search {ef}, {n_conn} connection(s): {result['search'][key]}")
 
         # inserting new videos with the index in place (one transaction per video, as extraction does)
         t0 = time.monotonic()
