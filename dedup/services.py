@@ -671,6 +671,7 @@ def _frame_neighbours(backbone: str, source: str, params: list, ef_search: int) 
 def _frame_neighbours_group(
     backbone: str, source: str, params: list, ef_search: int, *, groups: int = 1, group: int = 0
 ) -> list[tuple]:
+    # SET LOCAL takes effect only inside a transaction block (outside one PostgreSQL ignores it)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")

@@ -77,7 +77,11 @@ def _picture_after_seek(container, stream, key: float, wanted: float):
     tb = float(stream.time_base)
     container.seek(round(key / tb), stream=stream, backward=True)
     codec = stream.codec_context
-    decoded = []
+    shown = []  # only pictures at or after `wanted`: the earlier ones (up to a second's) are let go
+
+    def keep(frames) -> None:
+        shown.extend(f for f in frames if f.pts is not None and f.pts * tb >= wanted - 0.05)
+
     shown_last = None
     try:
         for packet in container.demux(stream):
@@ -91,11 +95,10 @@ def _picture_after_seek(container, stream, key: float, wanted: float):
             if shown_last is not None and shown_last >= wanted - 0.05 and t > shown_last:
                 break
             shown_last = t if shown_last is None else max(shown_last, t)
-            decoded += codec.decode(packet)
-        decoded += codec.decode(None)
+            keep(codec.decode(packet))
+        keep(codec.decode(None))
     finally:
         codec.flush_buffers()  # a drained decoder takes packets again only once reset
-    shown = [f for f in decoded if f.pts is not None and f.pts * tb >= wanted - 0.05]
     return min(shown, key=lambda f: f.pts) if shown else None
 
 
