@@ -153,7 +153,7 @@ def decode_frames(
                     # jump forward whenever a keyframe lets us skip decoding: always for all-intra
                     # and short-GOP sources; with long GOPs the keyframe is usually behind us
                     # each keyframe at most once: a demuxer that lands elsewhere cannot loop us
-                    if k >= 0 and keyframes[k] - pos > SEEK_MIN_GAIN:
+                    if k >= 0 and k not in sought and keyframes[k] - pos > SEEK_MIN_GAIN:
                         sought.add(k)
                         if _seeks_after(keyframes, targets, ti, k):
                             frame = _picture_after_seek(container, stream, keyframes[k], targets[ti])
