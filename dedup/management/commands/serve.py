@@ -26,6 +26,14 @@ class Command(BaseCommand):
             )
         self.stdout.write("Add videos with: .venv/bin/python manage.py ingest /path/to/videos")
         worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], start_new_session=True)
+
+        def stop(signum, frame):
+            # SIGTERM (docker stop, systemd, kill) takes Ctrl-C's way out, through the `finally`
+            # that stops the worker cluster: by default it ended this process at once and left the
+            # cluster (its own session) running; as a container's PID 1 it was ignored altogether
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
         try:
             call_command("runserver", addrport, use_reloader=False)
         except KeyboardInterrupt:
