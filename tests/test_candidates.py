@@ -201,7 +201,9 @@ def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(c
     assert per_frame.min() == per_frame.max() == 60  # the other two videos hold 120 frames
 
 
-def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbours(clip, settings):
+def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbours(
+    clip, settings, monkeypatch
+):
     from dedup.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)
@@ -209,7 +211,17 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
     one = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
     votes = services.find_candidates(video, min_similarity=-1.0).votes
     settings.ASTRADUP = dict(settings.ASTRADUP, CANDIDATE_SEARCH_CONNECTIONS=3)
+    searched = []  # (groups, group) of each statement: the split must really happen
+    group_search = services._frame_neighbours_group
+    monkeypatch.setattr(
+        services,
+        "_frame_neighbours_group",
+        lambda *a, groups=1, group=0: (
+            searched.append((groups, group)) or group_search(*a, groups=groups, group=group)
+        ),
+    )
     three = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    assert sorted(searched) == [(3, 0), (3, 1), (3, 2)]
     assert len(one) == 60 * 20
     assert sorted(three) == sorted(one)
     assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(votes)

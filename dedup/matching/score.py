@@ -91,6 +91,8 @@ def fingerprint_similarity(
     else:
         offsets = range(-(na - min_overlap), nb - min_overlap + 1)
     offs = np.arange(offsets.start, offsets.stop)
+    if not len(offs):
+        return 0.0, 0.0, 0
     a0, b0 = np.maximum(0, -offs), np.maximum(0, offs)
     n = np.minimum(na - a0, nb - b0)
     ber = _bit_errors(fa, fb, offs) / np.maximum(n, 1) / 32.0
@@ -98,8 +100,6 @@ def fingerprint_similarity(
     # a short overlap needs a clearer match to count as much as a long one
     sim *= np.minimum(1.0, 0.85 + 0.15 * n / 80)
     sim[n < min_overlap] = -np.inf
-    if not len(sim):
-        return 0.0, 0.0, 0
     best = int(np.argmax(sim))  # the first best offset, as a scan in offset order keeps it
     if not sim[best] > 0.0:
         return 0.0, 0.0, 0
@@ -120,7 +120,7 @@ def _bit_errors(fa: np.ndarray, fb: np.ndarray, offs: np.ndarray) -> np.ndarray:
     windows = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, fb, pad]), na)
     errors = np.empty(len(offs), dtype=np.int64)
     step = max(1, (1 << 20) // max(na, 1))  # ≈ 1 M items at a time, whatever the lengths
-    first = int(offs[0]) + na if len(offs) else 0  # consecutive offsets: the windows are a slice
+    first = int(offs[0]) + na  # consecutive offsets: the windows are a slice
     for s in range(0, len(offs), step):
         chunk = windows[first + s : first + min(s + step, len(offs))]
         errors[s : s + step] = np.bitwise_count(chunk ^ fa).sum(axis=1, dtype=np.int64)
