@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from lib.machine import describe
+
 RUNS = [
     ("torch", "f32", 32),
     ("openvino", "f32", 8),
@@ -81,7 +83,7 @@ class Command(BaseCommand):
         reference = results[0]["vectors"]
         for r in results:
             r["max_cosine_drift"] = round(float((1 - (r.pop("vectors") * reference).sum(axis=1)).max()), 5)
-        self.stdout.write(json.dumps(results, indent=1))
+        self.stdout.write(json.dumps({"machine": describe(), "runs": results}, indent=1))
         self.stdout.write(
             f"\n{'runtime':10}{'precision':>10}{'batch':>7}{'images/s':>10}{'+MB':>7}{'drift':>9}"
         )

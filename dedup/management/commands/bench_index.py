@@ -20,6 +20,7 @@ from pgvector.psycopg import register_vector
 
 from dedup.features.projection import fit_basis, second_moment
 from dedup.features.projection import project as project_
+from lib.machine import describe
 
 FRAMES_PER_VIDEO = 60
 TABLE = "bench_index_frame"
@@ -473,6 +474,7 @@ class Command(BaseCommand):
                 raw.commit()
                 inserted += 1
         result["insert_videos_per_s"] = round(inserted / (time.monotonic() - t0), 2)
+        result["machine"] = describe()
         self.stdout.write(json.dumps(result, indent=1))
         with raw.cursor() as cur:
             cur.execute(f"DROP TABLE {TABLE}")

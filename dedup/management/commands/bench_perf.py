@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Sum
 
 from dedup.models import Pair, Video
+from lib.machine import describe
 
 SECONDS = 60
 SIZE = (1280, 720)
@@ -451,6 +452,7 @@ class Command(BaseCommand):
             "keyframe_interval_frames": gop or 250,
             "library_before": fill or {"videos": 0},
             "release": _release(),
+            "machine": describe(),
             "decode_cpu_s_per_minute_by_bitrate_mbps": [
                 [mbps, cpu, name] for mbps, cpu, name in decode_by_clip
             ],

@@ -1,0 +1,18 @@
+from lib.machine import describe
+
+
+def test_a_benchmark_names_the_cpu_and_the_instruction_sets_embedding_chooses_by(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"
+        "flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n\n"
+        "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\nflags\t\t: fpu\n"
+    )
+    machine = describe(cpuinfo)
+    assert machine["cpu"] == "Intel(R) Xeon(R) Platinum 8481C"
+    assert machine["flags"] == ["amx_bf16", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2"]
+    assert machine["cores"] >= 1
+
+
+def test_a_machine_without_cpuinfo_is_still_described(tmp_path):
+    assert describe(tmp_path / "missing") == {"cpu": "unknown", "cores": describe()["cores"], "flags": []}
