@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from lib.env import env_bool, env_float, env_int, env_list, env_str
+from lib.env import env_auto_int, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ASTRADUP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -187,10 +187,12 @@ ASTRADUP = {
     "DENSE_MIN_FRAMES": env_int("ASTRADUP_DENSE_MIN_FRAMES", 16),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),
-    "HNSW_EF_SEARCH": env_int("ASTRADUP_HNSW_EF_SEARCH", 100),
+    # HNSW search breadth; auto (0): scaled with the library's size (dedup.services.search_plan)
+    "HNSW_EF_SEARCH": env_auto_int("ASTRADUP_HNSW_EF_SEARCH"),
     "CANDIDATE_NEIGHBOURS": env_int("ASTRADUP_CANDIDATE_NEIGHBOURS", 40),
-    # connections one video's frame search is split over (see dedup.services._frame_neighbours)
-    "CANDIDATE_SEARCH_CONNECTIONS": env_int("ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS", 1),
+    # connections one video's frame search is split over (dedup.services._frame_neighbours); auto (0):
+    # by the library's size, as the breadth
+    "CANDIDATE_SEARCH_CONNECTIONS": env_auto_int("ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS"),
     "CANDIDATE_MIN_SIMILARITY": env_float("ASTRADUP_CANDIDATE_MIN_SIMILARITY", 0.60),
     # calibration: labels of each kind needed before a config is proposed, and the precision it aims at
     "CALIBRATION_MIN_LABELS": env_int("ASTRADUP_CALIBRATION_MIN_LABELS", 30),

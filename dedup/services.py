@@ -646,13 +646,45 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
     """
 
 
-def _frame_neighbours(backbone: str, source: str, params: list, ef_search: int) -> list[tuple]:
-    """Rows of `frame_neighbours_sql`. With ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS = N > 1, the
-    video's frames are split into N groups searched at once, each on a connection of its own: one
-    video's search then uses N cores and keeps N reads from disk in flight, which is what a
-    library larger than memory waits on. Inside a transaction the frames may not be committed yet,
-    and other connections could not see them: there it searches on this connection alone."""
-    groups = settings.ASTRADUP["CANDIDATE_SEARCH_CONNECTIONS"]
+# At a fixed search breadth the HNSW search's recall falls as the library grows. Measured recall@40
+# of videos against exact search (make bench-index, docs/benchmarks.md): ef_search 100 0.975 at
+# 1 M frames and 0.945 at 3 M; 200 0.976 at 3 M and 0.937 at 10 M; 400 0.970 at 10 M. Each row:
+# up to this many frames, the breadth that keeps it at 0.95 or more (its p95 at the row's end,
+# one connection: 157 ms at 1 M with 100, 373 ms at 3 M with 200, 1.12 s at 10 M with 400).
+SEARCH_BREADTH = ((2_000_000, 100), (5_000_000, 200), (None, 400))
+# From this many frames a video's search is split over two connections: at 10 M, ef_search 400,
+# p95 1.12 s on one connection, 0.67 s on two, 0.59 s on four (the library no longer fits in memory,
+# and a second connection keeps a second read from disk in flight)
+SPLIT_SEARCH_FRAMES = 5_000_000
+
+
+def library_frames() -> int:
+    """Frames in the library, as the planner estimates them (ANALYZE, which autovacuum runs as the
+    table grows, keeps the estimate): a catalogue read, where count(*) would read 10 M rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'dedup_frame'::regclass")
+        return max(0, int(cursor.fetchone()[0]))  # -1 until the table is first analysed
+
+
+def search_plan(frames: int) -> tuple[int, int]:
+    """(ef_search, connections) for a library of `frames` frames: ASTRADUP_HNSW_EF_SEARCH and
+    ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS where set, otherwise by the library's size."""
+    conf = settings.ASTRADUP
+    ef_search = conf["HNSW_EF_SEARCH"] or next(
+        ef for most, ef in SEARCH_BREADTH if most is None or frames <= most
+    )
+    connections = conf["CANDIDATE_SEARCH_CONNECTIONS"] or (2 if frames >= SPLIT_SEARCH_FRAMES else 1)
+    return ef_search, connections
+
+
+def _frame_neighbours(
+    backbone: str, source: str, params: list, ef_search: int, groups: int = 1
+) -> list[tuple]:
+    """Rows of `frame_neighbours_sql`. With `groups` N > 1, the video's frames are split into N
+    groups searched at once, each on a connection of its own: one video's search then uses N
+    cores and keeps N reads from disk in flight, which is what a library larger than memory waits
+    on. Inside a transaction the frames may not be committed yet, and other connections could not
+    see them: there it searches on this connection alone."""
     if groups <= 1 or connection.in_atomic_block:
         return _frame_neighbours_group(backbone, source, params, ef_search)
 
@@ -716,9 +748,10 @@ def find_candidates(
         projected = source == "projected"
         fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
         params = [fetched, k, video.pk] if projected else [k, video.pk]
-        ef_search = max(conf["HNSW_EF_SEARCH"], fetched)
+        ef_search, connections = search_plan(library_frames())
         per_frame: dict[int, dict[int, float]] = {}
-        for idx, vid, dist in _frame_neighbours(video.backbone, source, params, ef_search):
+        rows = _frame_neighbours(video.backbone, source, params, max(ef_search, fetched), connections)
+        for idx, vid, dist in rows:
             sim = 1.0 - float(dist)
             if sim >= min_sim:
                 best = per_frame.setdefault(idx, {})

@@ -19,6 +19,12 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def env_auto_int(name: str) -> int:
+    """An int, or 0 for "auto" (also when unset or empty): the code then chooses."""
+    value = (os.environ.get(name) or "").strip().lower()
+    return 0 if value in ("", "auto") else int(value)
+
+
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value not in (None, "") else default

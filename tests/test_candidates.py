@@ -220,9 +220,51 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
             searched.append((groups, group)) or group_search(*a, groups=groups, group=group)
         ),
     )
-    three = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    three = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100, 3)
     assert sorted(searched) == [(3, 0), (3, 1), (3, 2)]
     assert len(one) == 60 * 20
     assert sorted(three) == sorted(one)
     assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(votes)
     assert votes.keys() == {v.pk for v in Video.objects.exclude(pk=video.pk)}
+
+
+def test_the_search_widens_and_splits_as_the_library_grows(settings):
+    settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=0, CANDIDATE_SEARCH_CONNECTIONS=0)
+    plan = services.search_plan
+    assert [plan(n) for n in (0, 1_000_000, 2_000_000)] == [(100, 1)] * 3
+    assert [plan(n) for n in (2_000_001, 3_000_000, 4_999_999)] == [(200, 1)] * 3
+    assert plan(5_000_000) == (200, 2)
+    assert [plan(n) for n in (5_000_001, 10_000_000, 50_000_000)] == [(400, 2)] * 3
+    settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=250, CANDIDATE_SEARCH_CONNECTIONS=3)
+    assert plan(0) == plan(10_000_000) == (250, 3)
+
+
+def test_the_library_size_is_the_planners_estimate_of_the_frame_table(clip):
+    from dedup.management.commands.bench_perf import fill_library
+
+    fill_library(3, clip)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dedup_frame")
+    assert services.library_frames() == Frame.objects.count() == 180
+
+
+def test_candidate_search_runs_at_the_breadth_and_split_of_the_librarys_size(clip, settings, monkeypatch):
+    from dedup.management.commands.bench_perf import fill_library
+
+    fill_library(3, clip)
+    video = Video.objects.order_by("pk").first()
+    settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=0, CANDIDATE_SEARCH_CONNECTIONS=0)
+    searched = []
+    group_search = services._frame_neighbours_group
+
+    def record(backbone, source, params, ef_search, groups=1, group=0):
+        searched.append((ef_search, groups))
+        return group_search(backbone, source, params, ef_search, groups=groups, group=group)
+
+    monkeypatch.setattr(services, "_frame_neighbours_group", record)
+    small = services.find_candidates(video, min_similarity=-1.0).votes
+    assert searched == [(100, 1)]
+    monkeypatch.setattr(services, "library_frames", lambda: 10_000_000)
+    searched.clear()
+    assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(small)
+    assert sorted(searched) == [(400, 2), (400, 2)]

@@ -16,3 +16,13 @@ def test_a_benchmark_names_the_cpu_and_the_instruction_sets_embedding_chooses_by
 
 def test_a_machine_without_cpuinfo_is_still_described(tmp_path):
     assert describe(tmp_path / "missing") == {"cpu": "unknown", "cores": describe()["cores"], "flags": []}
+
+
+def test_a_number_fixes_a_setting_that_auto_leaves_to_the_code(monkeypatch):
+    from lib.env import env_auto_int
+
+    for value, expected in (("auto", 0), ("AUTO ", 0), ("", 0), ("400", 400), ("0", 0)):
+        monkeypatch.setenv("ASTRADUP_TEST_SETTING", value)
+        assert env_auto_int("ASTRADUP_TEST_SETTING") == expected
+    monkeypatch.delenv("ASTRADUP_TEST_SETTING")
+    assert env_auto_int("ASTRADUP_TEST_SETTING") == 0
