@@ -1,3 +1,4 @@
+from lib.env import env_auto_int
 from lib.machine import describe
 
 
@@ -19,8 +20,6 @@ def test_a_machine_without_cpuinfo_is_still_described(tmp_path):
 
 
 def test_a_number_fixes_a_setting_that_auto_leaves_to_the_code(monkeypatch):
-    from lib.env import env_auto_int
-
     for value, expected in (("auto", 0), ("AUTO ", 0), ("", 0), ("400", 400), ("0", 0)):
         monkeypatch.setenv("ASTRADUP_TEST_SETTING", value)
         assert env_auto_int("ASTRADUP_TEST_SETTING") == expected
