@@ -66,7 +66,10 @@ def test_the_benchmark_searches_a_small_index_on_one_and_on_several_connections(
         stdout=out,
         stderr=StringIO(),
     )
-    search = json.loads(out.getvalue())["search"]
+    result = json.loads(out.getvalue())
+    assert result["app_search_plan"] == {"ef_search": 100, "connections": 1}  # a small library
+    assert result["machine"]["cores"] >= 1
+    search = result["search"]
     assert set(search) == {"40 x1", "40 x3"}
     for run in search.values():
         assert run["copied_video_ranked_first"] == "3/3"

@@ -20,6 +20,7 @@ from pgvector.psycopg import register_vector
 
 from dedup.features.projection import fit_basis, second_moment
 from dedup.features.projection import project as project_
+from dedup.services import search_plan
 from lib.machine import describe
 
 FRAMES_PER_VIDEO = 60
@@ -299,6 +300,10 @@ class Command(BaseCommand):
             "storage": storage,
             "statements": "one per frame" if per_frame_statements else "one per video",
         }
+        # what candidate search in the app would use at this size (ASTRADUP_HNSW_EF_SEARCH and
+        # ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS as set, by the library's size where auto)
+        plan = search_plan(result["vectors"])
+        result["app_search_plan"] = {"ef_search": plan[0], "connections": plan[1]}
         colour = spectrum(dim, spectrum_decay, seed) if spectrum_decay else None
 
         def videos(n: int, start: int = 0):
