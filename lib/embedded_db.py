@@ -22,6 +22,7 @@ def embedded_database_settings(pgdata: Path, *, name: str = "astradup") -> dict:
         warnings.simplefilter("ignore")
         import pgserver
 
+        _forget_dead_clients(pgdata)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
@@ -40,3 +41,36 @@ def embedded_database_settings(pgdata: Path, *, name: str = "astradup") -> dict:
 
 
 _servers: list = []
+
+
+def _forget_dead_clients(pgdata: Path) -> None:
+    """pgserver counts a server's clients in a list of process ids, each removed as its process
+    exits, and stops the server when the list empties. A client killed outright (SIGKILL, the OOM
+    killer, a worker cluster that would not stop) never removes its id, and the server then
+    outlives every later client too: drop the ids of processes that no longer exist."""
+    import json
+
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:  # the lock pgserver takes around the list
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(pids, list):
+            return
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            logger.info(
+                "embedded database: forgetting clients that no longer run: %s", sorted(set(pids) - set(alive))
+            )
+            handles.write_text(json.dumps(alive))
+
+
+def forget_dead_clients() -> None:
+    """After killing a client of this process's embedded server (see _forget_dead_clients), so
+    that the server still stops when the last live client exits."""
+    for server in _servers:
+        _forget_dead_clients(Path(server.pgdata))

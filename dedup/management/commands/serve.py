@@ -7,6 +7,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+# seconds the worker cluster has to stop (a running task is waited for) before it is killed; its
+# tasks then run again after the queue's retry time
+STOP_TIMEOUT = 20
+
 
 class Command(BaseCommand):
     help = "Migrate, then run the web server and a django-q2 worker cluster together (Ctrl-C stops both)."
@@ -39,9 +43,27 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
+            self._stop_cluster(worker)
+
+    @staticmethod
+    def _stop_cluster(worker: subprocess.Popen) -> None:
+        """SIGTERM to the cluster's own process, which stops its processes in order (a worker
+        finishes its task first) and, like every client of the embedded database, leaves it at
+        exit. Signalled all at once, the cluster's processes died under it and it hung until
+        killed, so the embedded database never saw it leave and outlived `serve`."""
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)  # what did not stop in time, and any orphan
+        except ProcessLookupError:
+            pass
+        worker.wait()
+        # a cluster killed, or signalled before it had set up its own handling, never left
+        if "lib.embedded_db" in sys.modules:
+            from lib.embedded_db import forget_dead_clients
+
+            forget_dead_clients()
