@@ -25,6 +25,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser_page(monkeypatch):
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls in the test are still sync
@@ -47,6 +48,10 @@ def browser_page(monkeypatch):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
         browser.close()
+        # ORM calls made while Playwright runs (its event loop set in this thread) got a
+        # connection of their own that pytest-django does not close; left open, it kept the test
+        # database from being dropped at the end of the run ("being accessed by other users")
+        connections.close_all()
 
 
 def _shot(page, name: str) -> None:
