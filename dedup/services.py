@@ -230,11 +230,9 @@ def video_claim(*, video_id: int, stale_after: timedelta | None = None) -> bool:
 
 def video_extract(*, video_id: int, force: bool = False) -> Video:
     """Extract every signal of one video and write them in one transaction (never half-written)."""
-    from .features.audio import extract_audio
-    from .features.frames import one_per_second, sample_frames, sampling_fps
-    from .features.lowres import thumbnail
-    from .features.phash import bands, phash64
-    from .features.probe import probe_video, sha256_file
+    from .features.extract import extract_signals
+    from .features.frames import one_per_second
+    from .features.phash import bands
 
     if force:
         Video.objects.filter(pk=video_id).update(status=Video.Status.PENDING)
@@ -242,33 +240,16 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         return Video.objects.get(pk=video_id)
     Video.objects.filter(pk=video_id).update(attempts=F("attempts") + 1)
     video = Video.objects.get(pk=video_id)
-    path = Path(video.path)
-    timings: dict[str, float] = {}
-
-    def timed(stage: str, fn, *args, **kwargs):
-        start = time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            timings[stage] = round(timings.get(stage, 0.0) + time.process_time() - start, 4)
-
     try:
-        probe = timed("probe", probe_video, path)
-        if not video.sha256:
-            video.sha256 = timed("probe", sha256_file, path)
-        frames = timed(
-            "decode",
-            sample_frames,
-            path,
-            probe.duration,
-            fps=sampling_fps(probe.duration, settings.ASTRADUP["DENSE_MIN_FRAMES"]),
-            max_frames=settings.ASTRADUP["MAX_FRAMES"],
-        )
-        hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
-        thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
         embedder = current_embedder()
-        embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch(embedder))
-        audio = timed("audio", extract_audio, path) if probe.has_audio else None
+        signals = extract_signals(
+            Path(video.path),
+            embedder,
+            embed_batch=embed_batch(embedder),
+            dense_min_frames=settings.ASTRADUP["DENSE_MIN_FRAMES"],
+            max_frames=settings.ASTRADUP["MAX_FRAMES"],
+            sha256=not video.sha256,
+        )
     except ExtractionError as exc:
         video.mark_failed(str(exc))
         return video
@@ -276,6 +257,9 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         logger.exception("extraction of video %s failed", video_id)
         video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
         return video
+    probe, frames, hashes, thumbs = signals.probe, signals.frames, signals.hashes, signals.thumbs
+    embeddings, audio, timings = signals.embeddings, signals.audio, dict(signals.cpu)
+    video.sha256 = video.sha256 or signals.sha256
 
     start = time.process_time()
     with transaction.atomic():

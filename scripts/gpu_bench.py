@@ -187,46 +187,45 @@ def _worker_init(device: str) -> None:
             warm_up()
 
 
-def _task(path: str) -> dict:
-    """One video through the app's extractors (video_extract without the database), CPU seconds per
-    stage as video_extract times them. Audio: Chromaprint and MFCC where their libraries are
-    installed, else the PCM decoding alone (`audio` says which)."""
-    from dedup.features.audio import decode_audio, extract_audio
-    from dedup.features.frames import sample_frames
-    from dedup.features.lowres import thumbnail
-    from dedup.features.phash import phash64
-    from dedup.features.probe import probe_video, sha256_file
+def _pcm_only(path: Path) -> None:
+    """The audio stage's decoding alone, where Chromaprint or librosa is missing."""
+    from dedup.features.audio import decode_audio
 
-    cpu = {}
+    decode_audio(path)
+
+
+def _task(path: str) -> dict:
+    """One video through the app's extractors (`extract_signals`, what video_extract runs before
+    its database writes), CPU seconds per stage as it times them. Audio: Chromaprint and MFCC
+    where their libraries are installed, else the PCM decoding alone (`audio` says which)."""
+    from dedup.features.audio import extract_audio
+    from dedup.features.extract import extract_signals
+    from dedup.features.frames import DENSE_MIN_FRAMES, sample_frames
+
     if _EMBEDDER is None:
         t = time.process_time()
         frames = sample_frames(Path(path), clip_duration(Path(path)))
-        cpu["decode"] = time.process_time() - t
-        return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": 0, "audio": "not run"}
-    t = time.process_time()
-    probe = probe_video(Path(path))
-    sha256_file(Path(path))
-    cpu["probe"] = time.process_time() - t
-    t = time.process_time()
-    frames = sample_frames(Path(path), probe.duration)
-    cpu["decode"] = time.process_time() - t
-    t = time.process_time()
-    [phash64(img) for img in frames.images]
-    [thumbnail(img).tobytes() for img in frames.images]
-    cpu["hash"] = time.process_time() - t
-    t = time.process_time()
-    _EMBEDDER.embed(frames.images, batch=256)
-    cpu["embed"] = time.process_time() - t
-    t = time.process_time()
-    extract_audio(Path(path)) if _AUDIO_FEATURES else decode_audio(Path(path))
-    cpu["audio"] = time.process_time() - t
+        return {
+            "cpu": {"decode": time.process_time() - t},
+            "frames": len(frames.images),
+            "gpu_mb": 0,
+            "audio": "not run",
+        }
+    signals = extract_signals(
+        Path(path),
+        _EMBEDDER,
+        embed_batch=256,  # the app's CUDA batch
+        dense_min_frames=DENSE_MIN_FRAMES,
+        max_frames=3600,  # the app's default ASTRADUP_MAX_FRAMES
+        audio=extract_audio if _AUDIO_FEATURES else _pcm_only,
+    )
     gpu_mb = 0
     if _EMBEDDER.half:
         import torch
 
         gpu_mb = round(torch.cuda.max_memory_reserved() / 2**20)
     audio = "chromaprint + mfcc" if _AUDIO_FEATURES else "pcm decode only"
-    return {"cpu": cpu, "frames": len(frames.images), "gpu_mb": gpu_mb, "audio": audio}
+    return {"cpu": signals.cpu, "frames": len(signals.frames.images), "gpu_mb": gpu_mb, "audio": audio}
 
 
 def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:

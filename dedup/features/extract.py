@@ -1,0 +1,60 @@
+"""One video's signals, stage by stage: what `video_extract` stores and `scripts/gpu_bench.py`
+times on a lent machine without a database, so both run the same stages in the same order."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioFeatures, extract_audio
+from .frames import SampledFrames, sample_frames, sampling_fps
+from .lowres import thumbnail
+from .phash import phash64
+from .probe import Probe, probe_video, sha256_file
+
+
+@dataclass(frozen=True)
+class VideoSignals:
+    probe: Probe
+    sha256: str  # "" where the caller already had it
+    frames: SampledFrames
+    hashes: list[int]  # 64-bit pHash per frame
+    thumbs: list[bytes]  # low-resolution grey thumbnail per frame
+    embeddings: np.ndarray  # (n, dim) L2-normalised
+    audio: AudioFeatures | None  # None: no sound track (or no usable sound)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU-s by stage: probe, decode, hash, embed, audio
+
+
+def extract_signals(
+    path: Path,
+    embedder,
+    *,
+    embed_batch: int,
+    dense_min_frames: int,
+    max_frames: int,
+    sha256: bool = True,
+    audio: Callable[[Path], AudioFeatures | None] = extract_audio,
+) -> VideoSignals:
+    """Probe, hash the file (unless `sha256` is False), sample frames, pHash and thumbnail them,
+    embed them with `embedder` (an `Embedder`) and extract the audio signals, timing each stage in
+    this process's CPU seconds. Raises ExtractionError for a file that cannot be processed."""
+    cpu: dict[str, float] = {}
+
+    def timed(stage: str, fn, *args, **kwargs):
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cpu[stage] = round(cpu.get(stage, 0.0) + time.process_time() - start, 4)
+
+    probe = timed("probe", probe_video, path)
+    digest = timed("probe", sha256_file, path) if sha256 else ""
+    fps = sampling_fps(probe.duration, dense_min_frames)
+    frames = timed("decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames)
+    hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
+    thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
+    embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)
+    sound = timed("audio", audio, path) if probe.has_audio else None
+    return VideoSignals(probe, digest, frames, hashes, thumbs, embeddings, sound, cpu)
