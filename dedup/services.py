@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from pgvector import HalfVector
 
 from .features import FEATURE_VERSION, ExtractionError
 from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, resolve_weights
@@ -228,6 +229,47 @@ def video_claim(*, video_id: int, stale_after: timedelta | None = None) -> bool:
     )
 
 
+# Column: binary COPY type, for the rows video_extract writes. Every column without a database
+# default is listed (Django's `default=` is applied by the ORM only).
+FRAME_COLUMNS = {
+    "video_id": "int8",
+    "idx": "int4",
+    "t": "float8",
+    "informative": "bool",
+    "indexed": "bool",
+    "phash": "int8",
+    "phash_b0": "int2",
+    "phash_b1": "int2",
+    "phash_b2": "int2",
+    "phash_b3": "int2",
+    "thumb": "bytea",
+    "model": "varchar",
+    "embedding": "halfvec",
+    "index_embedding": "halfvec",
+}
+AUDIOHASH_COLUMNS = {"video_id": "int8", "value": "int4"}
+
+
+def copy_rows(table: str, columns: dict[str, str], rows) -> None:
+    """Binary COPY of `rows` (lists in the order of `columns`, column: COPY type) into `table` on
+    Django's connection, inside the caller's transaction. For one video's 61 frames against
+    bulk_create: 1.4 against 50 ms of app CPU and 20 against 82 ms in all (the embeddings' text
+    form, 78,000 numbers written and parsed, was most of it)."""
+    from pgvector.psycopg.halfvec import register_halfvec_info
+    from psycopg.types import TypeInfo
+
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor() as cursor:
+        if "halfvec" in columns.values():
+            # for this cursor only: the app's binary reads on the connection expect raw bytes
+            register_halfvec_info(cursor, TypeInfo.fetch(raw, "halfvec"))
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(list(columns.values()))
+            for row in rows:
+                copy.write_row(row)
+
+
 def video_extract(*, video_id: int, force: bool = False) -> Video:
     """Extract every signal of one video and write them in one transaction (never half-written)."""
     from .features.extract import extract_signals
@@ -271,27 +313,25 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         indexed = one_per_second(frames.times)
         basis = projection_basis(embedder.name)
         projected = project(embeddings, basis) if basis is not None else None
-        Frame.objects.bulk_create(
+        copy_rows(
+            "dedup_frame",
+            FRAME_COLUMNS,
             [
-                Frame(
-                    video_id=video_id,
-                    idx=i,
-                    t=float(frames.times[i]),
-                    informative=bool(frames.informative[i]),
-                    indexed=bool(indexed[i]),
-                    phash=h,
-                    phash_b0=b[0],
-                    phash_b1=b[1],
-                    phash_b2=b[2],
-                    phash_b3=b[3],
-                    thumb=thumbs[i],
-                    model=embedder.name,
-                    embedding=embeddings[i].tolist(),
-                    index_embedding=projected[i].tolist() if projected is not None else None,
-                )
-                for i, (h, b) in enumerate((h, bands(h)) for h in hashes)
+                [
+                    video_id,
+                    i,
+                    float(frames.times[i]),
+                    bool(frames.informative[i]),
+                    bool(indexed[i]),
+                    h,
+                    *bands(h),
+                    thumbs[i],
+                    embedder.name,
+                    HalfVector(embeddings[i]),
+                    HalfVector(projected[i]) if projected is not None else None,
+                ]
+                for i, h in enumerate(hashes)
             ],
-            batch_size=500,
         )
         informative = embeddings[frames.informative] if frames.informative.any() else embeddings
         pooled = informative.mean(axis=0)
@@ -322,9 +362,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
             if audio.fingerprint is not None:
                 locked.audio_fingerprint = audio.fingerprint.astype("<u4").tobytes()
                 values = np.unique(audio.fingerprint.astype(np.uint32).view(np.int32))
-                AudioHash.objects.bulk_create(
-                    [AudioHash(video_id=video_id, value=int(v)) for v in values], batch_size=2000
-                )
+                copy_rows("dedup_audiohash", AUDIOHASH_COLUMNS, [[video_id, int(v)] for v in values])
             if audio.mfcc is not None:
                 locked.mfcc = audio.mfcc.astype("<f4").tobytes()
         locked.status = Video.Status.READY

@@ -171,3 +171,35 @@ def test_a_reencoded_copy_is_matched_with_its_segments(tmp_path, clip, other_cli
     assert original.group_id is not None and original.group_id == twin.group_id
     other = Video.objects.get(path=str(other_clip))
     assert not services.Pair.objects.filter(video_b=other, label__in=services.Pair.DUPLICATE_LABELS).exists()
+
+
+def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(clip):
+    """video_extract writes with a binary COPY: every column lands where it belongs."""
+    import numpy as np
+
+    from dedup.features.extract import extract_signals
+    from dedup.features.phash import bands
+
+    video = Video.objects.create(path=str(clip), rel_path=clip.name, size=clip.stat().st_size)
+    services.video_extract(video_id=video.pk)
+    video.refresh_from_db()
+    assert video.status == Video.Status.READY, video.error
+    embedder = services.current_embedder()
+    expected = extract_signals(clip, embedder, embed_batch=2, dense_min_frames=16, max_frames=3600)
+    frames = list(Frame.objects.filter(video=video).order_by("idx"))
+    assert [f.idx for f in frames] == list(range(len(expected.hashes)))
+    assert [f.t for f in frames] == pytest.approx(expected.frames.times.tolist())
+    assert [f.informative for f in frames] == expected.frames.informative.tolist()
+    assert [f.phash for f in frames] == expected.hashes
+    assert [(f.phash_b0, f.phash_b1, f.phash_b2, f.phash_b3) for f in frames] == [
+        bands(h) for h in expected.hashes
+    ]
+    assert [bytes(f.thumb) for f in frames] == expected.thumbs
+    assert {f.model for f in frames} == {embedder.name}
+    stored = np.array([f.embedding for f in frames], dtype=np.float32)
+    assert np.allclose(stored, expected.embeddings, atol=2e-3)  # stored as half precision
+    assert all(f.index_embedding is None for f in frames)  # no projection fitted
+    fingerprint = expected.audio.fingerprint.astype(np.uint32).view(np.int32)
+    assert sorted(AudioHash.objects.filter(video=video).values_list("value", flat=True)) == sorted(
+        int(v) for v in np.unique(fingerprint)
+    )

@@ -16,7 +16,7 @@ from .probe import Probe, probe_video, sha256_file
 
 
 @dataclass(frozen=True)
-class VideoSignals:
+class VideoFeatures:
     probe: Probe
     sha256: str  # "" where the caller already had it
     frames: SampledFrames
@@ -36,7 +36,7 @@ def extract_signals(
     max_frames: int,
     sha256: bool = True,
     audio: Callable[[Path], AudioFeatures | None] = extract_audio,
-) -> VideoSignals:
+) -> VideoFeatures:
     """Probe, hash the file (unless `sha256` is False), sample frames, pHash and thumbnail them,
     embed them with `embedder` (an `Embedder`) and extract the audio signals, timing each stage in
     this process's CPU seconds. Raises ExtractionError for a file that cannot be processed."""
@@ -57,4 +57,4 @@ def extract_signals(
     thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
     embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)
     sound = timed("audio", audio, path) if probe.has_audio else None
-    return VideoSignals(probe, digest, frames, hashes, thumbs, embeddings, sound, cpu)
+    return VideoFeatures(probe, digest, frames, hashes, thumbs, embeddings, sound, cpu)

@@ -144,14 +144,12 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     from django.db import connection
     from django.utils import timezone
     from pgvector import HalfVector
-    from pgvector.psycopg.halfvec import register_halfvec_info
-    from psycopg.types import TypeInfo
 
     from dedup.features import FEATURE_VERSION
     from dedup.features.frames import sample_frames
     from dedup.features.phash import bands
     from dedup.management.commands.bench_index import FRAMES_PER_VIDEO, synthetic_videos
-    from dedup.services import current_embedder, frame_hnsw_indexes
+    from dedup.services import FRAME_COLUMNS, copy_rows, current_embedder, frame_hnsw_indexes
 
     embedder = current_embedder()
     real = embedder.embed(sample_frames(sample_clip, float(SECONDS)).images)
@@ -183,22 +181,29 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     )
     raw = connection.cursor().connection
     rng = np.random.default_rng(3)
-    # every column without a database default (Django's `default=` is applied by the ORM only)
-    columns = "video_id, idx, t, informative, indexed, phash, phash_b0, phash_b1, phash_b2, phash_b3, model, embedding"
-    types = ["int8", "int4", "float8", "bool", "bool", "int8", *["int2"] * 4, "varchar", "halfvec"]
+
+    def rows():
+        generated = synthetic_videos(n_videos, dim, 5, mean=real.mean(axis=0))
+        for video, (_, frames) in zip(videos, generated, strict=True):
+            hashes = rng.integers(-(2**63), 2**63 - 1, FRAMES_PER_VIDEO, dtype=np.int64)
+            for idx, (vec, h) in enumerate(zip(frames, hashes, strict=True)):
+                yield [
+                    video.pk,
+                    idx,
+                    float(idx),
+                    True,
+                    True,
+                    int(h),
+                    *bands(int(h)),
+                    None,
+                    name,
+                    HalfVector(vec),
+                    None,
+                ]
+
     with raw.cursor() as cur:
-        # halfvecs for this cursor only: the app's binary reads on the connection expect raw bytes
-        register_halfvec_info(cur, TypeInfo.fetch(raw, "halfvec"))
         cur.execute(f"DROP INDEX IF EXISTS frame_emb_hnsw_{name}")
-        with cur.copy(f"COPY dedup_frame ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            generated = synthetic_videos(n_videos, dim, 5, mean=real.mean(axis=0))
-            for video, (_, frames) in zip(videos, generated, strict=True):
-                hashes = rng.integers(-(2**63), 2**63 - 1, FRAMES_PER_VIDEO, dtype=np.int64)
-                for idx, (vec, h) in enumerate(zip(frames, hashes, strict=True)):
-                    copy.write_row(
-                        [video.pk, idx, float(idx), True, True, int(h), *bands(int(h)), name, HalfVector(vec)]
-                    )
+        copy_rows("dedup_frame", FRAME_COLUMNS, rows())
         loaded = time.monotonic() - t0
         t0 = time.monotonic()
         cur.execute("SET maintenance_work_mem = '4GB'")
