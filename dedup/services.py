@@ -284,7 +284,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
     video = Video.objects.get(pk=video_id)
     try:
         embedder = current_embedder()
-        signals = extract_signals(
+        features = extract_signals(
             Path(video.path),
             embedder,
             embed_batch=embed_batch(embedder),
@@ -299,9 +299,9 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         logger.exception("extraction of video %s failed", video_id)
         video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
         return video
-    probe, frames, hashes, thumbs = signals.probe, signals.frames, signals.hashes, signals.thumbs
-    embeddings, audio, timings = signals.embeddings, signals.audio, dict(signals.cpu)
-    video.sha256 = video.sha256 or signals.sha256
+    probe, frames, hashes, thumbs = features.probe, features.frames, features.hashes, features.thumbs
+    embeddings, audio, timings = features.embeddings, features.audio, dict(features.cpu)
+    video.sha256 = video.sha256 or features.sha256
 
     start = time.process_time()
     with transaction.atomic():

@@ -211,7 +211,7 @@ def _task(path: str) -> dict:
             "gpu_mb": 0,
             "audio": "not run",
         }
-    signals = extract_signals(
+    features = extract_signals(
         Path(path),
         _EMBEDDER,
         embed_batch=256,  # the app's CUDA batch
@@ -225,7 +225,7 @@ def _task(path: str) -> dict:
 
         gpu_mb = round(torch.cuda.max_memory_reserved() / 2**20)
     audio = "chromaprint + mfcc" if _AUDIO_FEATURES else "pcm decode only"
-    return {"cpu": signals.cpu, "frames": len(signals.frames.images), "gpu_mb": gpu_mb, "audio": audio}
+    return {"cpu": features.cpu, "frames": len(features.frames.images), "gpu_mb": gpu_mb, "audio": audio}
 
 
 def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
