@@ -272,7 +272,7 @@ def copy_rows(table: str, columns: dict[str, str], rows) -> None:
 
 def video_extract(*, video_id: int, force: bool = False) -> Video:
     """Extract every signal of one video and write them in one transaction (never half-written)."""
-    from .features.extract import extract_signals
+    from .features.extract import extract_features
     from .features.frames import one_per_second
     from .features.phash import bands
 
@@ -284,7 +284,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
     video = Video.objects.get(pk=video_id)
     try:
         embedder = current_embedder()
-        features = extract_signals(
+        features = extract_features(
             Path(video.path),
             embedder,
             embed_batch=embed_batch(embedder),

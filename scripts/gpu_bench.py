@@ -195,11 +195,11 @@ def _pcm_only(path: Path) -> None:
 
 
 def _task(path: str) -> dict:
-    """One video through the app's extractors (`extract_signals`, what video_extract runs before
+    """One video through the app's extractors (`extract_features`, what video_extract runs before
     its database writes), CPU seconds per stage as it times them. Audio: Chromaprint and MFCC
     where their libraries are installed, else the PCM decoding alone (`audio` says which)."""
     from dedup.features.audio import extract_audio
-    from dedup.features.extract import extract_signals
+    from dedup.features.extract import extract_features
     from dedup.features.frames import DENSE_MIN_FRAMES, sample_frames
 
     if _EMBEDDER is None:
@@ -211,7 +211,7 @@ def _task(path: str) -> dict:
             "gpu_mb": 0,
             "audio": "not run",
         }
-    features = extract_signals(
+    features = extract_features(
         Path(path),
         _EMBEDDER,
         embed_batch=256,  # the app's CUDA batch

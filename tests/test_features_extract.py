@@ -3,7 +3,7 @@ import pytest
 
 from dedup.features import ExtractionError
 from dedup.features.embed import Embedder, resolve_weights
-from dedup.features.extract import extract_signals
+from dedup.features.extract import extract_features
 from dedup.features.probe import sha256_file
 
 
@@ -12,30 +12,30 @@ def lite0() -> Embedder:
     return Embedder("efficientnet_lite0", resolve_weights("efficientnet_lite0"))
 
 
-def _signals(path, embedder, **kwargs):
-    return extract_signals(path, embedder, embed_batch=2, dense_min_frames=16, max_frames=3600, **kwargs)
+def _features(path, embedder, **kwargs):
+    return extract_features(path, embedder, embed_batch=2, dense_min_frames=16, max_frames=3600, **kwargs)
 
 
 def test_every_stage_of_a_video_with_sound_is_run_and_timed(lite0, clip):
-    signals = _signals(clip, lite0)
-    n = len(signals.frames.images)  # 6 s at 4 fps, and the last frame
-    assert n == len(signals.hashes) == len(signals.thumbs) == signals.embeddings.shape[0] == 25
-    assert signals.sha256 == sha256_file(clip)
-    assert signals.audio is not None and signals.audio.fingerprint is not None
-    assert set(signals.cpu) == {"probe", "decode", "hash", "embed", "audio"}
-    assert all(seconds >= 0 for seconds in signals.cpu.values())
+    features = _features(clip, lite0)
+    n = len(features.frames.images)  # 6 s at 4 fps, and the last frame
+    assert n == len(features.hashes) == len(features.thumbs) == features.embeddings.shape[0] == 25
+    assert features.sha256 == sha256_file(clip)
+    assert features.audio is not None and features.audio.fingerprint is not None
+    assert set(features.cpu) == {"probe", "decode", "hash", "embed", "audio"}
+    assert all(seconds >= 0 for seconds in features.cpu.values())
     # the same frames embedded on their own: the pipeline hands the embedder what the sampler made
-    assert np.allclose(signals.embeddings, lite0.embed(signals.frames.images), atol=1e-5)
+    assert np.allclose(features.embeddings, lite0.embed(features.frames.images), atol=1e-5)
 
 
 def test_a_silent_video_has_no_audio_stage_and_a_known_hash_is_not_recomputed(lite0, other_clip):
-    signals = _signals(other_clip, lite0, sha256=False)
-    assert signals.audio is None and "audio" not in signals.cpu
-    assert signals.sha256 == ""
+    features = _features(other_clip, lite0, sha256=False)
+    assert features.audio is None and "audio" not in features.cpu
+    assert features.sha256 == ""
 
 
 def test_a_file_that_is_not_a_video_fails_with_a_reason(lite0, tmp_path):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(ExtractionError):
-        _signals(junk, lite0)
+        _features(junk, lite0)

@@ -177,7 +177,7 @@ def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(cli
     """video_extract writes with a binary COPY: every column lands where it belongs."""
     import numpy as np
 
-    from dedup.features.extract import extract_signals
+    from dedup.features.extract import extract_features
     from dedup.features.phash import bands
 
     video = Video.objects.create(path=str(clip), rel_path=clip.name, size=clip.stat().st_size)
@@ -185,7 +185,7 @@ def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(cli
     video.refresh_from_db()
     assert video.status == Video.Status.READY, video.error
     embedder = services.current_embedder()
-    expected = extract_signals(clip, embedder, embed_batch=2, dense_min_frames=16, max_frames=3600)
+    expected = extract_features(clip, embedder, embed_batch=2, dense_min_frames=16, max_frames=3600)
     frames = list(Frame.objects.filter(video=video).order_by("idx"))
     assert [f.idx for f in frames] == list(range(len(expected.hashes)))
     assert [f.t for f in frames] == pytest.approx(expected.frames.times.tolist())

@@ -381,7 +381,12 @@ def _fingerprint_similarity_by_scan(fa, fb, offsets, min_overlap):
     "na, nb, shift", [(480, 480, 0), (480, 200, 150), (60, 900, -1), (9, 12, 0), (300, 30, 0)]
 )
 def test_the_fingerprint_search_finds_what_a_scan_of_every_offset_finds(na, nb, shift):
-    from dedup.matching.score import MIN_FP_OVERLAP, MIN_FP_OVERLAP_SHORT, fingerprint_similarity
+    from dedup.matching.score import (
+        FP_ITEM_SECONDS,
+        MIN_FP_OVERLAP,
+        MIN_FP_OVERLAP_SHORT,
+        fingerprint_similarity,
+    )
 
     rng = np.random.default_rng(na + nb)
     song = rng.integers(0, 2**32, na + nb + 400, dtype=np.uint64).astype(np.uint32)
@@ -394,11 +399,11 @@ def test_the_fingerprint_search_finds_what_a_scan_of_every_offset_finds(na, nb, 
         fa, fb, range(-(na - min_overlap), nb - min_overlap + 1), min_overlap
     )
     hinted = fingerprint_similarity(fa, fb, offset_hint=-0.5)
-    width = round(3.0 / (1365 / 11025))
-    centre = round(-0.5 / (1365 / 11025))
+    width = round(3.0 / FP_ITEM_SECONDS)  # fingerprint_similarity's default search: ± 3 s
+    centre = round(-0.5 / FP_ITEM_SECONDS)
     offsets = range(
         max(-(na - MIN_FP_OVERLAP_SHORT), centre - width), min(nb - MIN_FP_OVERLAP_SHORT, centre + width) + 1
     )
     assert hinted == _fingerprint_similarity_by_scan(fa, fb, offsets, MIN_FP_OVERLAP_SHORT)
     if shift >= 0 and min(na, nb) >= min_overlap:
-        assert found[0] > 0.8 and found[1] == pytest.approx(-shift * 1365 / 11025)
+        assert found[0] > 0.8 and found[1] == pytest.approx(-shift * FP_ITEM_SECONDS)

@@ -1,4 +1,4 @@
-"""One video's signals, stage by stage: what `video_extract` stores and `scripts/gpu_bench.py`
+"""One video's features, stage by stage: what `video_extract` stores and `scripts/gpu_bench.py`
 times on a lent machine without a database, so both run the same stages in the same order."""
 
 import time
@@ -27,7 +27,7 @@ class VideoFeatures:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU-s by stage: probe, decode, hash, embed, audio
 
 
-def extract_signals(
+def extract_features(
     path: Path,
     embedder,
     *,
