@@ -175,6 +175,8 @@ ASTRADUP = {
     "CLIP_WEIGHTS": env_str("ASTRADUP_CLIP_WEIGHTS", ""),
     "LITE0_WEIGHTS": env_str("ASTRADUP_LITE0_WEIGHTS", ""),
     "DEVICE": env_str("ASTRADUP_DEVICE", "auto"),
+    # video decoding: cpu, cuda (NVDEC), or auto: on the GPU when the embedding runs on CUDA
+    "DECODE_DEVICE": env_str("ASTRADUP_DECODE_DEVICE", "auto"),
     "TORCH_THREADS": env_int("ASTRADUP_TORCH_THREADS", 1),
     "EMBED_BATCH": env_int("ASTRADUP_EMBED_BATCH", 0),  # 0: by runtime (8 OpenVINO, 32 torch CPU, 256 CUDA)
     # auto: OpenVINO on CPUs (bf16 where supported), torch on CUDA (fp16); or torch / openvino

@@ -60,3 +60,17 @@ def weights_check(app_configs, **kwargs):
     except WeightsMissing as exc:
         return [Error(str(exc), id="dedup.E006")]
     return []
+
+
+@register()
+def decode_device_check(app_configs, **kwargs):
+    value = settings.ASTRADUP["DECODE_DEVICE"]
+    if value not in ("auto", "cpu", "cuda"):
+        return [
+            Error(
+                f"ASTRADUP_DECODE_DEVICE is '{value}'.",
+                hint="Use auto (decode on the GPU when embedding on CUDA), cpu or cuda.",
+                id="dedup.E007",
+            )
+        ]
+    return []

@@ -17,6 +17,7 @@ from pgvector import HalfVector
 
 from .features import FEATURE_VERSION, ExtractionError
 from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, resolve_weights
+from .features.frames import pick_decode_device
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
 from .matching.groups import group_components, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
@@ -185,6 +186,12 @@ def current_embedder():
     )
 
 
+def decode_device(embedder) -> str:
+    """Where this worker decodes videos (ASTRADUP_DECODE_DEVICE; `auto` follows the embedder)."""
+    embeds_on = embedder.device.type if embedder.device is not None else "cpu"
+    return pick_decode_device(settings.ASTRADUP["DECODE_DEVICE"], embeds_on)
+
+
 def statistics_refresh() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE dedup_video")
@@ -291,6 +298,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
             dense_min_frames=settings.ASTRADUP["DENSE_MIN_FRAMES"],
             max_frames=settings.ASTRADUP["MAX_FRAMES"],
             sha256=not video.sha256,
+            decode_device=decode_device(embedder),
         )
     except ExtractionError as exc:
         video.mark_failed(str(exc))

@@ -17,10 +17,14 @@ What it measures, each figure in the printed JSON:
   (256 frames + their mirror images) and at one minute's frames (61 + 61); Lite0 with real
   weights, ResNet-50 and CLIP ViT-B/32 with random ones (throughput does not depend on them).
 - `embed_frames_per_s`: the app's `Embedder.embed` in one process (CPU preparation included).
-- `pipeline`: a pool of worker processes, each loading the model once as a worker does, each
-  task probing a video, decoding it at 1 fps (PyAV), hashing its frames, embedding them on the
-  shared GPU and decoding its audio (video_extract without the database); videos/hour, CPU-s per
-  stage per video, and the decode-only rate of the same pool beside it.
+- `nvdec`: the clip sampled at 1 fps with the decoding on the CPU and on the GPU (NVDEC, what
+  `ASTRADUP_DECODE_DEVICE=auto` does beside a CUDA embedder): where each ran, CPU-s and wall
+  seconds per decode, and how far the GPU's pictures and their embeddings are from the CPU's.
+- `pipeline_cpu_decode` / `pipeline_nvdec`: a pool of worker processes, each loading the model
+  once as a worker does, each task probing a video, decoding it at 1 fps (PyAV; on the CPU, or
+  on the GPU), hashing its frames, embedding them on the shared GPU and decoding its audio
+  (video_extract without the database); videos/hour, CPU-s per stage per video; and beside each
+  the decode-only rate of the same pool (`decode_only_*`).
 """
 
 import argparse
@@ -74,6 +78,43 @@ def lite0(device: str, threads: int = 1):
     return Embedder(
         "efficientnet_lite0", resolve_weights("efficientnet_lite0"), device=device, threads=threads
     )
+
+
+def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
+    """CPU vs GPU decoding of the clip in this process (whose torch holds the CUDA context)."""
+    import numpy as np
+
+    from dedup.features.frames import sample_frames
+
+    out, sampled = {}, {}
+    for where in ("cpu", "cuda"):
+        cpu, wall = [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            sampled[where] = sample_frames(clip, clip_duration(clip), device=where)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - t)
+        out[where] = {
+            "decoded_on": sampled[where].decoder,
+            "frames": len(sampled[where].images),
+            "cpu_s": round(min(cpu), 3),
+            "wall_s": round(min(wall), 3),
+        }
+    a, b = sampled["cpu"], sampled["cuda"]
+    same = len(a.images) == len(b.images) and all(
+        x.shape == y.shape for x, y in zip(a.images, b.images, strict=False)
+    )
+    out["same_times"] = bool(len(a.times) == len(b.times) and np.allclose(a.times, b.times, atol=1e-3))
+    if same:
+        diff = np.stack(
+            [np.abs(x.astype(np.int16) - y.astype(np.int16)) for x, y in zip(a.images, b.images, strict=True)]
+        )
+        out["pixel_abs_diff_mean"] = round(float(diff.mean()), 4)
+        out["pixel_abs_diff_max"] = int(diff.max())
+        embedder = lite0(device)
+        cos = (embedder.embed(a.images, batch=256) * embedder.embed(b.images, batch=256)).sum(axis=1)
+        out["embedding_cosine_min"] = round(float(cos.min()), 5)
+    return out
 
 
 def drift(clip: Path, device: str) -> dict:
@@ -162,6 +203,7 @@ def embed_rate(clip: Path, device: str, seconds: float) -> float:
 
 _EMBEDDER = None
 _AUDIO_FEATURES = False
+_DECODE_DEVICE = "cpu"
 
 
 def _audio_features_available() -> bool:
@@ -173,11 +215,14 @@ def _audio_features_available() -> bool:
     return True
 
 
-def _worker_init(device: str) -> None:
-    global _EMBEDDER, _AUDIO_FEATURES
+def _worker_init(device: str, decode_device: str) -> None:
+    global _EMBEDDER, _AUDIO_FEATURES, _DECODE_DEVICE
     import torch
 
     torch.set_num_threads(1)
+    _DECODE_DEVICE = decode_device
+    if device == "none" and decode_device == "cuda":
+        torch.zeros(1, device="cuda")  # hold the primary context NVDEC runs on, as a worker's model does
     if device != "none":
         _EMBEDDER = lite0(device)
         _AUDIO_FEATURES = _audio_features_available()
@@ -204,12 +249,13 @@ def _task(path: str) -> dict:
 
     if _EMBEDDER is None:
         t = time.process_time()
-        frames = sample_frames(Path(path), clip_duration(Path(path)))
+        frames = sample_frames(Path(path), clip_duration(Path(path)), device=_DECODE_DEVICE)
         return {
             "cpu": {"decode": time.process_time() - t},
             "frames": len(frames.images),
             "gpu_mb": 0,
             "audio": "not run",
+            "decoded_on": frames.decoder,
         }
     features = extract_features(
         Path(path),
@@ -217,6 +263,7 @@ def _task(path: str) -> dict:
         embed_batch=256,  # the app's CUDA batch
         dense_min_frames=DENSE_MIN_FRAMES,
         max_frames=3600,  # the app's default ASTRADUP_MAX_FRAMES
+        decode_device=_DECODE_DEVICE,
         audio=extract_audio if _AUDIO_FEATURES else _pcm_only,
     )
     gpu_mb = 0
@@ -225,10 +272,16 @@ def _task(path: str) -> dict:
 
         gpu_mb = round(torch.cuda.max_memory_reserved() / 2**20)
     audio = "chromaprint + mfcc" if _AUDIO_FEATURES else "pcm decode only"
-    return {"cpu": features.cpu, "frames": len(features.frames.images), "gpu_mb": gpu_mb, "audio": audio}
+    return {
+        "cpu": features.cpu,
+        "frames": len(features.frames.images),
+        "gpu_mb": gpu_mb,
+        "audio": audio,
+        "decoded_on": features.frames.decoder,
+    }
 
 
-def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
+def pipeline(clip: Path, device: str, workers: int, videos: int, decode_device: str = "cpu") -> dict:
     """Videos/hour of a pool of workers (each loads the model once), after one warm-up task each."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -236,7 +289,10 @@ def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
     minutes = clip_duration(clip) / MIN
     # spawn: CUDA cannot be used in a forked child once the parent has initialised it
     with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init, initargs=(device,)
+        workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(device, decode_device),
     ) as pool:
         list(pool.map(_task, [str(clip)] * workers))
         t0 = time.perf_counter()
@@ -252,6 +308,7 @@ def pipeline(clip: Path, device: str, workers: int, videos: int) -> dict:
         "cpu_s_per_video_minute": stages,
         "gpu_mb_per_worker": max(r["gpu_mb"] for r in results),
         "audio": results[0]["audio"],
+        "decoded_on": sorted({r["decoded_on"] for r in results}),
     }
 
 
@@ -270,6 +327,14 @@ def main() -> None:
         help="network batch sizes in images (512: the app's 256 frames + mirrors; 122: one minute's)",
     )
     parser.add_argument("--out", type=Path, help="also write the JSON here after each step")
+    parser.add_argument("--steps", nargs="+", help="run only these steps (default: all)")
+    parser.add_argument(
+        "--nvdec-workers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="extra NVDEC pipeline runs at these pool sizes",
+    )
     args = parser.parse_args()
     import torch
 
@@ -281,6 +346,8 @@ def main() -> None:
     result["cpu_cores"] = len(os.sched_getaffinity(0))
 
     def step(key: str, fn, *a):
+        if args.steps and key.split("@")[0] not in args.steps:
+            return
         t0 = time.perf_counter()
         try:
             result[key] = fn(*a)
@@ -302,11 +369,17 @@ def main() -> None:
             "bytes": clip.stat().st_size,
         }
         step("drift", drift, clip, device)
+        step("nvdec", nvdec, clip, device)  # without a GPU: its fallback to the CPU
         step("network_images_per_s", network_rates, device, args.seconds, args.batches)
         step("embed_frames_per_s", lambda: round(embed_rate(clip, device, args.seconds)))
         videos = args.videos or 4 * args.workers
-        step("pipeline", pipeline, clip, device, args.workers, videos)
-        step("decode_only", pipeline, clip, "none", args.workers, videos)
+        step("pipeline_cpu_decode", pipeline, clip, device, args.workers, videos, "cpu")
+        step("decode_only_cpu", pipeline, clip, "none", args.workers, videos, "cpu")
+        if device == "cuda":
+            step("pipeline_nvdec", pipeline, clip, device, args.workers, videos, "cuda")
+            step("decode_only_nvdec", pipeline, clip, "none", args.workers, videos, "cuda")
+            for n in args.nvdec_workers:
+                step(f"pipeline_nvdec@{n}", pipeline, clip, device, n, 4 * n, "cuda")
     print(json.dumps(result))
 
 

@@ -51,3 +51,16 @@ def test_an_unusable_database_url_stops_migrate_with_a_clear_message():
         timeout=120,
     )
     assert result.returncode != 0 and "dedup.E004" in result.stderr and "Cannot connect" in result.stderr
+
+
+def test_an_unknown_decode_device_stops_the_app_at_its_checks():
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=root,
+        env=_env(ASTRADUP_DECODE_DEVICE="nvdec"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "dedup.E007" in result.stderr

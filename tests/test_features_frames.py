@@ -108,7 +108,7 @@ def test_the_sampler_seeks_to_keyframes_at_odd_timebases(tmp_path):
     path = _keyframed(tmp_path, "odd.mp4", rate="1506/125", keys="0,1.992,5.395")
     code = (
         "import sys; from dedup.features.frames import decode_frames; "
-        f"t, _ = decode_frames({str(path)!r}, 8.0); print(len(t))"
+        f"t, _, _ = decode_frames({str(path)!r}, 8.0); print(len(t))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -149,11 +149,47 @@ def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, m
     used = []
     seek_and_drain = frames._picture_after_seek
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
-    times, images = frames.decode_frames(path, 10.0)
+    times, images, _ = frames.decode_frames(path, 10.0)
     assert sum(p is not None for p in used) >= 3
 
     # the same seeks, each followed by decoding on until the picture comes out
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: None)
-    forward_times, forward_images = frames.decode_frames(path, 10.0)
+    forward_times, forward_images, _ = frames.decode_frames(path, 10.0)
     assert np.array_equal(times, forward_times) and len(times) == 11
     assert all(np.array_equal(a, b) for a, b in zip(images, forward_images, strict=True))
+
+
+def test_decoding_on_the_gpu_falls_back_to_the_cpu_with_the_same_pictures(clip, monkeypatch):
+    """Asked for NVDEC where no GPU can be opened (as here), the sampler decodes on the CPU: the
+    same frames, and it says where they were decoded."""
+    from dedup.features import frames
+
+    monkeypatch.setattr(frames, "_gpu_decode_failure", None)
+    on_cpu = sample_frames(clip, probe_video(clip).duration, fps=1.0)
+    asked_gpu = sample_frames(clip, probe_video(clip).duration, fps=1.0, device="cuda")
+    assert on_cpu.decoder == asked_gpu.decoder == "cpu"
+    assert np.array_equal(on_cpu.times, asked_gpu.times)
+    assert all(np.array_equal(a, b) for a, b in zip(on_cpu.images, asked_gpu.images, strict=True))
+    assert frames._gpu_decode_failure  # remembered: later videos do not try the GPU again
+
+
+def test_a_broken_file_asked_for_the_gpu_is_an_extraction_error_not_a_gpu_failure(tmp_path, monkeypatch):
+    from dedup.features import ExtractionError, frames
+
+    monkeypatch.setattr(frames, "_gpu_decode_failure", None)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    with pytest.raises(ExtractionError, match="cannot open"):
+        frames.decode_frames(broken, 5.0, device="cuda")
+    assert frames._gpu_decode_failure is None
+
+
+def test_the_decode_device_follows_the_embedding_device_unless_set():
+    from dedup.features.frames import pick_decode_device
+
+    assert pick_decode_device("auto", "cuda") == "cuda"
+    assert pick_decode_device("auto", "cpu") == "cpu"
+    assert pick_decode_device("cpu", "cuda") == "cpu"
+    assert pick_decode_device("cuda", "cpu") == "cuda"
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        pick_decode_device("nvdec", "cuda")

@@ -45,10 +45,16 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert set(rates) == {"efficientnet_lite0", "resnet50", "clip_vit_b32"}
     assert all(isinstance(r, dict) and r["batch_2"] > 0 for r in rates.values())
     assert result["embed_frames_per_s"] > 0
-    assert set(result["pipeline"]["cpu_s_per_video_minute"]) == {"probe", "decode", "hash", "embed", "audio"}
-    assert result["pipeline"]["audio"] == "chromaprint + mfcc"  # both are installed by make test
-    assert result["pipeline"]["videos_per_hour"] > 0
-    assert set(result["decode_only"]["cpu_s_per_video_minute"]) == {"decode"}
+    pipeline = result["pipeline_cpu_decode"]
+    assert set(pipeline["cpu_s_per_video_minute"]) == {"probe", "decode", "hash", "embed", "audio"}
+    assert pipeline["audio"] == "chromaprint + mfcc"  # both are installed by make test
+    assert pipeline["videos_per_hour"] > 0 and pipeline["decoded_on"] == ["cpu"]
+    assert set(result["decode_only_cpu"]["cpu_s_per_video_minute"]) == {"decode"}
+    # no GPU here: asked for NVDEC, the sampler decodes on the CPU, the very same pictures
+    nvdec = result["nvdec"]
+    assert nvdec["cpu"]["decoded_on"] == nvdec["cuda"]["decoded_on"] == "cpu"
+    assert nvdec["same_times"] and nvdec["pixel_abs_diff_max"] == 0 and nvdec["embedding_cosine_min"] > 0.9999
+    assert "pipeline_nvdec" not in result
 
 
 def test_the_synthetic_fallback_clip_is_a_720p_h264_video(tmp_path):

@@ -35,9 +35,11 @@ def extract_features(
     dense_min_frames: int,
     max_frames: int,
     sha256: bool = True,
+    decode_device: str = "cpu",
     audio: Callable[[Path], AudioFeatures | None] = extract_audio,
 ) -> VideoFeatures:
-    """Probe, hash the file (unless `sha256` is False), sample frames, pHash and thumbnail them,
+    """Probe, hash the file (unless `sha256` is False), sample frames (decoded on `decode_device`:
+    "cpu", or "cuda" for NVDEC where it can), pHash and thumbnail them,
     embed them with `embedder` (an `Embedder`) and extract the audio signals, timing each stage in
     this process's CPU seconds. Raises ExtractionError for a file that cannot be processed."""
     cpu: dict[str, float] = {}
@@ -52,7 +54,9 @@ def extract_features(
     probe = timed("probe", probe_video, path)
     digest = timed("probe", sha256_file, path) if sha256 else ""
     fps = sampling_fps(probe.duration, dense_min_frames)
-    frames = timed("decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames)
+    frames = timed(
+        "decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames, device=decode_device
+    )
     hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
     thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
     embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)

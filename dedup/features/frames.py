@@ -1,14 +1,17 @@
 """Frame sampling at 1 fps (2-4 fps for short videos) with PyAV, letterbox cropping and informativeness.
 
-Decoding dominates extraction cost, so the sampler reads the keyframe index first and only
+Decoding dominates extraction cost on CPUs, so the sampler reads the keyframe index first and only
 seeks when the next wanted second lies beyond the next keyframe; otherwise it decodes forward
 with non-reference frames skipped (they are never needed as references, so skipping them is
 free accuracy-wise). After a seek it decodes only up to the wanted picture and drains the decoder,
 instead of also decoding the frames the decoder's reordering delay holds it back for: a third of
 the decoding of one-second-GOP sources. Frames are scaled to a small working size inside the
-decoder (swscale).
+decoder (swscale). Where the worker embeds on a CUDA GPU, H.264 (and the other codecs NVDEC knows)
+is decoded there too (`device="cuda"`), the same pictures at a fraction of the CPU time: on a GPU
+box the CPUs' decoding was what limited throughput (docs/benchmarks.md, GPU).
 """
 
+import logging
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from . import ExtractionError
+
+logger = logging.getLogger(__name__)
 
 WORK_WIDTH = 320
 SEEK_MIN_GAIN = 0.2  # seconds of decoding a seek must skip to be worth the decoder flush
@@ -36,6 +41,95 @@ class SampledFrames:
     images: list  # n RGB uint8 arrays, bars cropped, working size
     informative: np.ndarray  # (n,) bool
     crop: tuple[int, int, int, int]  # top, bottom, left, right bars removed (in working pixels)
+    decoder: str = "cpu"  # where the pictures were decoded: "cpu" or "cuda" (NVDEC)
+
+
+# why this process could not decode on the GPU, once it failed (logged once; later videos decode
+# on the CPU without trying again)
+_gpu_decode_failure: str | None = None
+
+
+def pick_decode_device(setting: str, embeds_on: str) -> str:
+    """The decoding device, "cpu" or "cuda", from ASTRADUP_DECODE_DEVICE: `auto` decodes on the GPU when the worker
+    embeds on one (it holds the CUDA context NVDEC then shares), else on the CPU."""
+    if setting == "auto":
+        return "cuda" if embeds_on == "cuda" else "cpu"
+    if setting not in ("cpu", "cuda"):
+        raise ValueError(f"ASTRADUP_DECODE_DEVICE must be auto, cpu or cuda, not '{setting}'")
+    return setting
+
+
+CU_CTX_SCHED_BLOCKING_SYNC = 0x04
+_primary_context = None  # retained for the process's life: no CUDA context made and destroyed per file
+
+
+def _cuda_context_current() -> None:
+    """Make the GPU's primary CUDA context (torch's) current on this thread unless one is, so that
+    FFmpeg decodes in it (`current_ctx`) and opening a file creates no CUDA context of its own.
+
+    FFmpeg's `primary_ctx` option cannot be used beside torch: it refuses a primary context that
+    is already active with flags other than blocking sync, and torch's is (seen on an H100:
+    "Operation not supported"). Blocking sync is set here instead, once per process: with the
+    default flags a process waiting for NVDEC's next picture spins its core, which on a box of
+    many worker processes is CPU the other stages need."""
+    import ctypes
+
+    global _primary_context
+    cuda = ctypes.CDLL("libcuda.so.1")
+    if _primary_context is None:
+        ctx, device = ctypes.c_void_p(), ctypes.c_int()
+        for name, call in (
+            ("cuInit", lambda: cuda.cuInit(0)),
+            ("cuDeviceGet", lambda: cuda.cuDeviceGet(ctypes.byref(device), 0)),
+            # CUDA >= 11 allows this on an active context; the flags govern every later wait
+            (
+                "cuDevicePrimaryCtxSetFlags",
+                lambda: cuda.cuDevicePrimaryCtxSetFlags_v2(device, CU_CTX_SCHED_BLOCKING_SYNC),
+            ),
+            ("cuDevicePrimaryCtxRetain", lambda: cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), device)),
+        ):
+            status = call()
+            if status != 0:
+                raise OSError(f"{name} failed with CUDA error {status}")
+        _primary_context = ctx
+    current = ctypes.c_void_p()
+    if cuda.cuCtxGetCurrent(ctypes.byref(current)) == 0 and current.value:
+        return
+    status = cuda.cuCtxSetCurrent(_primary_context)
+    if status != 0:
+        raise OSError(f"cuCtxSetCurrent failed with CUDA error {status}")
+
+
+def _open_video(path: Path, device: str):
+    """(container, "cuda" or "cpu"): the file opened for decoding on `device`.
+
+    NVDEC decodes in the CUDA context torch uses (see `_cuda_context_current`). A stream NVDEC
+    cannot take (a codec or profile it lacks) is decoded by FFmpeg on the CPU; a GPU that cannot
+    be opened at all leaves this process on the CPU."""
+    import av
+
+    global _gpu_decode_failure
+    gpu_error = None
+    if device == "cuda" and _gpu_decode_failure is None:
+        from av.codec.hwaccel import HWAccel
+
+        nvdec = HWAccel("cuda", allow_software_fallback=True, options={"current_ctx": "1"})
+        try:
+            _cuda_context_current()
+            container = av.open(str(path), hwaccel=nvdec)
+        except (av.error.FFmpegError, OSError) as exc:
+            gpu_error = exc  # the GPU, or the file itself: opening it without the GPU tells which
+        else:
+            video = container.streams.video
+            return container, "cuda" if video and video[0].codec_context.is_hwaccel else "cpu"
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ExtractionError(f"cannot open the video: {exc}") from exc
+    if gpu_error is not None:
+        _gpu_decode_failure = f"{type(gpu_error).__name__}: {gpu_error}"
+        logger.warning("decoding on the CPU: NVDEC could not be opened (%s)", _gpu_decode_failure)
+    return container, "cpu"
 
 
 def _keyframe_times(container, stream) -> list[float]:
@@ -103,15 +197,19 @@ def _picture_after_seek(container, stream, key: float, wanted: float):
 
 
 def decode_frames(
-    path: Path, duration: float, *, fps: float = 1.0, max_frames: int = 3600, skip_nonref: bool = True
-) -> tuple[np.ndarray, list]:
-    """Return (times, RGB images) for one frame per 1/fps seconds plus the last frame."""
+    path: Path,
+    duration: float,
+    *,
+    fps: float = 1.0,
+    max_frames: int = 3600,
+    skip_nonref: bool = True,
+    device: str = "cpu",
+) -> tuple[np.ndarray, list, str]:
+    """Return (times, RGB images, where they were decoded) for one frame per 1/fps seconds plus
+    the last frame; `device` "cuda" decodes with NVDEC where it can (see `_open_video`)."""
     import av
 
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise ExtractionError(f"cannot open the video: {exc}") from exc
+    container, decoded_on = _open_video(path, device)
     try:
         if not container.streams.video:
             raise ExtractionError("no video stream found in the file")
@@ -189,10 +287,10 @@ def decode_frames(
     finally:
         container.close()
     if not images and skip_nonref:
-        return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip_nonref=False)
+        return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip_nonref=False, device=device)
     if not images:
         raise ExtractionError("no decodable video frames (truncated or corrupt file)")
-    return np.asarray(times, dtype=np.float32), images
+    return np.asarray(times, dtype=np.float32), images, decoded_on
 
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
@@ -267,16 +365,22 @@ def one_per_second(times: np.ndarray) -> np.ndarray:
 
 
 def sample_frames(
-    path: Path, duration: float, *, fps: float | None = None, max_frames: int = 3600
+    path: Path, duration: float, *, fps: float | None = None, max_frames: int = 3600, device: str = "cpu"
 ) -> SampledFrames:
     fps = sampling_fps(duration) if fps is None else fps
-    times, images = decode_frames(path, duration, fps=fps, max_frames=max_frames)
+    times, images, decoded_on = decode_frames(path, duration, fps=fps, max_frames=max_frames, device=device)
     top, bottom, left, right = detect_bars(images)
     if top or bottom or left or right:
         h, w = images[0].shape[:2]
         images = [np.ascontiguousarray(img[top : h - bottom, left : w - right]) for img in images]
     informative = np.array([is_informative(img) for img in images], dtype=bool)
-    return SampledFrames(times=times, images=images, informative=informative, crop=(top, bottom, left, right))
+    return SampledFrames(
+        times=times,
+        images=images,
+        informative=informative,
+        crop=(top, bottom, left, right),
+        decoder=decoded_on,
+    )
 
 
 def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
