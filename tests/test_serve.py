@@ -23,7 +23,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
+def _serve(tmp_path: Path) -> tuple[subprocess.Popen, dict, list[psutil.Process]]:
+    """`manage.py serve` up, and its worker cluster's processes (the cluster's own, the sentinel,
+    the monitor, the pusher and one worker)."""
     port = _free_port()
     env = dict(os.environ, ASTRADUP_DATA_DIR=str(tmp_path / "data"), ASTRADUP_Q_WORKERS="1")
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -35,8 +37,8 @@ def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     workers: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
     try:
-        deadline = time.monotonic() + 120
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
@@ -44,7 +46,6 @@ def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "serve did not come up"
                 time.sleep(0.5)
-        # the cluster running: its process, the sentinel, the monitor, the pusher and one worker
         while len(workers) < 5:
             assert time.monotonic() < deadline, "the worker cluster did not start"
             time.sleep(0.5)
@@ -53,6 +54,25 @@ def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
                 for p in psutil.Process(server.pid).children(recursive=True)
                 if "qcluster" in " ".join(p.cmdline())
             ]
+    except BaseException:
+        _stop(server, workers, tmp_path)
+        raise
+    return server, env, workers
+
+
+def _stop(server: subprocess.Popen, workers: list[psutil.Process], tmp_path: Path) -> None:
+    """What a failed test leaves running."""
+    if server.poll() is None:
+        server.kill()
+    for p in workers:
+        if p.is_running():
+            p.kill()
+    _stop_database(tmp_path)
+
+
+def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
+    server, _, workers = _serve(tmp_path)
+    try:
         database = _database_processes(tmp_path)
         assert database
         started = time.monotonic()
@@ -66,12 +86,40 @@ def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
         gone, alive = psutil.wait_procs(database, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
     finally:
-        if server.poll() is None:
-            server.kill()
-        for p in workers:  # left running when the test fails
-            if p.is_running():
-                p.kill()
-        _stop_database(tmp_path)
+        _stop(server, workers, tmp_path)
+
+
+def test_a_second_sigterm_stops_a_busy_cluster_at_once_and_still_the_database(tmp_path):
+    """The cluster waits for a running task; a second signal (Ctrl-C twice) must not wait it out,
+    nor cut short the clean-up that lets the embedded database stop."""
+    server, env, workers = _serve(tmp_path)
+    try:
+        # a task that runs a program, so the test sees it running
+        enqueue = "from django_q.tasks import async_task; async_task('subprocess.run', ['sleep', '120'])"
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", enqueue], cwd=ROOT, env=env, check=True, timeout=60
+        )
+        deadline = time.monotonic() + 60
+        while not (
+            task := [p for p in psutil.Process(server.pid).children(recursive=True) if p.name() == "sleep"]
+        ):
+            assert time.monotonic() < deadline, "the task did not start"
+            time.sleep(0.5)
+        workers += task
+        database = _database_processes(tmp_path)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(2)
+        assert server.poll() is None  # waiting for the task to finish
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        assert time.monotonic() - started < 10  # not the rest of STOP_TIMEOUT, nor the task's 120 s
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+        gone, alive = psutil.wait_procs(database, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        _stop(server, workers, tmp_path)
 
 
 def test_the_embedded_database_stops_after_its_last_client_even_if_one_was_killed(tmp_path):

@@ -50,13 +50,17 @@ class Command(BaseCommand):
         """SIGTERM to the cluster's own process, which stops its processes in order (a worker
         finishes its task first) and, like every client of the embedded database, leaves it at
         exit. Signalled all at once, the cluster's processes died under it and it hung until
-        killed, so the embedded database never saw it leave and outlived `serve`."""
+        killed, so the embedded database never saw it leave and outlived `serve`. A second signal
+        kills the cluster at once (its task runs again after the queue's retry time)."""
         if worker.poll() is None:
             worker.terminate()
             try:
                 worker.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                pass  # a second Ctrl-C or SIGTERM while a task runs: stop now rather than wait it out
+        # from here nothing may interrupt the clean-up, or the embedded database would outlive us
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             os.killpg(worker.pid, signal.SIGKILL)  # what did not stop in time, and any orphan
         except ProcessLookupError:
