@@ -101,7 +101,8 @@ def _cuda_context_current() -> None:
 
 
 def _open_video(path: Path, device: str):
-    """(container, "cuda" or "cpu"): the file opened for decoding on `device`.
+    """(container, whether NVDEC was set up for its video stream): the file opened for decoding
+    on `device`.
 
     NVDEC decodes in the CUDA context torch uses (see `_cuda_context_current`). A stream NVDEC
     cannot take (a codec or profile it lacks) is decoded by FFmpeg on the CPU; a GPU that cannot
@@ -121,7 +122,7 @@ def _open_video(path: Path, device: str):
             gpu_error = exc  # the GPU, or the file itself: opening it without the GPU tells which
         else:
             video = container.streams.video
-            return container, "cuda" if video and video[0].codec_context.is_hwaccel else "cpu"
+            return container, bool(video and video[0].codec_context.is_hwaccel)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -129,7 +130,7 @@ def _open_video(path: Path, device: str):
     if gpu_error is not None:
         _gpu_decode_failure = f"{type(gpu_error).__name__}: {gpu_error}"
         logger.warning("decoding on the CPU: NVDEC could not be opened (%s)", _gpu_decode_failure)
-    return container, "cpu"
+    return container, False
 
 
 def _keyframe_times(container, stream) -> list[float]:
@@ -209,7 +210,8 @@ def decode_frames(
     the last frame; `device` "cuda" decodes with NVDEC where it can (see `_open_video`)."""
     import av
 
-    container, decoded_on = _open_video(path, device)
+    container, on_gpu = _open_video(path, device)
+    gpu_failed = None
     try:
         if not container.streams.video:
             raise ExtractionError("no video stream found in the file")
@@ -279,18 +281,28 @@ def decode_frames(
                     if len(times) >= max_frames:
                         break
         except av.error.FFmpegError as exc:
-            if not images:
+            if on_gpu:
+                gpu_failed = exc  # NVDEC's error may not be the file's: the CPU decodes it again below
+            elif not images:
                 raise ExtractionError(f"video data is corrupt: {exc}") from exc
+        # the GPU took the stream only if the decoder settled on its picture format (a profile NVDEC
+        # lacks, such as 4:4:4, is decoded in software in the same context)
+        on_gpu = on_gpu and stream.codec_context.pix_fmt == "cuda"
         if last is not None and (not times or last[0] - start > times[-1] + 0.25) and len(times) < max_frames:
             times.append(last[0] - start)
             images.append(last[1].to_ndarray(format="rgb24", width=out_w, height=out_h))
     finally:
         container.close()
+    if gpu_failed is not None:
+        logger.warning("NVDEC failed on %s (%s); decoding it on the CPU", path, gpu_failed)
+        return decode_frames(
+            path, duration, fps=fps, max_frames=max_frames, skip_nonref=skip_nonref, device="cpu"
+        )
     if not images and skip_nonref:
         return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip_nonref=False, device=device)
     if not images:
         raise ExtractionError("no decodable video frames (truncated or corrupt file)")
-    return np.asarray(times, dtype=np.float32), images, decoded_on
+    return np.asarray(times, dtype=np.float32), images, "cuda" if on_gpu else "cpu"
 
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
