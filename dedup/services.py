@@ -678,9 +678,10 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
 
 # At a fixed search breadth the HNSW search's recall falls as the library grows. Measured recall@40
 # of videos against exact search (make bench-index, docs/benchmarks.md): ef_search 100 0.975 at
-# 1 M frames and 0.945 at 3 M; 200 0.976 at 3 M and 0.937 at 10 M; 400 0.970 at 10 M. Each row:
-# up to this many frames, the breadth that keeps it at 0.95 or more (its p95 at the row's end,
-# one connection: 157 ms at 1 M with 100, 373 ms at 3 M with 200, 1.12 s at 10 M with 400).
+# 1 M frames, 0.959 at 2 M and 0.945 at 3 M; 200 0.976 at 3 M, 0.959 at 5 M and 0.937 at 10 M; 400
+# 0.970 at 10 M. Each row: up to this many frames, the breadth that keeps it at 0.95 or more (its
+# p95 at the row's end, one connection: 197 ms at 2 M with 100, 617 ms at 5 M with 200, 1.12 s at
+# 10 M with 400).
 SEARCH_BREADTH = ((2_000_000, 100), (5_000_000, 200), (None, 400))
 # From this many frames a video's search is split over two connections: at 10 M, ef_search 400,
 # p95 1.12 s on one connection, 0.67 s on two, 0.59 s on four (the library no longer fits in memory,
