@@ -70,6 +70,12 @@ def _stop(server: subprocess.Popen, workers: list[psutil.Process], tmp_path: Pat
     _stop_database(tmp_path)
 
 
+def _assert_stopped(*groups: list[psutil.Process]) -> None:
+    for processes in groups:
+        gone, alive = psutil.wait_procs(processes, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
+
+
 def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
     server, _, workers = _serve(tmp_path)
     try:
@@ -80,11 +86,7 @@ def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
         server.wait(timeout=60)
         # the idle cluster stops in order, well before serve would kill it
         assert time.monotonic() - started < serve.STOP_TIMEOUT
-        gone, alive = psutil.wait_procs(workers, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
-        # and the embedded database stops with its last client
-        gone, alive = psutil.wait_procs(database, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
+        _assert_stopped(workers, database)  # the database: with its last client
     finally:
         _stop(server, workers, tmp_path)
 
@@ -114,10 +116,7 @@ def test_a_second_sigterm_stops_a_busy_cluster_at_once_and_still_the_database(tm
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         assert time.monotonic() - started < 10  # not the rest of STOP_TIMEOUT, nor the task's 120 s
-        gone, alive = psutil.wait_procs(workers, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
-        gone, alive = psutil.wait_procs(database, timeout=30)
-        assert not alive, [p.cmdline() for p in alive]
+        _assert_stopped(workers, database)
     finally:
         _stop(server, workers, tmp_path)
 
