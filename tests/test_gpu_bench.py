@@ -50,9 +50,10 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert pipeline["audio"] == "chromaprint + mfcc"  # both are installed by make test
     assert pipeline["videos_per_hour"] > 0 and pipeline["decoded_on"] == ["cpu"]
     assert set(result["decode_only_cpu"]["cpu_s_per_video_minute"]) == {"decode"}
-    # no GPU here: asked for NVDEC, the sampler decodes on the CPU, the very same pictures
+    # asked for NVDEC: the same pictures, decoded on the CPU where there is no GPU (CI)
     nvdec = result["nvdec"]
-    assert nvdec["cpu"]["decoded_on"] == nvdec["cuda"]["decoded_on"] == "cpu"
+    assert nvdec["cpu"]["decoded_on"] == "cpu"
+    assert nvdec["cuda"]["decoded_on"] == "cpu" or result["pick_device_auto"] == "cuda"
     assert nvdec["same_times"] and nvdec["pixel_abs_diff_max"] == 0 and nvdec["embedding_cosine_min"] > 0.9999
     assert "pipeline_nvdec" not in result
 
