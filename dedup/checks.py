@@ -45,6 +45,41 @@ def pgvector_check(app_configs, databases=None, **kwargs):
     return []
 
 
+# From this many frames the full 1280-d index outgrows a small server's memory (3.9 GB at 1 M) and
+# the 256-d projected index is the one to search (docs/matching.md, docs/benchmarks.md)
+PROJECTION_ADVISED_FRAMES = 1_000_000
+
+
+@register(Tags.database)
+def index_projection_check(app_configs, databases=None, **kwargs):
+    """Runs with `migrate` (so `make run` shows it) and `check --database default`: fitting the
+    projection stops candidate search for a while, so it is advised, never started by itself."""
+    if not databases:
+        return []
+    from django.db.utils import DatabaseError
+
+    from .models import IndexProjection
+    from .services import library_frames
+
+    try:
+        frames = library_frames()
+        if frames < PROJECTION_ADVISED_FRAMES:
+            return []
+        backbone = settings.ASTRADUP["BACKBONE"]
+        if IndexProjection.objects.filter(backbone=backbone, ready=True).exists():
+            return []
+    except DatabaseError:  # not migrated yet: nothing to advise
+        return []
+    return [
+        Warning(
+            f"The library holds about {frames:,} frames and the '{backbone}' candidate index is not projected.",
+            hint="Stop the workers and run `manage.py fit_index_projection`: a 256-d index searches "
+            "faster and fits in memory at this size (docs/matching.md).",
+            id="dedup.W003",
+        )
+    ]
+
+
 @register()
 def weights_check(app_configs, **kwargs):
     from .features.embed import BACKBONES, WeightsMissing

@@ -268,3 +268,22 @@ def test_candidate_search_runs_at_the_breadth_and_split_of_the_librarys_size(cli
     searched.clear()
     assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(small)
     assert sorted(searched) == [(400, 2), (400, 2)]
+
+
+def test_a_large_library_without_a_projected_index_is_advised_to_fit_one(clip, monkeypatch):
+    """`migrate` (and so `make run`) warns once the library is past the size where the projected
+    index is the one to search, until a projection is fitted."""
+    from dedup import checks
+    from dedup.management.commands.bench_perf import fill_library
+
+    fill_library(3, clip)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE dedup_frame")
+    assert checks.index_projection_check(None, databases=["default"]) == []  # 180 frames: small
+    monkeypatch.setattr(checks, "PROJECTION_ADVISED_FRAMES", 150)
+    advice = checks.index_projection_check(None, databases=["default"])
+    assert [w.id for w in advice] == ["dedup.W003"] and "180 frames" in advice[0].msg
+    assert checks.index_projection_check(None, databases=None) == []  # only where databases are checked
+    backbone = Video.objects.values_list("backbone", flat=True).first()
+    services.index_projection_fit(backbone=backbone, min_frames=1)
+    assert checks.index_projection_check(None, databases=["default"]) == []
