@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def _env(**changes: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
@@ -39,11 +41,14 @@ def test_production_refuses_to_start_without_a_secret_key():
     assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
-def test_an_unusable_database_url_stops_migrate_with_a_clear_message():
+@pytest.mark.parametrize(
+    "command", [["migrate"], ["serve", "127.0.0.1:1"]], ids=["migrate", "make run's serve"]
+)
+def test_an_unusable_database_url_stops_migrate_with_a_clear_message(command):
     env = _env(DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate"],
+        [sys.executable, "manage.py", *command],
         cwd=root,
         env=env,
         capture_output=True,

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default=os.environ.get("ASTRADUP_ADDR", "127.0.0.1:8000"))
 
     def handle(self, *args, addrport: str, **options):
-        call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0, skip_checks=False)  # with the database checks (dedup.checks)
         call_command("createcachetable", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         host, _, port = addrport.rpartition(":")
