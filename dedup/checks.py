@@ -99,13 +99,11 @@ def weights_check(app_configs, **kwargs):
 
 @register()
 def decode_device_check(app_configs, **kwargs):
+    from .features.frames import pick_decode_device
+
     value = settings.ASTRADUP["DECODE_DEVICE"]
-    if value not in ("auto", "cpu", "cuda"):
-        return [
-            Error(
-                f"ASTRADUP_DECODE_DEVICE is '{value}'.",
-                hint="Use auto (decode on the GPU when embedding on CUDA), cpu or cuda.",
-                id="dedup.E007",
-            )
-        ]
+    try:
+        pick_decode_device(value, "cpu")
+    except ValueError as exc:
+        return [Error(str(exc), hint="auto decodes on the GPU when embedding on CUDA.", id="dedup.E007")]
     return []

@@ -178,6 +178,7 @@ def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(cli
     import numpy as np
 
     from dedup.features.extract import extract_features
+    from dedup.features.frames import one_per_second
     from dedup.features.phash import bands
 
     video = Video.objects.create(path=str(clip), rel_path=clip.name, size=clip.stat().st_size)
@@ -190,6 +191,9 @@ def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(cli
     assert [f.idx for f in frames] == list(range(len(expected.hashes)))
     assert [f.t for f in frames] == pytest.approx(expected.frames.times.tolist())
     assert [f.informative for f in frames] == expected.frames.informative.tolist()
+    # one frame per second goes into the index (7 of this 4 fps clip's 25), unlike `informative`
+    assert [f.indexed for f in frames] == one_per_second(expected.frames.times).tolist()
+    assert sum(f.indexed for f in frames) < len(frames)
     assert [f.phash for f in frames] == expected.hashes
     assert [(f.phash_b0, f.phash_b1, f.phash_b2, f.phash_b3) for f in frames] == [
         bands(h) for h in expected.hashes
