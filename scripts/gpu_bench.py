@@ -96,6 +96,7 @@ def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
             wall.append(time.perf_counter() - t)
         out[where] = {
             "decoded_on": sampled[where].decoder,
+            "skipped": sampled[where].skipped,
             "frames": len(sampled[where].images),
             "cpu_s": round(min(cpu), 3),
             "wall_s": round(min(wall), 3),

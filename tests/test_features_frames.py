@@ -108,7 +108,7 @@ def test_the_sampler_seeks_to_keyframes_at_odd_timebases(tmp_path):
     path = _keyframed(tmp_path, "odd.mp4", rate="1506/125", keys="0,1.992,5.395")
     code = (
         "import sys; from dedup.features.frames import decode_frames; "
-        f"t, _, _ = decode_frames({str(path)!r}, 8.0); print(len(t))"
+        f"print(len(decode_frames({str(path)!r}, 8.0).times))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -149,14 +149,121 @@ def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, m
     used = []
     seek_and_drain = frames._picture_after_seek
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
-    times, images, _ = frames.decode_frames(path, 10.0)
+    times, images, _, _ = frames.decode_frames(path, 10.0)
     assert sum(p is not None for p in used) >= 3
 
     # the same seeks, each followed by decoding on until the picture comes out
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: None)
-    forward_times, forward_images, _ = frames.decode_frames(path, 10.0)
+    forward_times, forward_images, _, _ = frames.decode_frames(path, 10.0)
     assert np.array_equal(times, forward_times) and len(times) == 11
     assert all(np.array_equal(a, b) for a, b in zip(images, forward_images, strict=True))
+
+
+def _encoded(tmp_path, name: str, *x264: str, keep_settings: bool = True):
+    """Ten seconds of moving 30 fps footage, x264 with a 250-frame GOP and the given options."""
+    from .media import ffmpeg
+
+    out = tmp_path / name
+    # without its SEI messages the stream no longer says which encoder made it
+    strip = [] if keep_settings else ["-bsf:v", "filter_units=remove_types=6"]
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30,noise=alls=12:allf=t", "-t", "10",
+        "-c:v", "libx264", *x264, "-g", "250", "-pix_fmt", "yuv420p", *strip, str(out),
+    )  # fmt: skip
+    return out
+
+
+def _full_decode(path) -> dict:
+    """Every picture of the file by its time from the stream's start, at the sampler's working size."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        start = stream.start_time or 0  # an MPEG-TS stream starts at 1.4 s; the sampler counts from 0
+        return {
+            round(float((f.pts - start) * stream.time_base), 3): f.to_ndarray(
+                format="rgb24", width=320, height=180
+            )
+            for f in container.decode(stream)
+        }
+
+
+@pytest.mark.parametrize(
+    "name, x264, skipped",
+    [
+        ("clip.mp4", ["-preset", "veryfast"], "BIDIR"),  # one reference frame
+        ("clip.ts", ["-preset", "veryfast"], "BIDIR"),  # start codes instead of NAL lengths
+        ("clip.mp4", ["-preset", "veryslow", "-x264-params", "ref=1:bframes=8"], "BIDIR"),
+        ("clip.mp4", ["-preset", "medium", "-x264-params", "b-pyramid=strict"], "BIDIR"),
+        ("clip.mp4", ["-preset", "medium"], "NONREF"),  # three references: P-frames use B-frames
+    ],
+    ids=["veryfast", "mpeg-ts", "8 B-frames", "strict pyramid", "medium"],
+)
+def test_b_frames_are_skipped_only_where_no_picture_needs_them(tmp_path, monkeypatch, name, x264, skipped):
+    """Skipping reference B-frames away from the wanted seconds must change nothing: the sampled
+    pictures and their times are those of skipping only the non-reference frames, and each is the
+    picture a full decode gives at that time."""
+    from dedup.features import frames
+
+    path = _encoded(tmp_path, name, *x264)
+    modes = []
+    choose = frames._SkipGate.mode
+    monkeypatch.setattr(frames._SkipGate, "mode", lambda gate, t: modes.append(choose(gate, t)) or modes[-1])
+    decoded = sample_frames(path, 10.0, fps=1.0)
+    assert decoded.skipped == skipped
+    # reference B-frames skipped (one per mini-GOP of up to 3 or 8 B-frames; 300 frames, 11 wanted)
+    assert (modes.count("BIDIR") >= 10) == (skipped == "BIDIR")
+
+    monkeypatch.setattr(frames, "p_frames_ignore_b_frames", lambda settings: False)
+    plain = sample_frames(path, 10.0, fps=1.0)
+    assert plain.skipped == "NONREF"
+    assert np.array_equal(decoded.times, plain.times) and len(decoded.times) == 11
+    full = _full_decode(path)
+    for t, image, same in zip(decoded.times, decoded.images, plain.images, strict=True):
+        assert np.array_equal(image, same) and np.array_equal(image, full[round(float(t), 3)])
+
+
+def test_a_wrong_b_frame_skip_would_show(tmp_path, monkeypatch):
+    """The check above can fail: where P-frames are predicted from B-frames (x264's medium preset),
+    skipping their B-frames changes the pictures."""
+    from dedup.features import frames
+
+    path = _encoded(tmp_path, "medium.mp4", "-preset", "medium")
+    monkeypatch.setattr(frames, "p_frames_ignore_b_frames", lambda settings: True)
+    decoded = sample_frames(path, 10.0, fps=1.0)
+    assert decoded.skipped == "BIDIR"
+    full = _full_decode(path)
+    assert any(
+        not np.array_equal(image, full[round(float(t), 3)])
+        for t, image in zip(decoded.times, decoded.images, strict=True)
+    )
+
+
+def test_a_stream_without_the_encoders_settings_keeps_its_b_frames(tmp_path):
+    path = _encoded(tmp_path, "anonymous.mp4", "-preset", "veryfast", keep_settings=False)
+    assert sample_frames(path, 10.0, fps=1.0).skipped == "NONREF"
+
+
+def test_x264_settings_decide_the_b_frame_skip():
+    from dedup.features.frames import p_frames_ignore_b_frames, x264_settings
+
+    sei = (
+        b"\x06\x05\xff" + b"x264 - core 164 r3095 - H.264/MPEG-4 AVC codec - options: cabac=1 ref=%s "
+        b"interlaced=%s bframes=%s b_pyramid=%s weightp=2\x00\x80"
+    )
+
+    def verdict(ref="3", interlaced="0", bframes="3", pyramid="2"):
+        settings = x264_settings(
+            sei % (ref.encode(), interlaced.encode(), bframes.encode(), pyramid.encode())
+        )
+        return p_frames_ignore_b_frames(settings)
+
+    assert x264_settings(sei % (b"1", b"0", b"3", b"2"))["weightp"] == "2"
+    assert verdict(ref="1") and verdict(pyramid="1")
+    assert not verdict(pyramid="0") and not verdict(ref="1", bframes="0")  # nothing more to skip
+    assert not verdict() and not verdict(ref="2")
+    assert not verdict(ref="1", interlaced="tff")
+    assert x264_settings(b"\x00\x00\x01\x65" + bytes(100)) is None
 
 
 def test_decoding_on_the_gpu_falls_back_to_the_cpu_with_the_same_pictures(clip, monkeypatch):
@@ -196,3 +303,17 @@ def test_the_decode_device_follows_the_embedding_device_unless_set():
     assert pick_decode_device("cuda", "cpu") == "cuda"
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
         pick_decode_device("nvdec", "cuda")
+
+
+def test_an_mpeg_ts_file_with_a_keyframe_each_second_keeps_every_second(tmp_path):
+    """MPEG-TS seeks by byte position and can land past the keyframe asked for: the sampler then
+    decodes from the start instead of losing the seconds in between (it used to keep 4 of 11)."""
+    from .media import ffmpeg
+
+    path = tmp_path / "broadcast.ts"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "10",
+        "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p", str(path),
+    )  # fmt: skip
+    frames = sample_frames(path, probe_video(path).duration, fps=1.0)
+    assert np.allclose(frames.times[:10], np.arange(10), atol=0.05)
