@@ -41,7 +41,16 @@ def _ffmpeg(args: list[str]) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
 
 
-def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "anull", gop: int = 0) -> None:
+def _encode(
+    inputs: list[str],
+    vf: str,
+    out: Path,
+    *,
+    crf: int = 23,
+    af: str = "anull",
+    gop: int = 0,
+    preset: str = "veryfast",
+) -> None:
     w, h = SIZE
     _ffmpeg(
         [
@@ -59,7 +68,9 @@ def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "
             "-c:v",
             "libx264",
             "-preset",
-            "veryfast",
+            # veryfast (one reference frame) lets the sampler skip most reference B-frames; x264's
+            # default, medium (three), does not (--preset)
+            preset,
             # x264's default keyframe interval is 250 frames (8 s here); phones and streaming
             # encoders use 1-2 s, which the sampler turns into keyframe seeks (--gop)
             *(["-g", str(gop)] if gop else []),
@@ -85,7 +96,7 @@ def _encode(inputs: list[str], vf: str, out: Path, *, crf: int = 23, af: str = "
 
 
 def make_clips(
-    media: Path, out: Path, n: int, copies: int, gop: int = 0
+    media: Path, out: Path, n: int, copies: int, gop: int = 0, preset: str = "veryfast"
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """n originals (real clips first, then synthetic sources) and `copies` transformed copies."""
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +119,7 @@ def make_clips(
                 "null",
                 tmp,
                 gop=gop,
+                preset=preset,
             )
             tmp.rename(dst)
         originals.append(dst)
@@ -116,7 +128,13 @@ def make_clips(
         if not dst.exists():
             tmp = dst.with_suffix(".tmp.mp4")
             tone = f"sine=f={300 + 110 * j}:r=44100"
-            _encode(["-f", "lavfi", "-i", f"{source}", "-f", "lavfi", "-i", tone], "null", tmp, gop=gop)
+            _encode(
+                ["-f", "lavfi", "-i", f"{source}", "-f", "lavfi", "-i", tone],
+                "null",
+                tmp,
+                gop=gop,
+                preset=preset,
+            )
             tmp.rename(dst)
         originals.append(dst)
     expected = []
@@ -131,6 +149,7 @@ def make_clips(
                 crf=30,
                 af="volume=-6dB",
                 gop=gop,
+                preset=preset,
             )
             tmp.rename(dst)
         expected.append((src.name, dst.name))
@@ -314,6 +333,11 @@ class Command(BaseCommand):
             help="Keyframe interval of the clips in frames (default: x264's, 250); clips go to CLIPS_DIR-gopN.",
         )
         parser.add_argument(
+            "--preset",
+            default="veryfast",
+            help="x264 preset of the clips (default veryfast); others go to CLIPS_DIR-PRESET.",
+        )
+        parser.add_argument(
             "--save", action="store_true", help=f"Save the result as the baseline ({BASELINE})."
         )
         parser.add_argument(
@@ -337,6 +361,7 @@ class Command(BaseCommand):
         copies: int,
         workers,
         gop: int,
+        preset: str,
         save: bool,
         library: int,
         fit_projection: bool,
@@ -347,7 +372,9 @@ class Command(BaseCommand):
         t0 = time.monotonic()
         if gop:
             clips_dir = clips_dir.with_name(f"{clips_dir.name}-gop{gop}")
-        paths, expected = make_clips(media, clips_dir, clips, copies, gop)
+        if preset != "veryfast":
+            clips_dir = clips_dir.with_name(f"{clips_dir.name}-{preset}")
+        paths, expected = make_clips(media, clips_dir, clips, copies, gop, preset)
         self.stderr.write(f"{len(paths)} clips ready in {clips_dir} ({time.monotonic() - t0:.0f} s)")
         call_command("migrate", verbosity=0)
         if Video.objects.exists():
