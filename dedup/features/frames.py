@@ -286,6 +286,7 @@ class _SkipGate:
     def __init__(self, targets: list[float], index: _Index, tb: float, skip: bool = True):
         self.base = "NONREF" if skip else "DEFAULT"  # without `skip`, nothing is skipped
         self.skip_b = index.skip_b and skip
+        self.skipped = "BIDIR" if self.skip_b else self.base  # for `Decoded.skipped`
         self.b_refs = {pts for pts, is_b in index.references if is_b}
         self.decoded = set()  # the reference B-frames to decode
         anchors = index.anchors
@@ -362,7 +363,7 @@ def decode_frames(
     device: str = "cpu",
 ) -> Decoded:
     """One frame per 1/fps seconds plus the last frame; `device` "cuda" decodes with NVDEC where it
-        can (see `_open_video`). `skip` lets the decoder skip the frames that no sampled picture needs
+    can (see `_open_video`). `skip` lets the decoder skip the frames that no sampled picture needs
     (see `_SkipGate`); without it every frame is decoded."""
     import av
 
@@ -385,7 +386,6 @@ def decode_frames(
         except av.error.FFmpegError:
             index = _Index([], [], [], False, 1)
         keyframes = index.keyframes
-        skipped = ("BIDIR" if index.skip_b else "NONREF") if skip else "DEFAULT"
         gate = _SkipGate(targets, index, tb, skip)
         codec = stream.codec_context
 
@@ -428,7 +428,8 @@ def decode_frames(
                         pos = keyframes[k] - 1e-3
                 if frame is None:
                     if gen is None:
-                        gen = frames_from(keyframes[max(0, bisect_right(keyframes, pos + 1e-6) - 1)])
+                        landing = keyframes[max(0, bisect_right(keyframes, pos + 1e-6) - 1)]
+                        gen = frames_from(landing)
                     frame = next(gen, None)
                 if frame is None:
                     break
@@ -470,7 +471,7 @@ def decode_frames(
         return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip=False, device=device)
     if not images:
         raise ExtractionError("no decodable video frames (truncated or corrupt file)")
-    return Decoded(np.asarray(times, dtype=np.float32), images, "cuda" if on_gpu else "cpu", skipped)
+    return Decoded(np.asarray(times, dtype=np.float32), images, "cuda" if on_gpu else "cpu", gate.skipped)
 
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
