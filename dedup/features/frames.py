@@ -150,7 +150,7 @@ def _open_video(path: Path, device: str):
 
 # x264 records its settings in an SEI message at the start of its first picture
 X264_SETTINGS = b"x264 - core "
-SETTINGS_WINDOW = 64 * 1024  # bytes of a keyframe searched for them
+HEAD_WINDOW = 64 * 1024  # bytes at a packet's start searched for those settings or a slice header
 
 
 def x264_settings(data: bytes) -> dict[str, str] | None:
@@ -201,7 +201,7 @@ def _is_reference(packet, length_size: int) -> bool:
                 return header >> 5 != 0
             at += length_size + int.from_bytes(data[at : at + length_size], "big")
         return True
-    head = bytes(data[:SETTINGS_WINDOW])
+    head = bytes(data[:HEAD_WINDOW])
     at = head.find(b"\x00\x00\x01")
     while 0 <= at < len(head) - 3:
         header = head[at + 3]
@@ -213,31 +213,31 @@ def _is_reference(packet, length_size: int) -> bool:
 
 class _Index(NamedTuple):
     keyframes: list[float]  # seconds, in order
-    anchors: list[int]  # pts of the I- and P-frames (see `_SkipGate`), in order
-    # the reference frames in decoding order, as (pts, is a B-frame); only where `skip_b`
+    # the reference frames in decoding order, as (pts, is a B-frame: not an I- or P-frame, see
+    # `_SkipGate`); only where the first keyframe allows `skip_b`
     references: list[tuple[int, bool]]
     skip_b: bool  # the encoder's settings allow skipping reference B-frames
     max_refs: int  # x264's `ref`
 
 
 def _index(container, stream) -> _Index:
-    """One pass over the packets: the keyframes, the I- and P-frames, the reference frames, and
-    whether the encoder's settings allow skipping reference B-frames (the first keyframe must
+    """One pass over the packets: the keyframes, the reference frames, and whether the encoder's settings allow skipping reference B-frames (the first keyframe must
     carry x264's settings and no later one, from a stream joined to another, may forbid it)."""
-    keyframes, anchors, references, verdicts = [], [], [], []
+    keyframes, references, verdicts = [], [], []
     max_refs = 1
+    shown_last = None  # the latest time shown so far, in decoding order
     tb = float(stream.time_base)
     length_size = _nal_length_size(stream.codec_context.extradata)
     h264 = stream.codec_context.name == "h264"
     for packet in container.demux(stream):
         if packet.pts is None:
             continue
-        anchor = not anchors or packet.pts > anchors[-1]
+        anchor = shown_last is None or packet.pts > shown_last  # an I- or P-frame
         if anchor:
-            anchors.append(packet.pts)
+            shown_last = packet.pts
         if packet.is_keyframe:
             keyframes.append(packet.pts * tb)
-            settings = x264_settings(memoryview(packet)[:SETTINGS_WINDOW].tobytes())
+            settings = x264_settings(memoryview(packet)[:HEAD_WINDOW].tobytes())
             verdicts.append(None if settings is None else p_frames_ignore_b_frames(settings))
             if settings is not None and settings.get("ref", "").isdigit():
                 max_refs = max(max_refs, int(settings["ref"]))
@@ -245,7 +245,7 @@ def _index(container, stream) -> _Index:
             references.append((packet.pts, not anchor))
     container.seek(0, stream=stream)
     skip_b = h264 and bool(verdicts) and verdicts[0] is True and False not in verdicts
-    return _Index(sorted(keyframes), anchors, references, skip_b, max_refs)
+    return _Index(sorted(keyframes), references, skip_b, max_refs)
 
 
 def _working_size(width: int, height: int) -> tuple[int, int]:
@@ -287,22 +287,21 @@ class _SkipGate:
         self.base = "NONREF" if skip else "DEFAULT"  # without `skip`, nothing is skipped
         self.skip_b = index.skip_b and skip
         self.skipped = "BIDIR" if self.skip_b else self.base  # for `Decoded.skipped`
-        self.b_refs = {pts for pts, is_b in index.references if is_b}
+        refs = index.references
+        self.b_refs = {pts for pts, is_b in refs if is_b}
         self.decoded = set()  # the reference B-frames to decode
-        anchors = index.anchors
-        order = {pts: i for i, (pts, _) in enumerate(index.references)}
+        anchors = [i for i, (_, is_b) in enumerate(refs) if not is_b]  # positions in `refs`
+        shown = [refs[i][0] for i in anchors]  # their times, increasing
         back = index.max_refs + self.REFS_BEFORE
         for t in targets:
-            j = bisect_right(anchors, (t - 0.05) / tb)  # anchors[j - 1] <= start < anchors[j]
-            if j >= len(anchors) or anchors[j] not in order:
+            j = bisect_right(shown, (t - 0.05) / tb)  # shown[j - 1] <= start < shown[j]
+            if j >= len(anchors):
                 continue
-            # the mini-GOP's B-frames follow its closing anchor in decoding order
-            i = order[anchors[j]]
-            end = i + 1
-            while end < len(index.references) and index.references[end][1]:
-                end += 1
+            # the mini-GOP's B-frames follow its closing I- or P-frame in decoding order
+            i = anchors[j]
+            end = anchors[j + 1] if j + 1 < len(anchors) else len(refs)
             if end > i + 1:
-                self.decoded.update(pts for pts, is_b in index.references[max(0, i - back) : end] if is_b)
+                self.decoded.update(pts for pts, is_b in refs[max(0, i - back) : end] if is_b)
 
     def mode(self, pts: int | None) -> str:
         if not self.skip_b or pts is None or pts not in self.b_refs or pts in self.decoded:
@@ -384,7 +383,7 @@ def decode_frames(
         try:
             index = _index(container, stream)
         except av.error.FFmpegError:
-            index = _Index([], [], [], False, 1)
+            index = _Index([], [], False, 1)
         keyframes = index.keyframes
         gate = _SkipGate(targets, index, tb, skip)
         codec = stream.codec_context
