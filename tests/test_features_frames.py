@@ -317,3 +317,20 @@ def test_an_mpeg_ts_file_with_a_keyframe_each_second_keeps_every_second(tmp_path
     )  # fmt: skip
     frames = sample_frames(path, probe_video(path).duration, fps=1.0)
     assert np.allclose(frames.times[:10], np.arange(10), atol=0.05)
+
+
+def test_the_b_frame_skip_check_script_compares_both_samplings(tmp_path):
+    """`scripts/b_frame_skip_check.py` reproduces the exactness figures in docs/benchmarks.md."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = _encoded(tmp_path, "veryfast.mp4", "-preset", "veryfast")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "b_frame_skip_check.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # 10 s: sampled at 2 fps
+    assert "veryfast.mp4: BIDIR, times same, max difference 0 in 0 of 21 frames" in done.stdout
+    assert "1 videos, 0 differ" in done.stdout
