@@ -3,6 +3,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg libchromaprint1
+# the embedded database's pgvector is rebuilt on CPUs without AVX-512 (lib/portable_pgvector.py)
+ifneq ($(shell grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo && echo yes),yes)
+APT_PACKAGES += gcc libc6-dev
+endif
 BENCH_MEDIA ?= /tmp/bench_media_dev
 BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
@@ -26,6 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+	$(PY) -m lib.portable_pgvector
 
 run: system-deps venv
 	$(PY) manage.py serve

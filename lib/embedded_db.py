@@ -15,6 +15,11 @@ logger = logging.getLogger(__name__)
 
 def embedded_database_settings(pgdata: Path, *, name: str = "astradup") -> dict:
     """Start (or join) the embedded server under `pgdata` and return Django DATABASES['default']."""
+    from .portable_pgvector import problem
+
+    why = problem()
+    if why:  # the server would start, then crash at the first vector written
+        raise RuntimeError(f"embedded database: {why}")
     pgdata.mkdir(parents=True, exist_ok=True)
     # pgserver falls back to /tmp when XDG_RUNTIME_DIR is unset and warns about it on every start.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
