@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             print(why or "pgvector: the installed vector.so runs on this CPU")
             return 1 if why else 0
         print(ensure(force=args.force))
-    except BuildError as exc:
+    except (BuildError, OSError) as exc:  # OSError: no network, or a read-only installation
         print(f"pgvector: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -42,3 +42,20 @@ def test_the_database_servers_cpu_is_split_by_process_and_sums_to_the_whole():
     change = _cpu_change(before, after)
     assert change == {"postmaster": 0.5, "backend": 2.0, "checkpointer": 0.25, "exited": 1.0}
     assert sum(change.values()) == (1.5 + 2.0 + 0.75 + 16.0) - (1.0 + 5.0 + 0.5 + 10.0)
+
+
+def test_a_baseline_from_another_cpu_is_called_out_not_read_as_a_regression():
+    from dedup.management.commands.bench_perf import machine_note
+
+    zen4 = {
+        "release": "8655e24",
+        "embedding": "efficientnet_lite0 on openvino (bf16)",
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "flags": ["avx512_bf16", "avx512f", "avx2"]},
+    }
+    zen3 = {**zen4, "embedding": "efficientnet_lite0 on openvino (f32)"}
+    zen3["machine"] = {"cpu": "AMD EPYC", "cores": 2, "flags": ["avx2"]}
+    assert machine_note(zen4, dict(zen4, release="d1cbd72")) == ""
+    note = machine_note(zen3, zen4)
+    assert "AMD EPYC [avx512_bf16, avx512f, avx2], 2 cores, efficientnet_lite0 on openvino (bf16)" in note
+    assert "AMD EPYC [avx2], 2 cores" in note and "git checkout 8655e24" in note
+    assert "another machine" in machine_note(zen4, {"release": "0ld"})  # baselines from before `machine`

@@ -315,6 +315,25 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+def machine_note(now: dict, before: dict) -> str:
+    """A warning when the baseline ran on another CPU or embedding precision: the lent machines
+    change CPU between sessions (Zen 4 with bf16 against Zen 3 with AVX2 alone doubled every
+    stage's CPU time), and a table of changes then compares machines, not code."""
+
+    def where(result: dict) -> str:
+        machine = result.get("machine") or {}
+        flags = ", ".join(machine.get("flags", [])) or "?"
+        return f"{machine.get('cpu', '?')} [{flags}], {machine.get('cores', '?')} cores, {result.get('embedding', '?')}"
+
+    if where(now) == where(before):
+        return ""
+    return (
+        f"the baseline ran on another machine: {where(before)}; this run: {where(now)}. The changes below "
+        f"compare the machines as much as the code: run the baseline's release here for a comparison "
+        f"(git checkout {before.get('release', '<release>')} && make bench-perf)."
+    )
+
+
 class Command(BaseCommand):
     help = "Throughput of ingest + matching on one-minute 720p clips, by stage (make bench-perf)."
 
@@ -503,6 +522,9 @@ class Command(BaseCommand):
 
         if before:
             self.stdout.write(f"\nbaseline: {before.get('release', '?')} ({BASELINE.name})")
+            note = machine_note(now, before)
+            if note:
+                self.stdout.write(note)
         self.stdout.write(f"\n{'CPU-s per video-minute':34}{'now':>10}{'baseline':>10}{'change':>10}")
         old = (before or {}).get("stages_cpu_s_per_video_minute", {})
         for stage, value in now["stages_cpu_s_per_video_minute"].items():
