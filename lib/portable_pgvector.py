@@ -27,12 +27,15 @@ from pathlib import Path
 # What the bundled vector.so executes outside its own CPU checks (objdump: vcvtusi2sd,
 # vpternlogd / vextractf64x2, vmovdqu16, EVEX-encoded xmm/ymm forms): x86-64-v4's AVX-512 subsets.
 NEEDED_FLAGS = ("avx512f", "avx512vl", "avx512bw", "avx512dq")
-# Debian's upstream tarballs (pgvector's own release archives, byte for byte), checked by sha256.
+# Debian's upstream tarballs (pgvector's own release archives, byte for byte), checked by the
+# sha256 in Debian's signed source index. The bundled version's comes first; Debian's pool drops a
+# version once no suite carries it, so the newer 0.8 release there is the fallback (its library
+# serves the older version's SQL, as during an ALTER EXTENSION UPDATE). Only 0.8.2 was reachable,
+# and so built and tested, where this was written.
+DEBIAN_POOL = "https://deb.debian.org/debian/pool/main/p/pgvector"
 SOURCES = {
-    "0.8.2": (
-        "https://deb.debian.org/debian/pool/main/p/pgvector/pgvector_0.8.2.orig.tar.gz",
-        "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa",
-    ),
+    "0.8.2": "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa",
+    "0.8.7": "b028949dce65a39818cf2bccd64c0a2abc68262a2079f598b161de9c82c9510e",
 }
 MARKER = "vector.so.portable"  # beside vector.so: the sha256 of the portable build put there
 
@@ -106,12 +109,27 @@ def problem(root: Path | None = None, flags: set[str] | None = None) -> str:
     )
 
 
+def source_versions(version: str) -> list[str]:
+    """The known sources to build `version`'s library from: itself, then newer ones of its minor."""
+    minor = version.rsplit(".", 1)[0]
+    newer = sorted(
+        (v for v in SOURCES if v != version and v.rsplit(".", 1)[0] == minor and _key(v) > _key(version)),
+        key=_key,
+        reverse=True,
+    )
+    return ([version] if version in SOURCES else []) + newer
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 def fetch_source(version: str, dest: Path, *, url: str = "", sha256: str = "") -> Path:
     """Download pgvector's source tarball for `version` to `dest`, checked against its sha256."""
     if not url:
         if version not in SOURCES:
             raise BuildError(f"no known source for pgvector {version} (known: {', '.join(SOURCES)})")
-        url, sha256 = SOURCES[version]
+        url, sha256 = f"{DEBIAN_POOL}/pgvector_{version}.orig.tar.gz", SOURCES[version]
     if url.startswith("/"):  # a tarball on disk
         data = Path(url).read_bytes()
     else:
@@ -165,11 +183,21 @@ def ensure(root: Path | None = None, flags: set[str] | None = None, *, force: bo
     if not force and not needs_rebuild(root, flags):
         return "pgvector: the installed vector.so runs on this CPU"
     version = bundled_version(root)
-    with tempfile.TemporaryDirectory(prefix="pgvector-") as tmp:
-        work = Path(tmp)
-        tarball = fetch_source(version, work / f"pgvector-{version}.tar.gz")
-        install(root, build(root, tarball, work))
-    return f"pgvector {version}: vector.so rebuilt without -march=native in {_library(root)}"
+    failures = []
+    for source in source_versions(version):
+        with tempfile.TemporaryDirectory(prefix="pgvector-") as tmp:
+            work = Path(tmp)
+            try:
+                tarball = fetch_source(source, work / f"pgvector-{source}.tar.gz")
+            except (BuildError, OSError) as exc:  # gone from Debian's pool, or no network
+                failures.append(f"{source}: {exc}")
+                continue
+            install(root, build(root, tarball, work))
+        built = source if source == version else f"{source} (for the bundled {version})"
+        return f"pgvector {built}: vector.so rebuilt without -march=native in {_library(root)}"
+    raise BuildError(
+        f"no source for pgvector {version} could be fetched: {'; '.join(failures) or 'none known'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

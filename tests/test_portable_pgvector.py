@@ -65,11 +65,8 @@ def test_a_source_tarball_with_another_checksum_is_refused(tmp_path):
         pv.fetch_source("0.0.1", tmp_path / "x.tar.gz")
 
 
-@pytest.mark.django_db
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is installed only where the rebuild is needed")
-def test_an_extension_builds_against_the_bundled_postgresql_the_way_pgvector_is_rebuilt(tmp_path):
-    """The build step on a small real extension (pgvector's own source needs the network): PGXS
-    from pgserver's PostgreSQL, the <xlocale.h> shim, OPTFLAGS, and a library the server loads."""
+def _probe_tarball(path):
+    """A minimal PGXS extension laid out like pgvector's tarball: its library is called vector."""
     files = {
         "probe/Makefile": (
             "MODULE_big = vector\nOBJS = probe.o\nOPTFLAGS = -march=native\nPG_CFLAGS += $(OPTFLAGS)\n"
@@ -81,13 +78,21 @@ def test_an_extension_builds_against_the_bundled_postgresql_the_way_pgvector_is_
             "Datum probe_twice(PG_FUNCTION_ARGS) { PG_RETURN_INT32(2 * PG_GETARG_INT32(0)); }\n"
         ),
     }
-    tarball = tmp_path / "probe.tar.gz"
-    with tarfile.open(tarball, "w:gz") as archive:
+    with tarfile.open(path, "w:gz") as archive:
         for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is installed only where the rebuild is needed")
+def test_an_extension_builds_against_the_bundled_postgresql_the_way_pgvector_is_rebuilt(tmp_path):
+    """The build step on a small real extension (pgvector's own source needs the network): PGXS
+    from pgserver's PostgreSQL, the <xlocale.h> shim, OPTFLAGS, and a library the server loads."""
+    tarball = _probe_tarball(tmp_path / "probe.tar.gz")
     work = tmp_path / "work"
     work.mkdir()
     library = pv.build(pv.pginstall(), tarball, work)
@@ -119,3 +124,34 @@ def test_the_embedded_database_refuses_to_start_a_server_that_would_crash(tmp_pa
     with pytest.raises(RuntimeError, match="lacks avx512f"):
         embedded_db.embedded_database_settings(tmp_path / "pgdata")
     assert not (tmp_path / "pgdata").exists()
+
+
+def test_the_newer_release_in_debians_pool_is_the_fallback_when_the_bundled_ones_is_gone(
+    tmp_path, monkeypatch
+):
+    assert pv.source_versions("0.8.2") == ["0.8.2", "0.8.7"]
+    assert pv.source_versions("0.8.5") == ["0.8.7"]
+    assert pv.source_versions("0.9.0") == []
+
+    pool = tmp_path / "pool"  # a pool that no longer has 0.8.2
+    pool.mkdir()
+    tarball = _probe_tarball(pool / "pgvector_0.8.7.orig.tar.gz")
+    monkeypatch.setattr(pv, "DEBIAN_POOL", str(pool))
+    monkeypatch.setattr(
+        pv, "SOURCES", {"0.8.2": "0" * 64, "0.8.7": hashlib.sha256(tarball.read_bytes()).hexdigest()}
+    )
+    root = _fake_install(tmp_path)
+    if shutil.which("gcc") is None:
+        with pytest.raises(pv.BuildError, match="gcc is needed"):
+            pv.ensure(root, ZEN3)
+        return
+    (root / "bin").symlink_to(pv.pginstall() / "bin")  # pg_config locates its installation itself
+    done = pv.ensure(root, ZEN3)
+    assert done.startswith("pgvector 0.8.7 (for the bundled 0.8.2)")
+    assert b"probe_twice" in (root / "lib" / "postgresql" / "vector.so").read_bytes()
+    assert pv.problem(root, ZEN3) == ""
+
+    monkeypatch.setattr(pv, "SOURCES", {"0.8.2": "0" * 64})
+    (root / "lib" / "postgresql" / "vector.so").write_bytes(b"bundled again")
+    with pytest.raises(pv.BuildError, match="no source for pgvector 0.8.2 could be fetched: 0.8.2: "):
+        pv.ensure(root, ZEN3)
