@@ -3,8 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg libchromaprint1
-# the embedded database's pgvector is rebuilt on CPUs without AVX-512 (lib/portable_pgvector.py)
-ifneq ($(shell grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo && echo yes),yes)
+# the embedded database's pgvector is compiled again on CPUs without AVX-512 (lib/portable_pgvector.py)
+ifneq ($(shell python3 -c 'import lib.portable_pgvector as p; print(p.runs_bundled())' 2>/dev/null),True)
 APT_PACKAGES += gcc libc6-dev
 endif
 BENCH_MEDIA ?= /tmp/bench_media_dev

@@ -90,8 +90,14 @@ def is_portable(root: Path) -> bool:
     return marker.is_file() and marker.read_text().strip() == _sha256(_library(root))
 
 
+def runs_bundled(flags: set[str] | None = None) -> bool:
+    """The CPU runs the bundled vector.so (the Makefile asks, to install a compiler where not)."""
+    flags = cpu_flags() if flags is None else flags
+    return all(flag in flags for flag in NEEDED_FLAGS)
+
+
 def needs_rebuild(root: Path, flags: set[str]) -> bool:
-    return not all(flag in flags for flag in NEEDED_FLAGS) and not is_portable(root)
+    return not runs_bundled(flags) and not is_portable(root)
 
 
 def problem(root: Path | None = None, flags: set[str] | None = None) -> str:

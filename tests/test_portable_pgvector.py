@@ -29,6 +29,7 @@ def _fake_install(tmp_path, version="0.8.2"):
 def test_the_bundled_pgvector_is_rebuilt_only_on_a_cpu_without_avx512_and_only_once(tmp_path):
     root = _fake_install(tmp_path)
     assert pv.bundled_version(root) == "0.8.2"
+    assert pv.runs_bundled(AVX512) and not pv.runs_bundled(ZEN3)
     assert pv.problem(root, AVX512) == ""
     why = pv.problem(root, ZEN3)
     assert "avx512f, avx512vl, avx512bw, avx512dq" in why and "lib.portable_pgvector" in why
