@@ -130,20 +130,19 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
-def fetch_source(version: str, dest: Path, *, url: str = "", sha256: str = "") -> Path:
+def fetch_source(version: str, dest: Path) -> Path:
     """Download pgvector's source tarball for `version` to `dest`, checked against its sha256."""
-    if not url:
-        if version not in SOURCES:
-            raise BuildError(f"no known source for pgvector {version} (known: {', '.join(SOURCES)})")
-        url, sha256 = f"{DEBIAN_POOL}/pgvector_{version}.orig.tar.gz", SOURCES[version]
-    if url.startswith("/"):  # a tarball on disk
+    if version not in SOURCES:
+        raise BuildError(f"no known source for pgvector {version} (known: {', '.join(SOURCES)})")
+    url = f"{DEBIAN_POOL}/pgvector_{version}.orig.tar.gz"
+    if url.startswith("/"):  # a pool on disk
         data = Path(url).read_bytes()
     else:
         with urllib.request.urlopen(url, timeout=120) as response:
             data = response.read()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise BuildError(f"{url}: sha256 {digest}, expected {sha256}; not building from it")
+    if digest != SOURCES[version]:
+        raise BuildError(f"{url}: sha256 {digest}, expected {SOURCES[version]}; not building from it")
     dest.write_bytes(data)
     return dest
 
