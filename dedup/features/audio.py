@@ -54,17 +54,24 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
                     continue  # a corrupt packet: skip it, as the ffmpeg program did
                 for frame in frames:
                     for out in resampler.resample(frame):
-                        chunks.append(out.to_ndarray().reshape(-1))
+                        chunks.append(_samples(out))
                         got += chunks[-1].size
                 if got >= limit:
                     break
             else:
-                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+                chunks += [_samples(out) for out in resampler.resample(None)]
         except av.error.FFmpegError:
             pass  # the container itself is broken from here on: keep what decoded
     if not chunks:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate(chunks)[:limit].astype(np.int16, copy=False)
+
+
+def _samples(frame) -> np.ndarray:
+    """A mono s16 frame's samples, copied out of its buffer (which may be padded past them).
+    `AudioFrame.to_ndarray` stacks the planes with numpy on every call: a third of this
+    function's CPU time for a minute of AAC's 2,600 frames, for the same samples."""
+    return np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples).copy()
 
 
 def chromaprint_fingerprint(pcm: np.ndarray) -> np.ndarray | None:
