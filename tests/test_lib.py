@@ -1,5 +1,5 @@
 from lib.env import env_auto_int
-from lib.machine import describe
+from lib.machine import cpu_flags, describe
 
 
 def test_a_benchmark_names_the_cpu_and_the_instruction_sets_embedding_chooses_by(tmp_path):
@@ -25,3 +25,10 @@ def test_a_number_fixes_a_setting_that_auto_leaves_to_the_code(monkeypatch):
         assert env_auto_int("ASTRADUP_TEST_SETTING") == expected
     monkeypatch.delenv("ASTRADUP_TEST_SETTING")
     assert env_auto_int("ASTRADUP_TEST_SETTING") == 0
+
+
+def test_the_cpu_flags_come_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 bmi2\n\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "bmi2"}
+    assert cpu_flags(tmp_path / "missing") == set()

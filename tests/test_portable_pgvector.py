@@ -46,13 +46,6 @@ def test_the_bundled_pgvector_is_rebuilt_only_on_a_cpu_without_avx512_and_only_o
     assert pv.needs_rebuild(root, ZEN3)
 
 
-def test_the_cpu_flags_come_from_cpuinfo(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx2 bmi2\n\n")
-    assert pv.cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "bmi2"}
-    assert pv.cpu_flags(tmp_path / "missing") == set()
-
-
 def test_a_source_tarball_with_another_checksum_is_refused(tmp_path, monkeypatch):
     pool = tmp_path / "pool"
     pool.mkdir()

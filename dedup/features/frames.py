@@ -221,8 +221,9 @@ class _Index(NamedTuple):
 
 
 def _index(container, stream) -> _Index:
-    """One pass over the packets: the keyframes, the reference frames, and whether the encoder's settings allow skipping reference B-frames (the first keyframe must
-    carry x264's settings and no later one, from a stream joined to another, may forbid it)."""
+    """One pass over the packets: the keyframes, the reference frames, and whether the encoder's
+    settings allow skipping reference B-frames (the first keyframe must carry x264's settings and
+    no later one, from a stream joined to another, may forbid it)."""
     keyframes, references, verdicts = [], [], []
     max_refs = 1
     shown_last = None  # the latest time shown so far, in decoding order
