@@ -303,17 +303,29 @@ class Embedder:
 def _openvino_model(
     backbone: Backbone, weights: Path, *, precision: str, threads: int, cache_dir: Path | None
 ):
-    """Compile the backbone with OpenVINO from its cached IR (< 1 s)."""
+    """(the precision it runs in, the compiled model): the backbone compiled with OpenVINO from its
+    cached IR (< 1 s).
+
+    The precision is the one OpenVINO settled on, not the one asked for: a bf16 hint on a CPU
+    without bf16 silently runs f32, which benchmarks and logs must not report as bf16."""
     import openvino as ov
 
     core = ov.Core()
     if precision == "auto":
-        precision = "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
+        precision = "bf16" if openvino_has_bf16() else "f32"
     xml = openvino_ir(backbone, weights, cache_dir)
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
     if threads > 0:
         config["INFERENCE_NUM_THREADS"] = threads
-    return precision, core.compile_model(core.read_model(xml), "CPU", config)
+    compiled = core.compile_model(core.read_model(xml), "CPU", config)
+    return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(), compiled
+
+
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO can run bf16 on this CPU (AVX512-BF16 or AMX)."""
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def openvino_ir(backbone: Backbone, weights: Path, cache_dir: Path | None) -> Path:
