@@ -683,10 +683,12 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
 # p95 at the row's end, one connection: 197 ms at 2 M with 100, 617 ms at 5 M with 200, 1.12 s at
 # 10 M with 400).
 SEARCH_BREADTH = ((2_000_000, 100), (5_000_000, 200), (None, 400))
-# From this many frames a video's search is split over two connections: at 10 M, ef_search 400,
-# p95 1.12 s on one connection, 0.67 s on two, 0.59 s on four (the library no longer fits in memory,
-# and a second connection keeps a second read from disk in flight)
-SPLIT_SEARCH_FRAMES = 5_000_000
+# From this many frames a video's search is split over two connections, which halves its latency
+# (the same neighbours, no less CPU). On a CPU without AVX-512 (an AMD Zen 3) the search at ef 100
+# takes p95 280 ms at 500,000 frames and 543 ms at 1 M on one connection, 144 and 175 ms on two;
+# at 10 M, ef 400, where the library no longer fits in memory, 1.12 s on one connection and 0.67 s
+# on two (a Zen 4): a second connection keeps a second read from disk in flight.
+SPLIT_SEARCH_FRAMES = 500_000
 
 
 def library_frames() -> int:

@@ -231,9 +231,9 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
 def test_the_search_widens_and_splits_as_the_library_grows(settings):
     settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=0, CANDIDATE_SEARCH_CONNECTIONS=0)
     plan = services.search_plan
-    assert [plan(n) for n in (0, 1_000_000, 2_000_000)] == [(100, 1)] * 3
-    assert [plan(n) for n in (2_000_001, 3_000_000, 4_999_999)] == [(200, 1)] * 3
-    assert plan(5_000_000) == (200, 2)
+    assert [plan(n) for n in (0, 499_999)] == [(100, 1)] * 2
+    assert [plan(n) for n in (500_000, 1_000_000, 2_000_000)] == [(100, 2)] * 3
+    assert [plan(n) for n in (2_000_001, 3_000_000, 5_000_000)] == [(200, 2)] * 3
     assert [plan(n) for n in (5_000_001, 10_000_000, 50_000_000)] == [(400, 2)] * 3
     settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=250, CANDIDATE_SEARCH_CONNECTIONS=3)
     assert plan(0) == plan(10_000_000) == (250, 3)
