@@ -81,3 +81,75 @@ def test_a_damaged_soundtrack_is_decoded_past_the_damage(tmp_path):
         data[start : start + 40] = rng.integers(0, 256, size=40, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
     assert decode_audio(path).size >= 7.5 * SAMPLE_RATE
+
+
+def _frame_by_frame(path) -> np.ndarray:
+    """Each decoded frame through the resampler on its own, as decode_audio once did."""
+    import av
+
+    out = []
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        for frame in container.decode(container.streams.audio[0]):
+            out += [o.to_ndarray()[0] for o in resampler.resample(frame)]
+        out += [o.to_ndarray()[0] for o in resampler.resample(None)]
+    return np.concatenate(out)
+
+
+def _soundtrack(path, codec: str, channels: int, rate: int, extra: tuple = ()) -> None:
+    melody = "aevalsrc=0.4*sin(2*PI*t*(220+110*mod(floor(t*3)\\,5)))+0.05*random(0):s=48000"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            melody,
+            "-t",
+            "7",
+            "-ac",
+            str(channels),
+            "-ar",
+            str(rate),
+        ]
+        + ["-c:a", codec, *extra, str(path)],
+        check=True,
+    )
+
+
+def test_joined_resampling_gives_the_samples_of_resampling_frame_by_frame(tmp_path):
+    """The decoder's frames reach the resampler many at a time; planar and packed sample formats,
+    mono to 5.1, 8 to 48 kHz, and a stream that changes rate and layout mid-way must all give
+    exactly the samples of one resampler call per frame."""
+    cases = [
+        ("aac.mp4", "aac", 2, 44100),  # float planar
+        ("mp3.mp3", "libmp3lame", 1, 22050),
+        ("pcm.wav", "pcm_s16le", 1, 8000),  # packed s16
+        ("flac.mkv", "flac", 6, 48000),  # packed, 5.1
+        ("opus.ogg", "libopus", 2, 48000),  # packed float
+        ("ac3.mkv", "ac3", 6, 48000),
+    ]
+    for name, codec, channels, rate in cases:
+        path = tmp_path / name
+        _soundtrack(path, codec, channels, rate)
+        ours, theirs = decode_audio(path), _frame_by_frame(path)
+        assert ours.size > 6 * SAMPLE_RATE, name
+        assert np.array_equal(ours, theirs), name
+    # an MPEG-TS joined from a stereo 44.1 kHz and a mono 22.05 kHz soundtrack (PyAV's resampler
+    # refuses a frame unlike its first: this raised ValueError and failed the video)
+    parts = []
+    for i, (channels, rate) in enumerate([(2, 44100), (1, 22050)]):
+        parts.append(tmp_path / f"part{i}.ts")
+        _soundtrack(parts[-1], "mp2", channels, rate, ("-f", "mpegts"))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    ours, first, second = decode_audio(joined), decode_audio(parts[0]), decode_audio(parts[1])
+    assert abs(ours.size - first.size - second.size) < 0.05 * SAMPLE_RATE  # a frame may go at the seam
+    head = first.size - SAMPLE_RATE // 10
+    assert np.array_equal(ours[:head], first[:head])
+    # the second part's decoder carries the first's state in: rounding steps apart
+    tail = 5 * SAMPLE_RATE
+    assert np.abs(ours[-tail:].astype(np.int32) - second[-tail:].astype(np.int32)).max() <= 3

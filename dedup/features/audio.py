@@ -24,12 +24,19 @@ class AudioFeatures:
     silent: bool
 
 
+# Decoded frames joined into one resampler call. Each call costs ~50 µs of PyAV overhead, and a
+# minute of AAC is 2,600 frames: resampling frame by frame was half of decoding the soundtrack.
+RESAMPLE_FRAMES = 64
+
+
 def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
     """Mono 11025 Hz s16 PCM of the first audio stream (empty when there is none or it is unreadable).
 
     In-process through PyAV (libswresample, as the `ffmpeg -ac 1 -ar 11025` child it replaces: on
     the benchmark's files the same length, samples within 3 steps of 32,768, identical Chromaprint
     fingerprints). The child cost 0.13 CPU-s per video-minute, PyAV 0.10 (docs/benchmarks.md).
+    Decoded frames go to the resampler `RESAMPLE_FRAMES` at a time, joined: a streaming resampler
+    gives the same samples however its input is cut (tested against frame by frame).
     A corrupt packet is skipped; a container broken part-way keeps what decoded before the break."""
     import av
 
@@ -45,7 +52,20 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
             return np.zeros(0, dtype=np.int16)
         stream = container.streams.audio[0]
         stream.thread_count = 1
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        resampler, kind = None, None  # one resampler per run of frames of one format, layout and rate
+        pending: list = []  # decoded frames of that run, not yet resampled
+
+        def resample(frame) -> None:
+            nonlocal got
+            for out in resampler.resample(frame):
+                chunks.append(_samples(out))
+                got += chunks[-1].size
+
+        def flush() -> None:
+            if pending:
+                resample(_joined(pending))
+                pending.clear()
+
         try:
             for packet in container.demux(stream):
                 try:
@@ -53,18 +73,46 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
                 except av.error.InvalidDataError:
                     continue  # a corrupt packet: skip it, as the ffmpeg program did
                 for frame in frames:
-                    for out in resampler.resample(frame):
-                        chunks.append(_samples(out))
-                        got += chunks[-1].size
-                if got >= limit:
-                    break
+                    if _kind(frame) != kind:
+                        # a broadcast recording switching between stereo and 5.1, or streams
+                        # joined: the ffmpeg program set its resampler up again, PyAV's refuses
+                        flush()
+                        if resampler is not None:
+                            resample(None)  # what the old one holds back
+                        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                        kind = _kind(frame)
+                    pending.append(frame)
+                if len(pending) >= RESAMPLE_FRAMES:
+                    flush()
+                    if got >= limit:
+                        break
             else:
-                chunks += [_samples(out) for out in resampler.resample(None)]
+                flush()
+                if resampler is not None:
+                    resample(None)
         except av.error.FFmpegError:
-            pass  # the container itself is broken from here on: keep what decoded
+            flush()  # the container itself is broken from here on: keep what decoded
     if not chunks:
         return np.zeros(0, dtype=np.int16)
     return np.concatenate(chunks)[:limit].astype(np.int16, copy=False)
+
+
+def _kind(frame) -> tuple:
+    return frame.format.name, frame.layout.name, frame.sample_rate
+
+
+def _joined(frames: list):
+    """One audio frame holding `frames`' samples in order (all of one format, layout and rate)."""
+    import av
+
+    if len(frames) == 1:
+        return frames[0]
+    first = frames[0]
+    # planar formats: (channels, samples); packed: (1, samples × channels) - joined along samples
+    data = np.concatenate([frame.to_ndarray() for frame in frames], axis=1)
+    joined = av.AudioFrame.from_ndarray(data, format=first.format.name, layout=first.layout.name)
+    joined.sample_rate = first.sample_rate
+    return joined
 
 
 def _samples(frame) -> np.ndarray:
