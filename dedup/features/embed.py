@@ -312,7 +312,7 @@ def _openvino_model(
 
     core = ov.Core()
     if precision == "auto":
-        precision = "bf16" if openvino_has_bf16() else "f32"
+        precision = "bf16" if openvino_has_bf16(core) else "f32"
     xml = openvino_ir(backbone, weights, cache_dir)
     config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
     if threads > 0:
@@ -321,11 +321,13 @@ def _openvino_model(
     return compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(), compiled
 
 
-def openvino_has_bf16() -> bool:
+def openvino_has_bf16(core=None) -> bool:
     """Whether OpenVINO can run bf16 on this CPU (AVX512-BF16 or AMX)."""
-    import openvino as ov
+    if core is None:
+        import openvino as ov
 
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        core = ov.Core()
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def openvino_ir(backbone: Backbone, weights: Path, cache_dir: Path | None) -> Path:
