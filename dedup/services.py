@@ -15,9 +15,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pgvector import HalfVector
 
-from .features import FEATURE_VERSION, ExtractionError
+from .features import FEATURE_VERSION, SAME_FOR_UPRIGHT_FILES, ExtractionError
 from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, resolve_weights
-from .features.frames import pick_decode_device
+from .features.frames import display_matrix_of, moves_pictures, pick_decode_device
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
 from .matching.groups import group_components, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
@@ -397,6 +397,30 @@ def stale_videos():
     return Video.objects.filter(status=Video.Status.READY).filter(
         ~Q(feature_version=FEATURE_VERSION) | ~Q(backbone=settings.ASTRADUP["BACKBONE"])
     )
+
+
+def carry_forward_upright() -> int:
+    """Bring ready videos of version `SAME_FOR_UPRIGHT_FILES` to this version where their files'
+    pictures need no turning: re-extracting them would give the same features. One picture is
+    decoded per file instead of the whole video. Returns how many were carried forward; the
+    others (turned pictures, files gone or unreadable) stay stale for `reextract`."""
+    carried = []
+    older = Video.objects.filter(
+        status=Video.Status.READY,
+        feature_version=SAME_FOR_UPRIGHT_FILES,
+        backbone=settings.ASTRADUP["BACKBONE"],
+    )
+    for pk, path in older.values_list("pk", "path").iterator():
+        try:
+            if not moves_pictures(display_matrix_of(Path(path))):
+                carried.append(pk)
+        except ExtractionError:
+            continue
+    for start in range(0, len(carried), 1000):
+        Video.objects.filter(
+            pk__in=carried[start : start + 1000], feature_version=SAME_FOR_UPRIGHT_FILES
+        ).update(feature_version=FEATURE_VERSION)
+    return len(carried)
 
 
 # ---------------------------------------------------------------- index projection

@@ -103,3 +103,23 @@ def concat(parts: list[Path], dst: Path, size: tuple[int, int] = (160, 120)) -> 
         str(dst),
     )
     return dst
+
+
+def with_display_matrix(src: Path, dst: Path, degrees: int, *, hflip: bool = False) -> Path:
+    """`src` remuxed (the same packets) into an MP4 whose video track carries a display matrix, as
+    phones write them: `degrees` counter-clockwise, then mirrored where `hflip`."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        streams = {}
+        for stream in inp.streams:
+            copied = out.add_stream_from_template(stream)
+            if stream.type == "video":
+                copied.set_display_rotation(degrees, hflip=hflip)
+            streams[stream.index] = copied
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return dst

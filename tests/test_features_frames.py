@@ -149,12 +149,12 @@ def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, m
     used = []
     seek_and_drain = frames._picture_after_seek
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
-    times, images, _, _ = frames.decode_frames(path, 10.0)
+    times, images = frames.decode_frames(path, 10.0)[:2]
     assert sum(p is not None for p in used) >= 3
 
     # the same seeks, each followed by decoding on until the picture comes out
     monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: None)
-    forward_times, forward_images, _, _ = frames.decode_frames(path, 10.0)
+    forward_times, forward_images = frames.decode_frames(path, 10.0)[:2]
     assert np.array_equal(times, forward_times) and len(times) == 11
     assert all(np.array_equal(a, b) for a, b in zip(images, forward_images, strict=True))
 
@@ -334,3 +334,77 @@ def test_the_b_frame_skip_check_script_compares_both_samplings(tmp_path):
     # 10 s: sampled at 2 fps
     assert "veryfast.mp4: BIDIR, times same, max difference 0 in 0 of 21 frames" in done.stdout
     assert "1 videos, 0 differ" in done.stdout
+
+
+def _asymmetric_picture() -> np.ndarray:
+    """A 160x96 picture that no turn or mirror image leaves the same."""
+    img = np.zeros((96, 160, 3), np.uint8)
+    img[:48, :40] = 255
+    img[60:, 100:] = (255, 0, 0)
+    img[10:20, 120:150] = (0, 255, 0)
+    return img
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+@pytest.mark.parametrize("hflip", [False, True])
+def test_pictures_are_turned_upright_as_ffmpeg_turns_them(tmp_path, degrees, hflip):
+    """Each of the eight orientations a display matrix can give (EXIF's eight), losslessly coded:
+    `upright` must give exactly what FFmpeg's command line writes when it re-encodes the file."""
+    import av
+
+    from dedup.features.frames import display_matrix, upright
+
+    from .media import ffmpeg
+
+    stored = _asymmetric_picture()
+    phone = tmp_path / "phone.mp4"
+    with av.open(str(phone), "w") as out:
+        stream = out.add_stream("libx264rgb", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "rgb24"
+        stream.options = {"qp": "0"}
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    shown = tmp_path / "shown.mkv"
+    ffmpeg("-i", str(phone), "-c:v", "libx264rgb", "-qp", "0", str(shown))
+
+    with av.open(str(phone)) as container:
+        first = next(container.decode(video=0))
+        matrix = display_matrix(first)
+        ours = upright(first.to_ndarray(format="rgb24"), matrix)
+    with av.open(str(shown)) as container:
+        theirs = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert (matrix is None) == (degrees == 0 and not hflip)
+    assert ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs)
+
+
+def test_a_phone_video_is_sampled_upright(tmp_path):
+    """Stored sideways with a display matrix, as phones record portrait video: the sampled
+    pictures, the working size and the thumbnails are those of the picture players show."""
+    from dedup.features.frames import display_matrix_of, frame_at, moves_pictures
+
+    from .media import with_display_matrix
+
+    shown = make_clip(tmp_path / "shown.mp4", duration=3, size=(160, 96), tone=None, crf=12)
+    sideways = make_clip(
+        tmp_path / "sideways.mp4", duration=3, size=(160, 96), tone=None, crf=12, vf="transpose=clock"
+    )
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    assert probe_video(phone).width == 96  # the stream's size is the stored picture's
+
+    upright_frames = sample_frames(shown, probe_video(shown).duration, fps=1.0)
+    phone_frames = sample_frames(phone, probe_video(phone).duration, fps=1.0)
+    assert phone_frames.turned and not upright_frames.turned
+    assert len(phone_frames.images) == len(upright_frames.images)
+    for ours, players in zip(phone_frames.images, upright_frames.images, strict=True):
+        assert ours.shape == players.shape == (96, 160, 3)
+        assert np.abs(ours.astype(int) - players).mean() < 4  # two encodes apart (1.6-2.6)
+        assert np.abs(np.rot90(ours, 2).astype(int) - players).mean() > 20  # not upside down (48-78)
+    assert frame_at(phone, 1.0).shape == (96, 160, 3)
+    assert moves_pictures(display_matrix_of(phone)) and not moves_pictures(display_matrix_of(shown))

@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from dedup import services
-from dedup.features import FEATURE_VERSION
+from dedup.features import FEATURE_VERSION, SAME_FOR_UPRIGHT_FILES
 from dedup.models import AudioHash, Frame, Video
 
-from .media import ffmpeg, make_clip, transcode
+from .media import ffmpeg, make_clip, transcode, with_display_matrix
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,11 +143,45 @@ def test_a_claimed_video_is_not_processed_twice(tmp_path, clip):
 def test_reextract_redoes_only_stale_videos(tmp_path, clip, other_clip):
     _ingest_sync(clip, other_clip)
     stale = Video.objects.get(path=str(clip))
-    Video.objects.filter(pk=stale.pk).update(feature_version=FEATURE_VERSION - 1)
+    Video.objects.filter(pk=stale.pk).update(feature_version=SAME_FOR_UPRIGHT_FILES - 1)
     fresh_finished = Video.objects.get(path=str(other_clip)).finished_at
     call_command("reextract", "--sync")
     assert Video.objects.get(pk=stale.pk).feature_version == FEATURE_VERSION
     assert Video.objects.get(path=str(other_clip)).finished_at == fresh_finished
+
+
+@pytest.fixture
+def phone_clip(tmp_path):
+    """A portrait phone video: the picture stored sideways and a display matrix that turns it."""
+    sideways = make_clip(
+        tmp_path / "sideways.mp4", source="testsrc", duration=6, size=(160, 120), vf="transpose=clock"
+    )
+    return with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+
+
+def test_a_phone_video_is_matched_with_its_upright_reencode(tmp_path, phone_clip, other_clip):
+    """ffmpeg (and so most transcoders and sharing sites) writes the copy upright without a matrix."""
+    shared = transcode(phone_clip, tmp_path / "shared.mp4", crf=30)
+    _ingest_sync(phone_clip, shared, other_clip)
+    phone = Video.objects.get(path=str(phone_clip))
+    copy = Video.objects.get(path=str(shared))
+    assert (phone.width, phone.height) == (copy.width, copy.height) == (160, 120)  # as players show them
+    pair = services.Pair.objects.get(video_a=phone, video_b=copy)
+    assert pair.label in ("exact", "near_duplicate"), pair.breakdown
+    assert pair.visual >= 0.9, pair.breakdown
+
+
+def test_reextract_keeps_the_previous_versions_upright_videos(tmp_path, clip, phone_clip, capsys):
+    """Version 5 differed only for files with a display matrix: only those are extracted again."""
+    _ingest_sync(clip, phone_clip)
+    Video.objects.update(feature_version=SAME_FOR_UPRIGHT_FILES)
+    finished = dict(Video.objects.values_list("path", "finished_at"))
+    call_command("reextract", "--sync")
+    assert "1 videos kept" in capsys.readouterr().out
+    after = {v.path: v for v in Video.objects.all()}
+    assert {v.feature_version for v in after.values()} == {FEATURE_VERSION}
+    assert after[str(clip)].finished_at == finished[str(clip)]
+    assert after[str(phone_clip)].finished_at > finished[str(phone_clip)]
 
 
 def test_ingest_enqueues_extraction_after_commit(tmp_path, clip):

@@ -3,7 +3,7 @@ times on a lent machine without a database, so both run the same stages in the s
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,8 @@ def extract_features(
     frames = timed(
         "decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames, device=decode_device
     )
+    if frames.turned:  # the stream's size is the stored picture's; players show it turned
+        probe = replace(probe, width=probe.height, height=probe.width)
     hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
     thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
     embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)

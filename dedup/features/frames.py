@@ -10,7 +10,7 @@ second: the same pictures at the same times for about a fifth less decoding (`_S
 seek it decodes only up to the wanted picture and drains the decoder, instead of also decoding the
 frames the decoder's reordering delay holds it back for: a third of the decoding of
 one-second-GOP sources. Frames are scaled to a small working size inside the
-decoder (swscale). Where the worker embeds on a CUDA GPU, H.264 (and the other codecs NVDEC knows)
+decoder (swscale), then turned upright as the file's display matrix says (`upright`). Where the worker embeds on a CUDA GPU, H.264 (and the other codecs NVDEC knows)
 is decoded there too (`device="cuda"`), the same pictures at a fraction of the CPU time: on a GPU
 box the CPUs' decoding was what limited throughput (docs/benchmarks.md, GPU).
 """
@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import ExtractionError
+from .probe import main_video_stream
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Decoded(NamedTuple):
     # what the decoder skipped: "NONREF" (non-reference frames), "BIDIR" (and the reference B-frames
     # away from the wanted times) or "DEFAULT" (nothing)
     skipped: str
+    turned: bool = False  # a quarter turn made the pictures upright: players show height as width
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class SampledFrames:
     crop: tuple[int, int, int, int]  # top, bottom, left, right bars removed (in working pixels)
     decoder: str = "cpu"  # where the pictures were decoded: "cpu" or "cuda" (NVDEC)
     skipped: str = "NONREF"  # the frames the decoder skipped (see `Decoded`)
+    turned: bool = False  # see `Decoded`
 
 
 # why this process could not decode on the GPU, once it failed (logged once; later videos decode
@@ -136,8 +139,8 @@ def _open_video(path: Path, device: str):
         except (av.error.FFmpegError, OSError) as exc:
             gpu_error = exc  # the GPU, or the file itself: opening it without the GPU tells which
         else:
-            video = container.streams.video
-            return container, bool(video and video[0].codec_context.is_hwaccel)
+            video = main_video_stream(container)
+            return container, bool(video is not None and video.codec_context.is_hwaccel)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -146,6 +149,75 @@ def _open_video(path: Path, device: str):
         _gpu_decode_failure = f"{type(gpu_error).__name__}: {gpu_error}"
         logger.warning("decoding on the CPU: NVDEC could not be opened (%s)", _gpu_decode_failure)
     return container, False
+
+
+def display_matrix(frame) -> bytes | None:
+    """The display matrix a decoded frame carries (from the container: an MP4/MOV track's matrix,
+    which phones write), None where there is none."""
+    data = frame.side_data.get("DISPLAYMATRIX")
+    return bytes(data) if data is not None else None
+
+
+def _signs(matrix: bytes | None) -> tuple[int, int, int, int] | None:
+    """The signs of the display matrix's a, b, c, d where it turns by quarter turns and mirrors
+    (16.16 fixed point; the signs are all such a matrix needs), None for another matrix or none."""
+    if matrix is None or len(matrix) < 36:
+        return None
+    m = np.frombuffer(matrix[:36], dtype=np.int32)
+    a, b, c, d = (0 if abs(int(v)) < 1 << 15 else (1 if v > 0 else -1) for v in (m[0], m[1], m[3], m[4]))
+    if (a and d and not b and not c) or (b and c and not a and not d):
+        return a, b, c, d
+    return None
+
+
+def turns_sideways(matrix: bytes | None) -> bool:
+    """Whether the display matrix turns the picture by a quarter turn (players swap width and height)."""
+    signs = _signs(matrix)
+    return signs is not None and signs[0] == 0
+
+
+def moves_pictures(matrix: bytes | None) -> bool:
+    """Whether `upright` changes the pictures of a stream with this display matrix."""
+    return _signs(matrix) not in (None, (1, 0, 0, 1))
+
+
+def display_matrix_of(path: Path) -> bytes | None:
+    """The display matrix of a file's video, from its first decoded picture (a few milliseconds)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = main_video_stream(container)
+            if stream is None:
+                raise ExtractionError("no video stream found in the file")
+            stream.codec_context.thread_count = 1
+            for frame in container.decode(stream):
+                return display_matrix(frame)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ExtractionError(f"cannot read the video: {exc}") from exc
+    raise ExtractionError("no decodable video frames")
+
+
+def upright(image: np.ndarray, matrix: bytes | None) -> np.ndarray:
+    """The picture as players show it: turned and mirrored as the display matrix says.
+
+    Phones store portrait video as landscape pictures and a matrix that turns them; FFmpeg's
+    command line, and so most transcoders and sharing sites, writes a copy upright and without
+    one, and the two would not match. The matrix (libavutil/display.h) maps a stored point (p, q)
+    to (a p + c q, b p + d q); quarter turns and mirror images are applied as FFmpeg's command line
+    applies them (all eight checked against it), any other angle is left as stored."""
+    signs = _signs(matrix)
+    if signs is None:
+        return image
+    a, b, c, d = signs
+    if a:
+        out = image[:, ::-1] if a < 0 else image
+        out = out[::-1] if d < 0 else out
+    else:
+        out = image.swapaxes(0, 1)
+        out = out[::-1] if b < 0 else out
+        out = out[:, ::-1] if c < 0 else out
+    return out if out is image else np.ascontiguousarray(out)
 
 
 # x264 records its settings in an SEI message at the start of its first picture
@@ -370,15 +442,16 @@ def decode_frames(
     container, on_gpu = _open_video(path, device)
     gpu_failed = None
     try:
-        if not container.streams.video:
+        stream = main_video_stream(container)
+        if stream is None:
             raise ExtractionError("no video stream found in the file")
-        stream = container.streams.video[0]
         stream.thread_type = "SLICE"
         stream.codec_context.thread_count = 1
         tb = float(stream.time_base)
         start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         width, height = stream.codec_context.width, stream.codec_context.height
         out_w, out_h = _working_size(width, height)
+        turned_w, turned_h = _working_size(height, width)
         n_targets = min(max_frames, max(1, int(np.floor(duration * fps)) + 1 if duration > 0 else max_frames))
         targets = [start + i / fps for i in range(n_targets)]
         try:
@@ -391,7 +464,18 @@ def decode_frames(
 
         times: list[float] = []
         images: list[np.ndarray] = []
+        turned = False
         last: tuple[float, object] | None = None
+
+        def picture(frame) -> np.ndarray:
+            """The frame upright at the working size of the picture players show."""
+            nonlocal turned
+            matrix = display_matrix(frame)
+            turned = turns_sideways(matrix)
+            # scaled as stored, to the size that is the working size once turned
+            w, h = (turned_h, turned_w) if turned else (out_w, out_h)
+            return upright(frame.to_ndarray(format="rgb24", width=w, height=h), matrix)
+
         ti = 0
         pos = -1e9
 
@@ -446,7 +530,7 @@ def decode_frames(
                 last = (t, frame)
                 if ti < len(targets) and t >= targets[ti] - 0.05:
                     times.append(t - start)
-                    images.append(frame.to_ndarray(format="rgb24", width=out_w, height=out_h))
+                    images.append(picture(frame))
                     while ti < len(targets) and targets[ti] <= t + 0.05:
                         ti += 1
                     if len(times) >= max_frames:
@@ -461,7 +545,7 @@ def decode_frames(
         on_gpu = on_gpu and stream.codec_context.pix_fmt == "cuda"
         if last is not None and (not times or last[0] - start > times[-1] + 0.25) and len(times) < max_frames:
             times.append(last[0] - start)
-            images.append(last[1].to_ndarray(format="rgb24", width=out_w, height=out_h))
+            images.append(picture(last[1]))
     finally:
         container.close()
     if gpu_failed is not None:
@@ -471,7 +555,9 @@ def decode_frames(
         return decode_frames(path, duration, fps=fps, max_frames=max_frames, skip=False, device=device)
     if not images:
         raise ExtractionError("no decodable video frames (truncated or corrupt file)")
-    return Decoded(np.asarray(times, dtype=np.float32), images, "cuda" if on_gpu else "cpu", gate.skipped)
+    return Decoded(
+        np.asarray(times, dtype=np.float32), images, "cuda" if on_gpu else "cpu", gate.skipped, turned
+    )
 
 
 def detect_bars(images: list) -> tuple[int, int, int, int]:
@@ -549,7 +635,7 @@ def sample_frames(
     path: Path, duration: float, *, fps: float | None = None, max_frames: int = 3600, device: str = "cpu"
 ) -> SampledFrames:
     fps = sampling_fps(duration) if fps is None else fps
-    times, images, decoded_on, skipped = decode_frames(
+    times, images, decoded_on, skipped, turned = decode_frames(
         path, duration, fps=fps, max_frames=max_frames, device=device
     )
     top, bottom, left, right = detect_bars(images)
@@ -564,20 +650,21 @@ def sample_frames(
         crop=(top, bottom, left, right),
         decoder=decoded_on,
         skipped=skipped,
+        turned=turned,
     )
 
 
 def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
-    """One RGB frame at (or just after) `t` seconds, scaled to `width`: for thumbnails."""
+    """One RGB frame at (or just after) `t` seconds, upright and scaled to `width`: for thumbnails."""
     import av
 
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
+        if stream is None:
+            raise ExtractionError("no video stream found in the file")
         stream.codec_context.thread_count = 1
         tb = float(stream.time_base)
         start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-        out_w = min(width, stream.codec_context.width) // 2 * 2
-        out_h = max(2, round(stream.codec_context.height * out_w / stream.codec_context.width) // 2 * 2)
         container.seek(int((start + t) / tb), stream=stream, backward=True)
         last = None
         for frame in container.decode(stream):
@@ -586,4 +673,13 @@ def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
                 break
         if last is None:
             raise ExtractionError("no decodable frame at that time")
-        return last.to_ndarray(format="rgb24", width=out_w, height=out_h)
+        matrix = display_matrix(last)
+        sideways = turns_sideways(matrix)
+        shown_w, shown_h = stream.codec_context.width, stream.codec_context.height
+        if sideways:
+            shown_w, shown_h = shown_h, shown_w
+        out_w = min(width, shown_w) // 2 * 2
+        out_h = max(2, round(shown_h * out_w / shown_w) // 2 * 2)
+        if sideways:  # scaled as stored, turned after
+            out_w, out_h = out_h, out_w
+        return upright(last.to_ndarray(format="rgb24", width=out_w, height=out_h), matrix)

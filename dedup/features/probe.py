@@ -93,6 +93,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def main_video_stream(container):
+    """The video stream that is the film: the first one that is not a cover picture (an MP4's or
+    MKV's album art is a one-picture video stream); None where there is none."""
+    import av
+
+    return next(
+        (s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic),
+        None,
+    )
+
+
 def probe_video(path: Path) -> Probe:
     """Read container and stream facts; raise ExtractionError with a reason a person can act on.
 
@@ -114,10 +125,7 @@ def probe_video(path: Path) -> Probe:
         detail = getattr(exc, "strerror", None) or str(exc) or "unknown error"
         raise ExtractionError(f"not a readable video file: {detail}") from exc
     with container:
-        video = next(
-            (s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic),
-            None,
-        )
+        video = main_video_stream(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None:
             if audio is not None:

@@ -25,6 +25,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, all: bool, failed: bool, sync: bool, workers: int, **options):
+        if not all:
+            carried = services.carry_forward_upright()
+            if carried:
+                self.stdout.write(
+                    f"{carried} videos kept: their features are this version's (upright pictures)"
+                )
         videos = Video.objects.all() if all else services.stale_videos()
         ids = set(videos.values_list("pk", flat=True))
         if failed:
