@@ -15,9 +15,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pgvector import HalfVector
 
-from .features import FEATURE_VERSION, SAME_FOR_UPRIGHT_FILES, ExtractionError
+from .features import FEATURE_VERSION, UNCHANGED_SINCE, ExtractionError
 from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, resolve_weights
-from .features.frames import display_matrix_of, moves_pictures, pick_decode_device
+from .features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
 from .matching.groups import group_components, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
@@ -399,27 +399,29 @@ def stale_videos():
     )
 
 
-def carry_forward_upright() -> int:
-    """Bring ready videos of version `SAME_FOR_UPRIGHT_FILES` to this version where their files'
-    pictures need no turning: re-extracting them would give the same features. One picture is
-    decoded per file instead of the whole video. Returns how many were carried forward; the
-    others (turned pictures, files gone or unreadable) stay stale for `reextract`."""
+def carry_forward_unchanged() -> int:
+    """Bring ready videos of version `UNCHANGED_SINCE` to this version where re-extracting them
+    would give the same features: their pictures need no turning (one picture decoded per file,
+    instead of the whole video) and their seconds fit the frame budget. Returns how many were
+    carried forward; the others (and files gone or unreadable) stay stale for `reextract`."""
+    conf = settings.ASTRADUP
     carried = []
     older = Video.objects.filter(
-        status=Video.Status.READY,
-        feature_version=SAME_FOR_UPRIGHT_FILES,
-        backbone=settings.ASTRADUP["BACKBONE"],
+        status=Video.Status.READY, feature_version=UNCHANGED_SINCE, backbone=conf["BACKBONE"]
     )
-    for pk, path in older.values_list("pk", "path").iterator():
+    for pk, path, duration in older.values_list("pk", "path", "duration").iterator():
+        rate = sampling_fps(duration or 0.0, conf["DENSE_MIN_FRAMES"])
+        if sampling_fps(duration or 0.0, conf["DENSE_MIN_FRAMES"], conf["MAX_FRAMES"]) != rate:
+            continue  # now sampled over its whole length, not its first MAX_FRAMES seconds
         try:
             if not moves_pictures(display_matrix_of(Path(path))):
                 carried.append(pk)
         except ExtractionError:
             continue
     for start in range(0, len(carried), 1000):
-        Video.objects.filter(
-            pk__in=carried[start : start + 1000], feature_version=SAME_FOR_UPRIGHT_FILES
-        ).update(feature_version=FEATURE_VERSION)
+        Video.objects.filter(pk__in=carried[start : start + 1000], feature_version=UNCHANGED_SINCE).update(
+            feature_version=FEATURE_VERSION
+        )
     return len(carried)
 
 

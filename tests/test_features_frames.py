@@ -28,6 +28,15 @@ def test_short_videos_are_sampled_faster_and_index_one_frame_per_second(clip):
     assert one_per_second(np.arange(5, dtype=np.float32)).all()
 
 
+def test_a_video_longer_than_the_frame_budget_is_sampled_over_all_of_it(clip):
+    assert sampling_fps(7200, max_frames=3600) == pytest.approx(3599 / 7200)
+    assert sampling_fps(3599, max_frames=3600) == 1.0  # 0..3599 s: 3,600 frames
+    assert sampling_fps(12, max_frames=10) == pytest.approx(9 / 12)  # 2 fps would take 25
+    frames = sample_frames(clip, probe_video(clip).duration, max_frames=4)  # 6 s: 4 fps would take 25
+    assert len(frames.times) == 4
+    assert np.allclose(frames.times, [0, 1.96, 3.92, 5.88], atol=0.1)  # every 1.96 s, to the end
+
+
 def test_a_clip_shorter_than_a_second_still_gets_a_frame(tmp_path):
     short = make_clip(tmp_path / "short.mp4", duration=0.3)
     frames = sample_frames(short, probe_video(short).duration)

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from dedup import services
-from dedup.features import FEATURE_VERSION, SAME_FOR_UPRIGHT_FILES
+from dedup.features import FEATURE_VERSION, UNCHANGED_SINCE
 from dedup.models import AudioHash, Frame, Video
 
 from .media import ffmpeg, make_clip, transcode, with_display_matrix
@@ -143,7 +143,7 @@ def test_a_claimed_video_is_not_processed_twice(tmp_path, clip):
 def test_reextract_redoes_only_stale_videos(tmp_path, clip, other_clip):
     _ingest_sync(clip, other_clip)
     stale = Video.objects.get(path=str(clip))
-    Video.objects.filter(pk=stale.pk).update(feature_version=SAME_FOR_UPRIGHT_FILES - 1)
+    Video.objects.filter(pk=stale.pk).update(feature_version=UNCHANGED_SINCE - 1)
     fresh_finished = Video.objects.get(path=str(other_clip)).finished_at
     call_command("reextract", "--sync")
     assert Video.objects.get(pk=stale.pk).feature_version == FEATURE_VERSION
@@ -171,10 +171,11 @@ def test_a_phone_video_is_matched_with_its_upright_reencode(tmp_path, phone_clip
     assert pair.visual >= 0.9, pair.breakdown
 
 
-def test_reextract_keeps_the_previous_versions_upright_videos(tmp_path, clip, phone_clip, capsys):
-    """Version 5 differed only for files with a display matrix: only those are extracted again."""
+def test_reextract_keeps_the_previous_versions_unchanged_videos(tmp_path, clip, phone_clip, capsys, settings):
+    """Version 5 differed only for files with a display matrix and for videos longer than the
+    frame budget: only those are extracted again."""
     _ingest_sync(clip, phone_clip)
-    Video.objects.update(feature_version=SAME_FOR_UPRIGHT_FILES)
+    Video.objects.update(feature_version=UNCHANGED_SINCE)
     finished = dict(Video.objects.values_list("path", "finished_at"))
     call_command("reextract", "--sync")
     assert "1 videos kept" in capsys.readouterr().out
@@ -182,6 +183,38 @@ def test_reextract_keeps_the_previous_versions_upright_videos(tmp_path, clip, ph
     assert {v.feature_version for v in after.values()} == {FEATURE_VERSION}
     assert after[str(clip)].finished_at == finished[str(clip)]
     assert after[str(phone_clip)].finished_at > finished[str(phone_clip)]
+
+    # the 6 s clip, sampled at 4 fps, no longer fits a budget of 20 frames
+    settings.ASTRADUP = {**settings.ASTRADUP, "MAX_FRAMES": 20}
+    Video.objects.filter(path=str(clip)).update(feature_version=UNCHANGED_SINCE)
+    call_command("reextract", "--sync")
+    assert "kept" not in capsys.readouterr().out
+    video = Video.objects.get(path=str(clip))
+    assert video.feature_version == FEATURE_VERSION and video.finished_at > finished[str(clip)]
+    assert video.frames.count() == 20
+
+
+def test_a_clip_from_beyond_the_frame_budget_of_a_long_video_is_found(tmp_path, settings):
+    """A video longer than ASTRADUP_MAX_FRAMES seconds used to be sampled over its first
+    MAX_FRAMES seconds only: a clip cut from later on was not found at all."""
+    settings.ASTRADUP = {**settings.ASTRADUP, "MAX_FRAMES": 24}
+    long = tmp_path / "long.mp4"
+    scenes = ["mandelbrot=size=160x120:rate=25", "life=size=160x120:rate=25:seed=7:mold=10:ratio=0.3"]
+    scenes += ["testsrc2=size=160x120:rate=25", "cellauto=size=160x120:rate=25:rule=110:seed=3"]
+    inputs = [arg for scene in scenes for arg in ("-f", "lavfi", "-t", "12", "-i", scene)]
+    chains = "".join(f"[{i}:v]format=yuv420p[v{i}];" for i in range(len(scenes)))
+    joined = "".join(f"[v{i}]" for i in range(len(scenes)))
+    ffmpeg(*inputs, "-filter_complex", f"{chains}{joined}concat=n={len(scenes)}:v=1:a=0[v]", "-map", "[v]",
+           "-c:v", "libx264", "-preset", "ultrafast", str(long))  # fmt: skip
+    tail = tmp_path / "tail.mp4"  # seconds 36-46 of 48, well past the first 24
+    ffmpeg("-ss", "36", "-t", "10", "-i", str(long), "-vf", "scale=240:180", "-c:v", "libx264",
+           "-preset", "ultrafast", "-crf", "28", str(tail))  # fmt: skip
+    _ingest_sync(long, tail)
+    source = Video.objects.get(path=str(long))
+    assert source.frames.count() == 24
+    pair = services.Pair.objects.get(video_a=source, video_b=Video.objects.get(path=str(tail)))
+    assert pair.label == "partial", pair.breakdown
+    assert pair.segments["offset"] == pytest.approx(-36, abs=1.5), pair.segments
 
 
 def test_ingest_enqueues_extraction_after_commit(tmp_path, clip):

@@ -53,7 +53,7 @@ def extract_features(
 
     probe = timed("probe", probe_video, path)
     digest = timed("probe", sha256_file, path) if sha256 else ""
-    fps = sampling_fps(probe.duration, dense_min_frames)
+    fps = sampling_fps(probe.duration, dense_min_frames, max_frames)
     frames = timed(
         "decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames, device=decode_device
     )

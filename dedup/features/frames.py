@@ -16,6 +16,7 @@ box the CPUs' decoding was what limited throughput (docs/benchmarks.md, GPU).
 """
 
 import logging
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -609,12 +610,15 @@ def is_informative(image: np.ndarray) -> bool:
     return float(cv2.meanStdDev(gray)[1][0, 0]) >= UNIFORM_STD
 
 
-def sampling_fps(duration: float, min_frames: int = DENSE_MIN_FRAMES) -> float:
-    """1 fps for videos of `min_frames` seconds or more; 2 or 4 fps for shorter ones."""
-    for rate in SAMPLE_RATES:
-        if duration * rate >= min_frames:
-            return rate
-    return SAMPLE_RATES[-1]
+def sampling_fps(duration: float, min_frames: int = DENSE_MIN_FRAMES, max_frames: int = 0) -> float:
+    """1 fps for videos of `min_frames` seconds or more; 2 or 4 fps for shorter ones. A video
+    longer than `max_frames` seconds is sampled more slowly, so that the frames still span all of
+    it: a clip cut from the second hour of a film must find its pictures (the budget bounds the
+    memory the sampled pictures take, ~170 KB each)."""
+    rate = next((r for r in SAMPLE_RATES if duration * r >= min_frames), SAMPLE_RATES[-1])
+    if max_frames > 1 and math.floor(duration * rate) + 1 > max_frames:
+        rate = (max_frames - 1) / duration
+    return rate
 
 
 def one_per_second(times: np.ndarray) -> np.ndarray:
@@ -634,7 +638,7 @@ def one_per_second(times: np.ndarray) -> np.ndarray:
 def sample_frames(
     path: Path, duration: float, *, fps: float | None = None, max_frames: int = 3600, device: str = "cpu"
 ) -> SampledFrames:
-    fps = sampling_fps(duration) if fps is None else fps
+    fps = sampling_fps(duration, max_frames=max_frames) if fps is None else fps
     times, images, decoded_on, skipped, turned = decode_frames(
         path, duration, fps=fps, max_frames=max_frames, device=device
     )

@@ -26,10 +26,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, all: bool, failed: bool, sync: bool, workers: int, **options):
         if not all:
-            carried = services.carry_forward_upright()
+            carried = services.carry_forward_unchanged()
             if carried:
                 self.stdout.write(
-                    f"{carried} videos kept: their features are this version's (upright pictures)"
+                    f"{carried} videos kept: their features are this version's (no turned pictures, not too long)"
                 )
         videos = Video.objects.all() if all else services.stale_videos()
         ids = set(videos.values_list("pk", flat=True))
