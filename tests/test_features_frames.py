@@ -417,3 +417,25 @@ def test_a_phone_video_is_sampled_upright(tmp_path):
         assert np.abs(np.rot90(ours, 2).astype(int) - players).mean() > 20  # not upside down (48-78)
     assert frame_at(phone, 1.0).shape == (96, 160, 3)
     assert moves_pictures(display_matrix_of(phone)) and not moves_pictures(display_matrix_of(shown))
+
+
+def test_reading_the_display_matrix_leaves_no_reference_to_the_frame(tmp_path):
+    """`frame.side_data` ties a frame to itself in a cycle nothing collects (PyAV 18): reading the
+    matrix that way kept every sampled picture of every video in a worker's memory."""
+    import sys
+
+    import av
+
+    from dedup.features.frames import display_matrix
+
+    from .media import with_display_matrix
+
+    sideways = make_clip(tmp_path / "sideways.mp4", duration=1, size=(96, 160), tone=None)
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    with av.open(str(phone)) as container:
+        frame = next(container.decode(video=0))
+        references = sys.getrefcount(frame)
+        assert display_matrix(frame) is not None
+        assert sys.getrefcount(frame) == references
+        assert frame.side_data is not None  # what it used to read: the frame now refers to itself
+        assert sys.getrefcount(frame) > references

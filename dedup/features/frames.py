@@ -9,10 +9,11 @@ recorders and transcoders use), the reference B-frames are skipped too, except a
 second: the same pictures at the same times for about a fifth less decoding (`_SkipGate`). After a
 seek it decodes only up to the wanted picture and drains the decoder, instead of also decoding the
 frames the decoder's reordering delay holds it back for: a third of the decoding of
-one-second-GOP sources. Frames are scaled to a small working size inside the
-decoder (swscale), then turned upright as the file's display matrix says (`upright`). Where the worker embeds on a CUDA GPU, H.264 (and the other codecs NVDEC knows)
-is decoded there too (`device="cuda"`), the same pictures at a fraction of the CPU time: on a GPU
-box the CPUs' decoding was what limited throughput (docs/benchmarks.md, GPU).
+one-second-GOP sources. Frames are scaled to a small working size inside the decoder (swscale),
+then turned upright as the file's display matrix says (`upright`). Where the worker embeds on a
+CUDA GPU, H.264 (and the other codecs NVDEC knows) is decoded there too (`device="cuda"`), the
+same pictures at a fraction of the CPU time: on a GPU box the CPUs' decoding was what limited
+throughput (docs/benchmarks.md, GPU).
 """
 
 import logging
@@ -154,8 +155,14 @@ def _open_video(path: Path, device: str):
 
 def display_matrix(frame) -> bytes | None:
     """The display matrix a decoded frame carries (from the container: an MP4/MOV track's matrix,
-    which phones write), None where there is none."""
-    data = frame.side_data.get("DISPLAYMATRIX")
+    which phones write), None where there is none.
+
+    Read through a side-data container of its own: `frame.side_data` caches one on the frame that
+    refers back to it, a cycle PyAV 18's classes leave uncollected, so every frame asked kept its
+    pictures in memory (+90 MB per one-minute video in a worker, measured)."""
+    from av.sidedata.sidedata import SideDataContainer
+
+    data = SideDataContainer(frame).get("DISPLAYMATRIX")
     return bytes(data) if data is not None else None
 
 
@@ -183,7 +190,7 @@ def moves_pictures(matrix: bytes | None) -> bool:
 
 
 def display_matrix_of(path: Path) -> bytes | None:
-    """The display matrix of a file's video, from its first decoded picture (a few milliseconds)."""
+    """The display matrix of a file's video, from its first decoded picture."""
     import av
 
     try:
@@ -645,7 +652,10 @@ def sample_frames(
     top, bottom, left, right = detect_bars(images)
     if top or bottom or left or right:
         h, w = images[0].shape[:2]
-        images = [np.ascontiguousarray(img[top : h - bottom, left : w - right]) for img in images]
+        # one frame at a time, each replacing its uncropped self: an hour of frames is ~620 MB,
+        # and a cropped copy of them all beside the originals took another ~400
+        for i, img in enumerate(images):
+            images[i] = np.ascontiguousarray(img[top : h - bottom, left : w - right])
     informative = np.array([is_informative(img) for img in images], dtype=bool)
     return SampledFrames(
         times=times,
