@@ -153,3 +153,42 @@ def test_joined_resampling_gives_the_samples_of_resampling_frame_by_frame(tmp_pa
     # the second part's decoder carries the first's state in: rounding steps apart
     tail = 5 * SAMPLE_RATE
     assert np.abs(ours[-tail:].astype(np.int32) - second[-tail:].astype(np.int32)).max() <= 3
+
+
+def _gliding_tone(seconds: float) -> np.ndarray:
+    """Noise under a gliding tone, s16 at the working rate: every frame of the spectrogram differs."""
+    rng = np.random.default_rng(4)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    y = 0.3 * np.sin(2 * np.pi * (200 + 40 * t) * t) + 0.05 * rng.standard_normal(t.size)
+    return (y * 32767).astype(np.int16)
+
+
+def test_the_streamed_mfcc_summary_is_librosas_over_the_whole_signal():
+    """A soundtrack is summarised a piece at a time (pieces of any size, frames straddling them)
+    so that an hour of it is never held whole: the result must be librosa's own, whole."""
+    import librosa
+
+    from dedup.features.audio import MEL_PIECE, _MfccSummary
+
+    pcm = _gliding_tone(2.5 * MEL_PIECE / SAMPLE_RATE + 0.37)  # three STFT pieces, a ragged end
+    y = pcm.astype(np.float32) / 32768.0
+    mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=20, n_fft=1024, hop_length=512)
+    whole = np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
+    streamed = _MfccSummary()
+    for start in range(0, pcm.size, 4999):
+        streamed.feed(pcm[start : start + 4999])
+    summary = streamed.finish()
+    assert summary.shape == (40,)
+    assert np.abs(summary - whole).max() < 1e-4 * np.abs(whole).max()
+
+
+def test_chromaprint_fed_in_pieces_gives_the_fingerprint_of_one_feed():
+    from dedup.features.audio import _Fingerprint, chromaprint_fingerprint
+
+    pcm = _gliding_tone(20.0)
+    pieces = _Fingerprint()
+    for start in range(0, pcm.size, 16411):
+        pieces.feed(pcm[start : start + 16411])
+    streamed = pieces.finish()
+    assert streamed is not None and len(streamed) * FP_ITEM_SECONDS > 15
+    assert np.array_equal(streamed, chromaprint_fingerprint(pcm))

@@ -14,6 +14,11 @@ SAMPLE_RATE = 11025
 FP_ITEM_SECONDS = 1365 / SAMPLE_RATE
 MIN_SECONDS = 1.0
 SILENCE_RMS = 1e-4
+# The soundtrack's first six hours: what it keeps until the end (the mel spectrogram the MFCC
+# summary is taken from, 40 MB per hour) stays under 240 MB.
+MAX_SECONDS = 6 * 3600.0
+N_FFT, HOP = 1024, 512  # the MFCC's STFT
+MEL_PIECE = 1 << 18  # samples (24 s) gathered before each STFT of a streamed soundtrack
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,9 @@ class AudioFeatures:
 RESAMPLE_FRAMES = 64
 
 
-def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
-    """Mono 11025 Hz s16 PCM of the first audio stream (empty when there is none or it is unreadable).
+def pcm_chunks(path: Path, *, max_seconds: float = MAX_SECONDS):
+    """Mono 11025 Hz s16 PCM of the first audio stream, in pieces as they are decoded, up to
+    `max_seconds` (nothing when there is no audio stream or it is unreadable).
 
     In-process through PyAV (libswresample, as the `ffmpeg -ac 1 -ar 11025` child it replaces: on
     the benchmark's files the same length, samples within 3 steps of 32,768, identical Chromaprint
@@ -40,31 +46,37 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
     A corrupt packet is skipped; a container broken part-way keeps what decoded before the break."""
     import av
 
-    chunks: list[np.ndarray] = []
     limit = int(max_seconds * SAMPLE_RATE)
     got = 0
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError):
-        return np.zeros(0, dtype=np.int16)
+        return
     with container:
         if not container.streams.audio:
-            return np.zeros(0, dtype=np.int16)
+            return
         stream = container.streams.audio[0]
         stream.thread_count = 1
         resampler, kind = None, None  # one resampler per run of frames of one format, layout and rate
         pending: list = []  # decoded frames of that run, not yet resampled
+        ready: list[np.ndarray] = []  # resampled, not yet handed out
 
         def resample(frame) -> None:
-            nonlocal got
-            for out in resampler.resample(frame):
-                chunks.append(_samples(out))
-                got += chunks[-1].size
+            ready.extend(_samples(out) for out in resampler.resample(frame))
 
         def flush() -> None:
             if pending:
                 resample(_joined(pending))
                 pending.clear()
+
+        def handed_out():
+            nonlocal got
+            for piece in ready:
+                piece = piece[: limit - got]
+                if piece.size:
+                    got += piece.size
+                    yield piece
+            ready.clear()
 
         try:
             for packet in container.demux(stream):
@@ -84,17 +96,22 @@ def decode_audio(path: Path, *, max_seconds: float = 3600.0) -> np.ndarray:
                     pending.append(frame)
                 if len(pending) >= RESAMPLE_FRAMES:
                     flush()
+                    yield from handed_out()
                     if got >= limit:
-                        break
+                        return
             else:
                 flush()
                 if resampler is not None:
                     resample(None)
         except av.error.FFmpegError:
             flush()  # the container itself is broken from here on: keep what decoded
-    if not chunks:
-        return np.zeros(0, dtype=np.int16)
-    return np.concatenate(chunks)[:limit].astype(np.int16, copy=False)
+        yield from handed_out()
+
+
+def decode_audio(path: Path, *, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """`pcm_chunks` in one array (empty when there is no sound)."""
+    pieces = list(pcm_chunks(path, max_seconds=max_seconds))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
 
 
 def _kind(frame) -> tuple:
@@ -122,42 +139,105 @@ def _samples(frame) -> np.ndarray:
     return np.frombuffer(frame.planes[0], dtype=np.int16, count=frame.samples).copy()
 
 
-def chromaprint_fingerprint(pcm: np.ndarray) -> np.ndarray | None:
-    import chromaprint
+class _Fingerprint:
+    """Chromaprint over a soundtrack fed in pieces (the same fingerprint as one feed: tested)."""
 
-    if pcm.size < SAMPLE_RATE * MIN_SECONDS:
-        return None
-    fp = chromaprint.Fingerprinter()
-    fp.start(SAMPLE_RATE, 1)
-    fp.feed(pcm.tobytes())
-    raw, _algorithm = chromaprint.decode_fingerprint(fp.finish())
-    if not raw:
-        return None
-    return np.asarray(raw, dtype=np.int64).astype(np.uint32)
+    def __init__(self):
+        import chromaprint
+
+        self.fp = chromaprint.Fingerprinter()
+        self.fp.start(SAMPLE_RATE, 1)
+        self.samples = 0
+
+    def feed(self, pcm: np.ndarray) -> None:
+        self.fp.feed(pcm.tobytes())
+        self.samples += pcm.size
+
+    def finish(self) -> np.ndarray | None:
+        import chromaprint
+
+        if self.samples < SAMPLE_RATE * MIN_SECONDS:
+            return None
+        raw, _algorithm = chromaprint.decode_fingerprint(self.fp.finish())
+        if not raw:
+            return None
+        return np.asarray(raw, dtype=np.int64).astype(np.uint32)
+
+
+class _MfccSummary:
+    """Mean and std of 20 MFCCs of a soundtrack fed in pieces: librosa's `mfcc(y=...)` over the
+    whole signal (n_fft 1024, hop 512, centred frames), up to float rounding (tested).
+
+    The mel spectrogram is made a piece at a time, frames straddling the pieces included, and kept
+    (128 floats per 512 samples); the decibel scale then needs all of it, being clipped 80 dB
+    below the loudest frame. Made whole, the spectrogram of an hour took ~800 MB at its peak."""
+
+    def __init__(self):
+        self.pending = np.zeros(N_FFT // 2, dtype=np.float32)  # librosa centres frames on zeros
+        self.mel: list[np.ndarray] = []
+        self.samples = 0
+
+    def feed(self, pcm: np.ndarray) -> None:
+        self.pending = np.concatenate([self.pending, pcm.astype(np.float32) / 32768.0])
+        self.samples += pcm.size
+        if self.pending.size >= MEL_PIECE:
+            self._frames()
+
+    def _frames(self) -> None:
+        """Every whole frame of `pending` into the spectrogram; what the next frame needs stays."""
+        import librosa
+
+        if self.pending.size < N_FFT:
+            return
+        n = 1 + (self.pending.size - N_FFT) // HOP
+        y = self.pending[: (n - 1) * HOP + N_FFT]
+        self.mel.append(
+            librosa.feature.melspectrogram(y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, center=False)
+        )
+        self.pending = self.pending[n * HOP :]
+
+    def finish(self) -> np.ndarray | None:
+        import librosa
+
+        if self.samples < SAMPLE_RATE * 0.25:
+            return None
+        self.pending = np.concatenate([self.pending, np.zeros(N_FFT // 2, dtype=np.float32)])
+        self._frames()
+        mfcc = librosa.feature.mfcc(S=librosa.power_to_db(np.concatenate(self.mel, axis=1)), n_mfcc=20)
+        return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
+
+
+def chromaprint_fingerprint(pcm: np.ndarray) -> np.ndarray | None:
+    fingerprint = _Fingerprint()
+    fingerprint.feed(pcm)
+    return fingerprint.finish()
 
 
 def mfcc_summary(pcm: np.ndarray) -> np.ndarray | None:
-    import librosa
-
-    if pcm.size < SAMPLE_RATE * 0.25:
-        return None
-    y = pcm.astype(np.float32) / 32768.0
-    mfcc = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=20, n_fft=1024, hop_length=512)
-    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
+    summary = _MfccSummary()
+    summary.feed(pcm)
+    return summary.finish()
 
 
 def extract_audio(path: Path) -> AudioFeatures | None:
-    """Audio features of a file, or None when it has no decodable audio track."""
-    pcm = decode_audio(path)
-    if pcm.size == 0:
+    """Audio features of a file, or None when it has no decodable audio track.
+
+    The soundtrack is decoded and consumed a piece at a time: a long one is never held whole (an
+    hour's PCM and spectrogram at once took ~800 MB)."""
+    fingerprint, summary = _Fingerprint(), _MfccSummary()
+    samples, energy = 0, 0.0
+    for pcm in pcm_chunks(path):
+        y = pcm.astype(np.float64) / 32768.0
+        samples, energy = samples + pcm.size, energy + float(np.dot(y, y))
+        fingerprint.feed(pcm)
+        summary.feed(pcm)
+    if samples == 0:
         return None
-    duration = pcm.size / SAMPLE_RATE
-    rms = float(np.sqrt(np.mean((pcm.astype(np.float32) / 32768.0) ** 2)))
-    silent = rms < SILENCE_RMS
-    if silent:
+    duration = samples / SAMPLE_RATE
+    if np.sqrt(energy / samples) < SILENCE_RMS:
         return AudioFeatures(duration=duration, fingerprint=None, mfcc=None, silent=True)
     return AudioFeatures(
-        duration=duration, fingerprint=chromaprint_fingerprint(pcm), mfcc=mfcc_summary(pcm), silent=False
+        duration=duration, fingerprint=fingerprint.finish(), mfcc=summary.finish(), silent=False
     )
 
 
