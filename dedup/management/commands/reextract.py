@@ -28,9 +28,7 @@ class Command(BaseCommand):
         if not all:
             carried = services.carry_forward_unchanged()
             if carried:
-                self.stdout.write(
-                    f"{carried} videos kept: their features are this version's (no turned pictures, not too long)"
-                )
+                self.stdout.write(f"{carried} videos kept: re-extracting them would change nothing")
         videos = Video.objects.all() if all else services.stale_videos()
         ids = set(videos.values_list("pk", flat=True))
         if failed:
