@@ -1,7 +1,8 @@
 """Audio features: Chromaprint fingerprint (libchromaprint through pyacoustid) and an MFCC summary.
 
 The fpcalc binary is not used: on Debian 12 it exits 3 on valid files. Audio is decoded once
-(in-process, PyAV), to mono 11025 Hz (Chromaprint's own working rate), and both features are computed from it.
+(in-process, PyAV), to mono 11025 Hz (Chromaprint's own working rate), and both features are
+computed from it piece by piece as it is decoded (`extract_audio`).
 """
 
 from dataclasses import dataclass

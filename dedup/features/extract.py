@@ -43,9 +43,10 @@ def extract_features(
     them and embed them with `embedder` (an `Embedder`), timing each stage in this process's CPU
     seconds. Raises ExtractionError for a file that cannot be processed.
 
-    The audio comes first so that its working memory (an hour's soundtrack: ~800 MB at its peak,
-    the spectrogram) is given back before the sampled pictures take theirs (an hour at 1 fps:
-    ~620 MB): one after the other, a one-hour video peaks at 1.1 GB instead of 2.2."""
+    The audio comes first, so that what it holds while it works (the MFCC's mel spectrogram,
+    40 MB an hour) is given back before the sampled pictures take theirs (~620 MB an hour at
+    1 fps). With the audio streamed and the bars cropped in place, a one-hour video peaked at
+    1.1 GB, 2.1 GB before (docs/benchmarks.md)."""
     cpu: dict[str, float] = {}
 
     def timed(stage: str, fn, *args, **kwargs):
