@@ -11,7 +11,7 @@ from dedup import services
 from dedup.features import FEATURE_VERSION, UNCHANGED_SINCE
 from dedup.models import AudioHash, Frame, Video
 
-from .media import ffmpeg, make_clip, transcode, with_display_matrix
+from .media import SOURCES, ffmpeg, make_clip, transcode, with_display_matrix
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -199,8 +199,9 @@ def test_a_clip_from_beyond_the_frame_budget_of_a_long_video_is_found(tmp_path, 
     MAX_FRAMES seconds only: a clip cut from later on was not found at all."""
     settings.ASTRADUP = {**settings.ASTRADUP, "MAX_FRAMES": 24}
     long = tmp_path / "long.mp4"
-    scenes = ["mandelbrot=size=160x120:rate=25", "life=size=160x120:rate=25:seed=7:mold=10:ratio=0.3"]
-    scenes += ["testsrc2=size=160x120:rate=25", "cellauto=size=160x120:rate=25:rule=110:seed=3"]
+    scenes = [
+        SOURCES[name].format(w=160, h=120, fps=25) for name in ("mandelbrot", "life", "testsrc", "cells")
+    ]
     inputs = [arg for scene in scenes for arg in ("-f", "lavfi", "-t", "12", "-i", scene)]
     chains = "".join(f"[{i}:v]format=yuv420p[v{i}];" for i in range(len(scenes)))
     joined = "".join(f"[v{i}]" for i in range(len(scenes)))
