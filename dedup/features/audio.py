@@ -208,18 +208,6 @@ class _MfccSummary:
         return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
 
 
-def chromaprint_fingerprint(pcm: np.ndarray) -> np.ndarray | None:
-    fingerprint = _Fingerprint()
-    fingerprint.feed(pcm)
-    return fingerprint.finish()
-
-
-def mfcc_summary(pcm: np.ndarray) -> np.ndarray | None:
-    summary = _MfccSummary()
-    summary.feed(pcm)
-    return summary.finish()
-
-
 def extract_audio(path: Path) -> AudioFeatures | None:
     """Audio features of a file, or None when it has no decodable audio track.
 
@@ -244,4 +232,6 @@ def extract_audio(path: Path) -> AudioFeatures | None:
 
 def warm_up() -> None:
     """librosa's first MFCC compiles numba kernels (~20 s); do it once per worker, not per video."""
-    mfcc_summary((np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 1000).astype(np.int16))
+    summary = _MfccSummary()
+    summary.feed((np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 1000).astype(np.int16))
+    summary.finish()
