@@ -185,6 +185,8 @@ ASTRADUP = {
     # converted models (OpenVINO IR), made once per backbone/weights/runtime version
     "MODEL_CACHE": env_str("ASTRADUP_MODEL_CACHE", str(DATA_DIR / "models")),
     "MAX_FRAMES": env_int("ASTRADUP_MAX_FRAMES", 3600),
+    # ... and fewer where their pictures would take more memory than this (portrait and tall videos)
+    "FRAME_MEMORY_MB": env_int("ASTRADUP_FRAME_MEMORY_MB", 800),
     # videos shorter than this many seconds are sampled at 2 or 4 fps (see dedup.features.frames)
     "DENSE_MIN_FRAMES": env_int("ASTRADUP_DENSE_MIN_FRAMES", 16),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),

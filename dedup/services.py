@@ -297,6 +297,7 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
             embed_batch=embed_batch(embedder),
             dense_min_frames=settings.ASTRADUP["DENSE_MIN_FRAMES"],
             max_frames=settings.ASTRADUP["MAX_FRAMES"],
+            frame_memory_mb=settings.ASTRADUP["FRAME_MEMORY_MB"],
             sha256=not video.sha256,
             decode_device=decode_device(embedder),
         )

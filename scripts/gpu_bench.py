@@ -263,7 +263,8 @@ def _task(path: str) -> dict:
         _EMBEDDER,
         embed_batch=256,  # the app's CUDA batch
         dense_min_frames=DENSE_MIN_FRAMES,
-        max_frames=3600,  # the app's default ASTRADUP_MAX_FRAMES
+        max_frames=3600,  # the app's defaults: ASTRADUP_MAX_FRAMES
+        frame_memory_mb=800,  # ... and ASTRADUP_FRAME_MEMORY_MB
         decode_device=_DECODE_DEVICE,
         audio=extract_audio if _AUDIO_FEATURES else _pcm_only,
     )

@@ -59,3 +59,31 @@ def test_a_baseline_from_another_cpu_is_called_out_not_read_as_a_regression():
     assert "AMD EPYC [avx512_bf16, avx512f, avx2], 2 cores, efficientnet_lite0 on openvino (bf16)" in note
     assert "AMD EPYC [avx2], 2 cores" in note and "git checkout 8655e24" in note
     assert "another machine" in machine_note(zen4, {"release": "0ld"})  # baselines from before `machine`
+
+
+def test_each_machine_keeps_its_own_baseline(tmp_path):
+    """A Zen 3 run compares with the Zen 3 baseline even when a Zen 4's was saved after it, and
+    saving replaces only this machine's; a file of one result (as kept before) still reads."""
+    import json
+
+    from dedup.management.commands.bench_perf import load_baselines, pick_baseline, save_baseline
+
+    zen4 = {
+        "release": "a",
+        "embedding": "lite0 (bf16)",
+        "machine": {"cpu": "EPYC", "cores": 2, "flags": ["bf16"]},
+    }
+    zen3 = {
+        "release": "b",
+        "embedding": "lite0 (f32)",
+        "machine": {"cpu": "EPYC", "cores": 2, "flags": ["avx2"]},
+    }
+    path = tmp_path / "bench-perf.json"
+    assert load_baselines(path) == [] and pick_baseline(zen3, []) is None
+    path.write_text(json.dumps(zen4))
+    assert load_baselines(path) == [zen4]
+    assert pick_baseline(zen3, [zen4]) == zen4  # the only one there, compared with a note
+    kept = save_baseline(zen4 | {"release": "c"}, save_baseline(zen3, [zen4]))
+    assert [b["release"] for b in kept] == ["b", "c"]
+    assert pick_baseline(zen3 | {"release": "d"}, kept)["release"] == "b"
+    assert pick_baseline(zen4, kept)["release"] == "c"

@@ -39,3 +39,21 @@ def test_a_file_that_is_not_a_video_fails_with_a_reason(lite0, tmp_path):
     junk.write_bytes(b"not a video at all" * 100)
     with pytest.raises(ExtractionError):
         _features(junk, lite0)
+
+
+def test_the_frame_budget_follows_the_memory_its_pictures_take(lite0, tmp_path):
+    """A phone video turned upright to 320 x 568 pictures, 545 KB each: with 2 MB for pictures it
+    gets three frames spread over all of it; without a limit one a second."""
+    from .media import make_clip, with_display_matrix
+
+    sideways = make_clip(tmp_path / "sideways.mp4", duration=6, size=(640, 360), tone=None)
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    free = extract_features(phone, lite0, embed_batch=2, dense_min_frames=1, max_frames=3600)
+    tight = extract_features(
+        phone, lite0, embed_batch=2, dense_min_frames=1, max_frames=3600, frame_memory_mb=2
+    )
+    assert free.frames.images[0].shape == (568, 320, 3)
+    assert len(free.frames.times) == 7  # 0..5 s and the last frame
+    assert len(tight.frames.times) == tight.embeddings.shape[0] == 3
+    assert np.allclose(tight.frames.times, [0, 3, 5.96], atol=0.05)  # the last frame for 6 s
+    assert sum(img.nbytes for img in tight.frames.images) <= 2 << 20

@@ -439,3 +439,32 @@ def test_reading_the_display_matrix_leaves_no_reference_to_the_frame(tmp_path):
         assert sys.getrefcount(frame) == references
         assert frame.side_data is not None  # what it used to read: the frame now refers to itself
         assert sys.getrefcount(frame) > references
+
+
+def test_a_long_portrait_video_is_sampled_more_slowly_so_its_pictures_fit_the_memory(tmp_path):
+    """The working size is a width, so a portrait picture takes 3.2 times a 16:9 one: the frame
+    budget shrinks with it. Whether players show a file turned decides it, read from its first
+    picture, and only for a video long enough to need it."""
+    from dedup.features import ExtractionError
+    from dedup.features.frames import frame_budget, picture_bytes
+
+    from .media import with_display_matrix
+
+    landscape, portrait = 3 * 320 * 180, 3 * 320 * 568
+    assert picture_bytes(1280, 720) == landscape
+    assert picture_bytes(720, 1280) == picture_bytes(1280, 720, turned=True) == portrait
+    assert picture_bytes(160, 90) == 3 * 160 * 90  # small pictures are not enlarged
+
+    missing = tmp_path / "missing.mp4"  # a budget that does not bind opens nothing
+    assert frame_budget(missing, 720, 1280, 600.0, max_frames=3600, memory_bytes=800 << 20) == 3600
+    assert frame_budget(missing, 1280, 720, 3600.0, max_frames=3600, memory_bytes=0) == 3600
+    with pytest.raises(ExtractionError):  # an hour at 1,538 portrait pictures would: it must look
+        frame_budget(missing, 720, 1280, 3600.0, max_frames=3600, memory_bytes=800 << 20)
+
+    sideways = make_clip(tmp_path / "sideways.mp4", duration=6, size=(640, 360), tone=None)
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    memory = 4 * portrait  # room for four portrait pictures, twelve landscape ones
+    assert frame_budget(sideways, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=memory) == 12
+    assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=memory) == 4
+    assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=3, memory_bytes=memory) == 3
+    assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=1) == 2

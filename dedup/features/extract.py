@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioFeatures, extract_audio
-from .frames import SampledFrames, sample_frames, sampling_fps
+from .frames import SampledFrames, frame_budget, sample_frames, sampling_fps
 from .lowres import thumbnail
 from .phash import phash64
 from .probe import Probe, probe_video, sha256_file
@@ -34,14 +34,16 @@ def extract_features(
     embed_batch: int,
     dense_min_frames: int,
     max_frames: int,
+    frame_memory_mb: int = 0,
     sha256: bool = True,
     decode_device: str = "cpu",
     audio: Callable[[Path], AudioFeatures | None] = extract_audio,
 ) -> VideoFeatures:
     """Probe, hash the file (unless `sha256` is False), extract the audio signals, sample frames
-    (decoded on `decode_device`: "cpu", or "cuda" for NVDEC where it can), pHash and thumbnail
-    them and embed them with `embedder` (an `Embedder`), timing each stage in this process's CPU
-    seconds. Raises ExtractionError for a file that cannot be processed.
+    (decoded on `decode_device`: "cpu", or "cuda" for NVDEC where it can; at most `max_frames`,
+    fewer where their pictures would take more than `frame_memory_mb`, 0 for no such limit), pHash
+    and thumbnail them and embed them with `embedder` (an `Embedder`), timing each stage in this
+    process's CPU seconds. Raises ExtractionError for a file that cannot be processed.
 
     The audio comes first, so that what it holds while it works (the MFCC's mel spectrogram,
     40 MB an hour) is given back before the sampled pictures take theirs (~620 MB an hour at
@@ -59,9 +61,20 @@ def extract_features(
     probe = timed("probe", probe_video, path)
     digest = timed("probe", sha256_file, path) if sha256 else ""
     sound = timed("audio", audio, path) if probe.has_audio else None
-    fps = sampling_fps(probe.duration, dense_min_frames, max_frames)
+    budget = timed(
+        "decode",
+        frame_budget,
+        path,
+        probe.width,
+        probe.height,
+        probe.duration,
+        min_frames=dense_min_frames,
+        max_frames=max_frames,
+        memory_bytes=frame_memory_mb << 20,
+    )
+    fps = sampling_fps(probe.duration, dense_min_frames, budget)
     frames = timed(
-        "decode", sample_frames, path, probe.duration, fps=fps, max_frames=max_frames, device=decode_device
+        "decode", sample_frames, path, probe.duration, fps=fps, max_frames=budget, device=decode_device
     )
     if frames.turned:  # the stream's size is the stored picture's; players show it turned
         probe = replace(probe, width=probe.height, height=probe.width)

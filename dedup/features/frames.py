@@ -621,11 +621,45 @@ def sampling_fps(duration: float, min_frames: int = DENSE_MIN_FRAMES, max_frames
     """1 fps for videos of `min_frames` seconds or more; 2 or 4 fps for shorter ones. A video
     longer than `max_frames` seconds is sampled more slowly, so that the frames still span all of
     it: a clip cut from the second hour of a film must find its pictures (the budget bounds the
-    memory the sampled pictures take, ~170 KB each)."""
+    memory the sampled pictures take, ~170 KB each at 16:9; see `frame_budget` for others)."""
     rate = next((r for r in SAMPLE_RATES if duration * r >= min_frames), SAMPLE_RATES[-1])
     if max_frames > 1 and math.floor(duration * rate) + 1 > max_frames:
         rate = (max_frames - 1) / duration
     return rate
+
+
+def picture_bytes(width: int, height: int, *, turned: bool = False) -> int:
+    """Memory of one sampled picture of a stream stored at `width` × `height` (shown turned a
+    quarter or not): RGB at the working size, 320 px wide as shown."""
+    w, h = _working_size(height, width) if turned else _working_size(width, height)
+    return 3 * w * h
+
+
+def frame_budget(
+    path: Path,
+    width: int,
+    height: int,
+    duration: float,
+    *,
+    min_frames: int = DENSE_MIN_FRAMES,
+    max_frames: int,
+    memory_bytes: int,
+) -> int:
+    """The most frames to sample from a video: `max_frames`, or fewer where that many of its
+    pictures would take more than `memory_bytes`. The working size is a width, so a portrait
+    picture (320 × 568) takes 3.2 times a 16:9 one (320 × 180): an hour of portrait video at
+    1 fps held 1.96 GB of pictures (docs/benchmarks.md). The first picture is decoded to learn
+    whether players show the video turned only where that decides the budget (long videos)."""
+    if memory_bytes <= 0 or width <= 0 or height <= 0:
+        return max_frames
+
+    def budget(turned: bool) -> int:
+        return max(2, min(max_frames, memory_bytes // picture_bytes(width, height, turned=turned)))
+
+    wanted = min(max_frames, math.floor(duration * sampling_fps(duration, min_frames, max_frames)) + 1)
+    if wanted <= min(budget(False), budget(True)):
+        return max_frames
+    return budget(turns_sideways(display_matrix_of(path)))
 
 
 def one_per_second(times: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ The clips are made once (cached under --clips-dir) from the development benchmar
 looped to a minute and scaled to 1280×720, plus synthetic ffmpeg sources; a few of them get a
 transformed copy so matching has real work. Then `ingest --sync` runs on a fresh library and the
 command reports CPU-seconds per video-minute by stage, videos/hour, peak RSS per process and the
-database server's CPU, next to the numbers saved by the previous release (docs/bench-perf.json).
+database server's CPU, next to the numbers last saved on the same kind of machine
+(docs/bench-perf.json keeps one result per CPU and embedding precision).
 """
 
 import json
@@ -315,23 +316,44 @@ def _cpu() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
+def machine_of(result: dict) -> str:
+    """The CPU, its cores and the embedding's runtime and precision a result was measured with."""
+    machine = result.get("machine") or {}
+    flags = ", ".join(machine.get("flags", [])) or "?"
+    return f"{machine.get('cpu', '?')} [{flags}], {machine.get('cores', '?')} cores, {result.get('embedding', '?')}"
+
+
 def machine_note(now: dict, before: dict) -> str:
     """A warning when the baseline ran on another CPU or embedding precision: the lent machines
     change CPU between sessions (Zen 4 with bf16 against Zen 3 with AVX2 alone doubled every
     stage's CPU time), and a table of changes then compares machines, not code."""
-
-    def where(result: dict) -> str:
-        machine = result.get("machine") or {}
-        flags = ", ".join(machine.get("flags", [])) or "?"
-        return f"{machine.get('cpu', '?')} [{flags}], {machine.get('cores', '?')} cores, {result.get('embedding', '?')}"
-
-    if where(now) == where(before):
+    if machine_of(now) == machine_of(before):
         return ""
     return (
-        f"the baseline ran on another machine: {where(before)}; this run: {where(now)}. The changes below "
+        f"the baseline ran on another machine: {machine_of(before)}; this run: {machine_of(now)}. The changes below "
         f"compare the machines as much as the code: run the baseline's release here for a comparison "
-        f"(git checkout {before.get('release', '<release>')} && make bench-perf)."
+        f"(git checkout {before.get('release', '<release>')} && make bench-perf), or save one for this machine."
     )
+
+
+def load_baselines(path: Path) -> list[dict]:
+    """The saved baselines, one per machine (a file of one result, as releases before kept it,
+    is a list of one)."""
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text())
+    return data if isinstance(data, list) else [data]
+
+
+def pick_baseline(now: dict, baselines: list[dict]) -> dict | None:
+    """The baseline saved on this run's kind of machine, else the last one saved (with a note)."""
+    same = [b for b in baselines if machine_of(b) == machine_of(now)]
+    return (same or baselines or [None])[-1]
+
+
+def save_baseline(result: dict, baselines: list[dict]) -> list[dict]:
+    """The baselines with `result` in place of the one of its own machine."""
+    return [b for b in baselines if machine_of(b) != machine_of(result)] + [result]
 
 
 class Command(BaseCommand):
@@ -357,7 +379,9 @@ class Command(BaseCommand):
             help="x264 preset of the clips (default veryfast); others go to CLIPS_DIR-PRESET.",
         )
         parser.add_argument(
-            "--save", action="store_true", help=f"Save the result as the baseline ({BASELINE})."
+            "--save",
+            action="store_true",
+            help=f"Save the result as this machine's baseline ({BASELINE} keeps one per machine).",
         )
         parser.add_argument(
             "--library",
@@ -508,12 +532,12 @@ class Command(BaseCommand):
                 [mbps, cpu, name] for mbps, cpu, name in decode_by_clip
             ],
         }
-        baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else None
+        baselines = load_baselines(BASELINE)
         self.stdout.write(json.dumps(result, indent=1))
-        self._table(result, baseline)
+        self._table(result, pick_baseline(result, baselines))
         if save:
-            BASELINE.write_text(json.dumps(result, indent=1) + "\n")
-            self.stdout.write(f"saved as the baseline: {BASELINE}")
+            BASELINE.write_text(json.dumps(save_baseline(result, baselines), indent=1) + "\n")
+            self.stdout.write(f"saved as this machine's baseline: {BASELINE} ({machine_of(result)})")
 
     def _table(self, now: dict, before: dict | None) -> None:
         def row(name, a, b):
