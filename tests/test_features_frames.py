@@ -460,6 +460,8 @@ def test_a_long_portrait_video_is_sampled_more_slowly_so_its_pictures_fit_the_me
     assert frame_budget(missing, 1280, 720, 3600.0, max_frames=3600, memory_bytes=0) == 3600
     with pytest.raises(ExtractionError):  # an hour at 1,538 portrait pictures would: it must look
         frame_budget(missing, 720, 1280, 3600.0, max_frames=3600, memory_bytes=800 << 20)
+    with pytest.raises(ExtractionError):  # so would a file of unknown length, sampled until the budget
+        frame_budget(missing, 720, 1280, 0.0, max_frames=3600, memory_bytes=800 << 20)
 
     sideways = make_clip(tmp_path / "sideways.mp4", duration=6, size=(640, 360), tone=None)
     phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
@@ -468,3 +470,4 @@ def test_a_long_portrait_video_is_sampled_more_slowly_so_its_pictures_fit_the_me
     assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=memory) == 4
     assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=3, memory_bytes=memory) == 3
     assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=1) == 2
+    assert frame_budget(phone, 640, 360, 0.0, min_frames=1, max_frames=100, memory_bytes=memory) == 4

@@ -660,7 +660,10 @@ def frame_budget(
     def budget(turned: bool) -> int:
         return max(2, min(max_frames, memory_bytes // picture_bytes(width, height, turned=turned)))
 
-    wanted = min(max_frames, math.floor(duration * sampling_fps(duration, min_frames, max_frames)) + 1)
+    if duration > 0:
+        wanted = min(max_frames, math.floor(duration * sampling_fps(duration, min_frames, max_frames)) + 1)
+    else:  # a file that does not say how long it is is sampled until the budget is spent
+        wanted = max_frames
     if wanted <= min(budget(False), budget(True)):
         return max_frames
     return budget(turns_sideways(display_matrix_of(path)))
