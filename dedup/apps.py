@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class DedupConfig(AppConfig):
@@ -7,3 +8,38 @@ class DedupConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+
+        post_migrate.connect(update_vector_extension, sender=self)
+
+
+def update_vector_extension(sender, using: str = "default", **kwargs) -> None:
+    """After `migrate`: the database's pgvector extension brought to the release the server's
+    files offer (`update_extension`). Without the privilege it is left as it is: the library in
+    use is the server's either way."""
+    import logging
+
+    from django.db import DatabaseError, connections, transaction
+
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            update_extension(cursor)
+    except DatabaseError as exc:
+        logging.getLogger(__name__).warning("pgvector extension left at its release: %s", exc)
+
+
+def update_extension(cursor) -> str | None:
+    """`ALTER EXTENSION vector UPDATE` where the database's extension is older than the release the
+    server's files offer, as pgvector asks after each upgrade of its library (the embedded one is
+    rebuilt by lib.portable_pgvector; 0.8.2 to 0.8.6 changes no SQL, so this records the release).
+    Returns the release updated to, or None."""
+    cursor.execute(
+        "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'vector'"
+    )
+    row = cursor.fetchone()
+    if not row or not row[1] or row[0] == row[1]:
+        return None
+    cursor.execute("ALTER EXTENSION vector UPDATE")
+    return row[0]

@@ -29,19 +29,33 @@ def pgvector_check(app_configs, databases=None, **kwargs):
     """Runs with `migrate` (so `make run` stops here) and `check --database default`."""
     if not databases:
         return []
+    from lib.portable_pgvector import SAFE_HNSW_VACUUM, version_key
+
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-            if cursor.fetchone() is None:
-                return [
-                    Error(
-                        "The PostgreSQL server has no 'vector' extension (pgvector).",
-                        hint="Install pgvector on the server or unset DATABASE_URL to use the embedded one.",
-                        id="dedup.E003",
-                    )
-                ]
+            cursor.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")
+            row = cursor.fetchone()
     except OperationalError as exc:
         return [Error(f"Cannot connect to the database: {exc}", id="dedup.E004")]
+    if row is None:
+        return [
+            Error(
+                "The PostgreSQL server has no 'vector' extension (pgvector).",
+                hint="Install pgvector on the server or unset DATABASE_URL to use the embedded one.",
+                id="dedup.E003",
+            )
+        ]
+    # the server's library is the release its control file offers (ALTER EXTENSION only renames)
+    if version_key(row[0]) < version_key(SAFE_HNSW_VACUUM):
+        return [
+            Warning(
+                f"The server's pgvector is {row[0]}: before {SAFE_HNSW_VACUUM}, vacuuming an HNSW index "
+                "while workers insert frames can corrupt it or fail ('hnsw graph not repaired').",
+                hint=f"Upgrade pgvector to {SAFE_HNSW_VACUUM} or newer on the server; for the embedded "
+                "one run `python -m lib.portable_pgvector` (make run does).",
+                id="dedup.W004",
+            )
+        ]
     return []
 
 

