@@ -82,8 +82,9 @@ def _control(root: Path) -> Path:
     return root / "share" / "postgresql" / "extension" / "vector.control"
 
 
-def bundled_version(root: Path) -> str:
-    """The release whose SQL the installation serves (the control file's default_version)."""
+def offered_version(root: Path) -> str:
+    """The release the installation offers to CREATE EXTENSION (its control file's
+    default_version): the bundled one until `install` puts another in place."""
     for line in _control(root).read_text().splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "default_version":
@@ -219,9 +220,10 @@ def ensure(root: Path | None = None, flags: set[str] | None = None, *, force: bo
     flags = cpu_flags() if flags is None else flags
     if not force and not needs_rebuild(root):
         return f"pgvector: vector.so is the {installed_build(root)} built here"
-    bundled = bundled_version(root)
+    installed = installed_build(root)
+    bundled = offered_version(root)
     sources = source_versions(WANTED)
-    if not runs_bundled(flags) and bundled not in sources:
+    if not runs_bundled(flags) and installed is None and bundled not in sources:
         sources.append(bundled)  # better the bundled release than a server that crashes
     failures = []
     for version in sources:
@@ -235,6 +237,8 @@ def ensure(root: Path | None = None, flags: set[str] | None = None, *, force: bo
                 continue
         return f"pgvector {version}: built without -march=native and installed in {root}"
     why = "; ".join(failures) or "none known"
+    if installed is not None:  # an earlier portable build runs; better than none
+        return f"pgvector: keeping the portable build already installed (HNSW vacuuming unsafe before {SAFE_HNSW_VACUUM}): {why}"
     if runs_bundled(flags):
         return f"pgvector: keeping the bundled {bundled} (HNSW vacuuming unsafe before {SAFE_HNSW_VACUUM}): {why}"
     raise BuildError(f"no pgvector source could be fetched and built: {why}")

@@ -39,7 +39,7 @@ def _fake_build(tmp_path, version="0.8.6"):
 
 def test_the_wanted_release_replaces_the_bundled_one_once_on_every_cpu(tmp_path):
     root = _fake_install(tmp_path)
-    assert pv.bundled_version(root) == "0.8.2" and pv.installed_build(root) is None
+    assert pv.offered_version(root) == "0.8.2" and pv.installed_build(root) is None
     assert pv.runs_bundled(AVX512) and not pv.runs_bundled(ZEN3)
     assert pv.needs_rebuild(root)  # 0.8.2's HNSW vacuuming is unsafe on any CPU
     assert pv.problem(root, AVX512) == ""  # ... but only a CPU without AVX-512 would crash
@@ -49,7 +49,7 @@ def test_the_wanted_release_replaces_the_bundled_one_once_on_every_cpu(tmp_path)
     pv.install(root, _fake_build(tmp_path), "0.8.6")
     extension = root / "share" / "postgresql" / "extension"
     assert (root / "lib" / "postgresql" / "vector.so").read_bytes() == b"portable 0.8.6"
-    assert pv.bundled_version(root) == "0.8.6"  # new databases create it, older ones update to it
+    assert pv.offered_version(root) == "0.8.6"  # new databases create it, older ones update to it
     assert (extension / "vector--0.8.6.sql").is_file() and (extension / "vector--0.8.2--0.8.6.sql").is_file()
     assert pv.installed_build(root) == "0.8.6" and not pv.needs_rebuild(root)
     assert pv.problem(root, ZEN3) == ""
@@ -177,6 +177,8 @@ def test_a_newer_release_then_on_a_cpu_that_needs_it_the_bundled_one_are_the_fal
     assert (root / "lib" / "postgresql" / "vector.so").read_bytes() == b"bundled again"
     assert pv.ensure(root, ZEN3).startswith("pgvector 0.8.2: built")
     assert pv.installed_build(root) == "0.8.2" and pv.needs_rebuild(root) and pv.problem(root, ZEN3) == ""
+    # that portable build is kept, not built again, while 0.8.6 cannot be had (an offline machine)
+    assert pv.ensure(root, ZEN3).startswith("pgvector: keeping the portable build already installed")
 
     monkeypatch.setattr(pv, "SOURCES", {"0.8.2": "0" * 64})
     (root / "lib" / "postgresql" / "vector.so").write_bytes(b"bundled again")
