@@ -403,8 +403,10 @@ def stale_videos():
 def carry_forward_unchanged() -> int:
     """Bring ready videos of version `UNCHANGED_SINCE` to this version where re-extracting them
     would give the same features: their pictures need no turning (one picture decoded per file,
-    instead of the whole video) and their seconds fit the frame budget. Returns how many were
-    carried forward; the others (and files gone or unreadable) stay stale for `reextract`."""
+    instead of the whole video) and their seconds fit the frame budget. (A long portrait video
+    would now be sampled more sparsely, to fit `ASTRADUP_FRAME_MEMORY_MB`; the denser sampling it
+    has is kept, being the same features at more seconds.) Returns how many were carried forward;
+    the others (and files gone or unreadable) stay stale for `reextract`."""
     conf = settings.ASTRADUP
     carried = []
     older = Video.objects.filter(
