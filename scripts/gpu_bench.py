@@ -19,12 +19,14 @@ What it measures, each figure in the printed JSON:
 - `embed_frames_per_s`: the app's `Embedder.embed` in one process (CPU preparation included).
 - `nvdec`: the clip sampled at 1 fps with the decoding on the CPU and on the GPU (NVDEC, what
   `ASTRADUP_DECODE_DEVICE=auto` does beside a CUDA embedder): where each ran, CPU-s and wall
-  seconds per decode, and how far the GPU's pictures and their embeddings are from the CPU's.
+  seconds per decode, and how far the GPU's pictures and their embeddings are from the CPU's;
+  also NVDEC downloading every decoded picture instead of the sampled ones (`cuda_download_all`).
 - `pipeline_cpu_decode` / `pipeline_nvdec`: a pool of worker processes, each loading the model
   once as a worker does, each task probing a video, decoding it at 1 fps (PyAV; on the CPU, or
   on the GPU), hashing its frames, embedding them on the shared GPU and decoding its audio
   (video_extract without the database); videos/hour, CPU-s per stage per video; and beside each
-  the decode-only rate of the same pool (`decode_only_*`).
+  the decode-only rate of the same pool (`decode_only_*`); `*_nvdec_download_all`: the same with
+  every decoded picture downloaded.
 """
 
 import argparse
@@ -81,17 +83,21 @@ def lite0(device: str, threads: int = 1):
 
 
 def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
-    """CPU vs GPU decoding of the clip in this process (whose torch holds the CUDA context)."""
+    """CPU vs GPU decoding of the clip in this process (whose torch holds the CUDA context);
+    `cuda_download_all`: NVDEC downloading every decoded picture (the release before the sampled
+    ones alone were)."""
     import numpy as np
 
+    from dedup.features import frames
     from dedup.features.frames import sample_frames
 
     out, sampled = {}, {}
-    for where in ("cpu", "cuda"):
+    for where in ("cpu", "cuda", "cuda_download_all"):
+        frames.NVDEC_DOWNLOADS_ALL = where == "cuda_download_all"
         cpu, wall = [], []
         for _ in range(repeats):
             t, c = time.perf_counter(), time.process_time()
-            sampled[where] = sample_frames(clip, clip_duration(clip), device=where)
+            sampled[where] = sample_frames(clip, clip_duration(clip), device=where.split("_")[0])
             cpu.append(time.process_time() - c)
             wall.append(time.perf_counter() - t)
         out[where] = {
@@ -101,11 +107,17 @@ def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
             "cpu_s": round(min(cpu), 3),
             "wall_s": round(min(wall), 3),
         }
+    frames.NVDEC_DOWNLOADS_ALL = False
     a, b = sampled["cpu"], sampled["cuda"]
     same = len(a.images) == len(b.images) and all(
         x.shape == y.shape for x, y in zip(a.images, b.images, strict=False)
     )
     out["same_times"] = bool(len(a.times) == len(b.times) and np.allclose(a.times, b.times, atol=1e-3))
+    c = sampled["cuda_download_all"]
+    out["download_all_same_pixels"] = bool(
+        len(b.images) == len(c.images)
+        and all(np.array_equal(x, y) for x, y in zip(b.images, c.images, strict=False))
+    )
     if same:
         diff = np.stack(
             [np.abs(x.astype(np.int16) - y.astype(np.int16)) for x, y in zip(a.images, b.images, strict=True)]
@@ -216,10 +228,13 @@ def _audio_features_available() -> bool:
     return True
 
 
-def _worker_init(device: str, decode_device: str) -> None:
+def _worker_init(device: str, decode_device: str, download_all: bool = False) -> None:
     global _EMBEDDER, _AUDIO_FEATURES, _DECODE_DEVICE
     import torch
 
+    from dedup.features import frames
+
+    frames.NVDEC_DOWNLOADS_ALL = download_all
     torch.set_num_threads(1)
     _DECODE_DEVICE = decode_device
     if device == "none" and decode_device == "cuda":
@@ -283,8 +298,11 @@ def _task(path: str) -> dict:
     }
 
 
-def pipeline(clip: Path, device: str, workers: int, videos: int, decode_device: str = "cpu") -> dict:
-    """Videos/hour of a pool of workers (each loads the model once), after one warm-up task each."""
+def pipeline(
+    clip: Path, device: str, workers: int, videos: int, decode_device: str = "cpu", download_all: bool = False
+) -> dict:
+    """Videos/hour of a pool of workers (each loads the model once), after one warm-up task each;
+    `download_all`: NVDEC downloads every decoded picture (see `nvdec`)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -294,7 +312,7 @@ def pipeline(clip: Path, device: str, workers: int, videos: int, decode_device: 
         workers,
         mp_context=mp.get_context("spawn"),
         initializer=_worker_init,
-        initargs=(device, decode_device),
+        initargs=(device, decode_device, download_all),
     ) as pool:
         list(pool.map(_task, [str(clip)] * workers))
         t0 = time.perf_counter()
@@ -380,6 +398,8 @@ def main() -> None:
         if device == "cuda":
             step("pipeline_nvdec", pipeline, clip, device, args.workers, videos, "cuda")
             step("decode_only_nvdec", pipeline, clip, "none", args.workers, videos, "cuda")
+            step("pipeline_nvdec_download_all", pipeline, clip, device, args.workers, videos, "cuda", True)
+            step("decode_only_nvdec_download_all", pipeline, clip, "none", args.workers, videos, "cuda", True)
             for n in args.nvdec_workers:
                 step(f"pipeline_nvdec@{n}", pipeline, clip, device, n, 4 * n, "cuda")
     print(json.dumps(result))

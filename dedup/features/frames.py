@@ -67,6 +67,10 @@ class SampledFrames:
 # why this process could not decode on the GPU, once it failed (logged once; later videos decode
 # on the CPU without trying again)
 _gpu_decode_failure: str | None = None
+# NVDEC's pictures stay in GPU memory and only the sampled ones are downloaded (61 of the ~900 a
+# minute of 30 fps video decodes with non-reference frames skipped); True downloads each decoded
+# picture as PyAV does by default, kept for scripts/gpu_bench.py to compare the two on one machine
+NVDEC_DOWNLOADS_ALL = False
 
 
 def pick_decode_device(setting: str, embeds_on: str) -> str:
@@ -124,7 +128,8 @@ def _open_video(path: Path, device: str):
     """(container, whether NVDEC was set up for its video stream): the file opened for decoding
     on `device`.
 
-    NVDEC decodes in the CUDA context torch uses (see `_cuda_context_current`). A stream NVDEC
+    NVDEC decodes in the CUDA context torch uses (see `_cuda_context_current`); its pictures stay
+    on the GPU until `decode_frames` scales one it samples, which downloads that one. A stream NVDEC
     cannot take (a codec or profile it lacks) is decoded by FFmpeg on the CPU; a GPU that cannot
     be opened at all leaves this process on the CPU."""
     import av
@@ -134,7 +139,11 @@ def _open_video(path: Path, device: str):
     if device == "cuda" and _gpu_decode_failure is None:
         from av.codec.hwaccel import HWAccel
 
-        nvdec = HWAccel("cuda", allow_software_fallback=True, options={"current_ctx": "1"})
+        # is_hw_owned would otherwise add primary_ctx=1, which fails beside torch's context
+        options = {"current_ctx": "1", "primary_ctx": "0"}
+        nvdec = HWAccel(
+            "cuda", allow_software_fallback=True, options=options, is_hw_owned=not NVDEC_DOWNLOADS_ALL
+        )
         try:
             _cuda_context_current()
             container = av.open(str(path), hwaccel=nvdec)
