@@ -401,7 +401,7 @@ def main() -> None:
             step("pipeline_nvdec_download_all", pipeline, clip, device, args.workers, videos, "cuda", True)
             step("decode_only_nvdec_download_all", pipeline, clip, "none", args.workers, videos, "cuda", True)
             for n in args.nvdec_workers:
-                step(f"pipeline_nvdec@{n}", pipeline, clip, device, n, 4 * n, "cuda")
+                step(f"pipeline_nvdec@{n}", pipeline, clip, device, n, args.videos or 4 * n, "cuda")
     print(json.dumps(result))
 
 
