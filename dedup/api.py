@@ -57,6 +57,7 @@ class VideoOut(serializers.ModelSerializer):
             "duration",
             "width",
             "height",
+            "sar",
             "fps",
             "video_codec",
             "audio_codec",

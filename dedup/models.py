@@ -133,6 +133,10 @@ class Video(models.Model):
     duration = models.FloatField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    sar = models.FloatField(
+        default=1.0,
+        help_text="Pixel aspect ratio: players show the picture width × sar wide (anamorphic video ≠ 1).",
+    )
     fps = models.FloatField(null=True, blank=True)
     video_codec = models.CharField(max_length=50, blank=True)
     audio_codec = models.CharField(max_length=50, blank=True)
@@ -161,6 +165,16 @@ class Video(models.Model):
     @property
     def pixels(self) -> int:
         return (self.width or 0) * (self.height or 0)
+
+    @property
+    def shown_size(self) -> str:
+        """The stored size, and the size players show where the pixels are not square."""
+        if not self.width:
+            return "?"
+        stored = f"{self.width}×{self.height}"
+        if abs(self.sar - 1.0) < 0.01:
+            return stored
+        return f"{stored} shown as {round(self.width * self.sar)}×{self.height}"
 
     def keep_facts(self) -> dict:
         """What choosing the copy to keep looks at (see dedup.matching.groups.keep_best)."""

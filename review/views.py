@@ -185,7 +185,7 @@ def _strips(pair: Pair) -> tuple[list[dict], list[dict]]:
 
 def _fmt(attr: str, v: Video) -> str:
     if attr == "pixels":
-        return f"{v.width}×{v.height}" if v.width else "?"
+        return v.shown_size
     if attr == "bitrate":
         return f"{(v.bitrate or 0) / 1000:.0f} kb/s"
     if attr == "duration":
@@ -297,7 +297,8 @@ def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
     frame = get_object_or_404(Frame.objects.select_related("video"), video_id=video_id, idx=idx)
     # keyed by content, not by id: ids repeat across databases (a rebuilt library, the test database)
     key = frame.video.sha256 or f"id{video_id}"
-    cache = Path(settings.DATA_DIR) / "thumbs" / key[:2] / f"{key}-{idx}-v{frame.video.feature_version}.jpg"
+    # "w": thumbnails since anamorphic pictures are widened (those cached before were not)
+    cache = Path(settings.DATA_DIR) / "thumbs" / key[:2] / f"{key}-{idx}-v{frame.video.feature_version}w.jpg"
     if not cache.exists():
         import cv2
 

@@ -471,3 +471,15 @@ def test_a_long_portrait_video_is_sampled_more_slowly_so_its_pictures_fit_the_me
     assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=3, memory_bytes=memory) == 3
     assert frame_budget(phone, 640, 360, 6.0, min_frames=1, max_frames=100, memory_bytes=1) == 2
     assert frame_budget(phone, 640, 360, 0.0, min_frames=1, max_frames=100, memory_bytes=memory) == 4
+
+
+def test_thumbnails_of_anamorphic_video_are_widened_as_players_show_them(tmp_path):
+    """A moderator compares thumbnails side by side: 240 x 180 stored pixels with a 4:3 pixel
+    aspect are shown 320 x 180 (16:9), like the square-pixel copy beside them."""
+    from dedup.features.frames import frame_at
+
+    anamorphic = make_clip(
+        tmp_path / "anamorphic.mp4", duration=2, size=(240, 180), tone=None, vf="setsar=4/3"
+    )
+    square = make_clip(tmp_path / "square.mp4", duration=2, size=(320, 180), tone=None)
+    assert frame_at(anamorphic, 1.0).shape == frame_at(square, 1.0).shape == (90, 160, 3)

@@ -41,6 +41,34 @@ def test_it_reads_what_ffprobe_reads(clip):
     assert probe.bitrate == pytest.approx(int(info["format"]["bit_rate"]), rel=0.01)
 
 
+@pytest.mark.parametrize(
+    ("codec", "suffix", "sar"), [("libx264", ".mp4", "4/3"), ("mpeg2video", ".mpg", "64/45")]
+)
+def test_it_reads_the_pixel_aspect_of_anamorphic_video(tmp_path, clip, codec, suffix, sar):
+    """DVD, broadcast and HDV video stores a 16:9 picture in narrower pixels that players widen;
+    ffprobe's sample_aspect_ratio is what the probe reads (1 where the pixels are square)."""
+    path = make_clip(
+        tmp_path / f"anamorphic{suffix}",
+        size=(240, 180),
+        duration=2,
+        tone=None,
+        vf=f"setsar={sar}",
+        codec=codec,
+    )
+    info = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    num, den = info["streams"][0]["sample_aspect_ratio"].split(":")
+    probe = probe_video(path)
+    assert (probe.width, probe.height) == (240, 180)
+    assert probe.sar == pytest.approx(int(num) / int(den), abs=1e-3) and probe.sar > 1.3
+    assert probe_video(clip).sar == 1.0
+
+
 def test_it_reports_a_video_without_sound(other_clip):
     assert probe_video(other_clip).has_audio is False
 

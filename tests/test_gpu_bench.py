@@ -55,6 +55,9 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert nvdec["cpu"]["decoded_on"] == "cpu"
     assert nvdec["cuda"]["decoded_on"] == "cpu" or result["pick_device_auto"] == "cuda"
     assert nvdec["same_times"] and nvdec["pixel_abs_diff_max"] == 0 and nvdec["embedding_cosine_min"] > 0.9999
+    assert (
+        nvdec["cuda_download_all"]["frames"] == nvdec["cuda"]["frames"] and nvdec["download_all_same_pixels"]
+    )
     assert "pipeline_nvdec" not in result
 
 

@@ -171,6 +171,25 @@ def test_a_phone_video_is_matched_with_its_upright_reencode(tmp_path, phone_clip
     assert pair.visual >= 0.9, pair.breakdown
 
 
+def test_an_anamorphic_video_and_its_square_pixel_copy_agree_on_their_shape(tmp_path, other_clip):
+    """1440 x 1080 broadcast video shown at 16:9 and its 1920 x 1080 web copy: the same picture, so
+    the metadata's aspect comparison must not count them apart (it did: 0.58 for the resolution)."""
+    anamorphic = make_clip(
+        tmp_path / "broadcast.mp4", source="testsrc", duration=6, size=(240, 180), vf="setsar=4/3"
+    )
+    copy = transcode(anamorphic, tmp_path / "web.mp4", vf="scale=320:180,setsar=1", crf=28)
+    _ingest_sync(anamorphic, copy, other_clip)
+    stored = Video.objects.get(path=str(anamorphic))
+    web = Video.objects.get(path=str(copy))
+    assert (stored.width, stored.height, round(stored.sar, 3)) == (240, 180, 1.333)
+    assert (web.width, web.height, web.sar) == (320, 180, 1.0)
+    assert stored.shown_size == "240×180 shown as 320×180" and web.shown_size == "320×180"
+    pair = services.Pair.objects.get(video_a=stored, video_b=web)
+    # the same aspect; the stored pixels are three quarters of the copy's: 0.5 + 0.5 * sqrt(0.75)
+    assert pair.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.933, abs=0.001)
+    assert pair.label in ("exact", "near_duplicate"), pair.breakdown
+
+
 def test_reextract_keeps_the_previous_versions_unchanged_videos(tmp_path, clip, phone_clip, capsys, settings):
     """Version 5 differed only for files with a display matrix and for videos longer than the
     frame budget: only those are extracted again."""

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import ExtractionError
-from .probe import main_video_stream
+from .probe import main_video_stream, pixel_aspect
 
 logger = logging.getLogger(__name__)
 
@@ -719,7 +719,8 @@ def sample_frames(
 
 
 def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
-    """One RGB frame at (or just after) `t` seconds, upright and scaled to `width`: for thumbnails."""
+    """One RGB frame at (or just after) `t` seconds, upright, shown as players show it (turned, and
+    widened where its pixels are not square) and scaled to `width`: for thumbnails."""
     import av
 
     with av.open(str(path)) as container:
@@ -739,7 +740,9 @@ def frame_at(path: Path, t: float, *, width: int = 160) -> np.ndarray:
             raise ExtractionError("no decodable frame at that time")
         matrix = display_matrix(last)
         sideways = turns_sideways(matrix)
-        shown_w, shown_h = stream.codec_context.width, stream.codec_context.height
+        # a person compares these side by side: an anamorphic picture is widened as players do
+        shown_w = max(2, round(stream.codec_context.width * pixel_aspect(stream)))
+        shown_h = stream.codec_context.height
         if sideways:
             shown_w, shown_h = shown_h, shown_w
         out_w = min(width, shown_w) // 2 * 2

@@ -43,6 +43,9 @@ class Probe:
     bitrate: int
     size: int
     has_audio: bool
+    # the pixels' own aspect (width to height): anamorphic DVD, broadcast and HDV video stores a
+    # 16:9 picture in 720 x 576 or 1440 x 1080 pixels that players widen by this much
+    sar: float = 1.0
 
 
 def looks_like_video(path: Path) -> bool:
@@ -104,6 +107,14 @@ def main_video_stream(container):
     )
 
 
+def pixel_aspect(stream) -> float:
+    """A video stream's sample (pixel) aspect ratio, the container's or else the bitstream's; 1 where
+    neither says (0/1) or the value is implausible, as players then show square pixels."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    sar = float(sar) if sar else 1.0
+    return sar if 0.25 <= sar <= 4.0 else 1.0
+
+
 def probe_video(path: Path) -> Probe:
     """Read container and stream facts; raise ExtractionError with a reason a person can act on.
 
@@ -143,6 +154,7 @@ def probe_video(path: Path) -> Probe:
         if width <= 0 or height <= 0:
             raise ExtractionError("video stream has no frame size (corrupt header)")
         bitrate = int(container.bit_rate or 0) or (int(size * 8 / duration) if duration > 0 else 0)
+        sar = pixel_aspect(video)
         return Probe(
             container=container.format.name,
             duration=round(duration, 3),
@@ -154,4 +166,5 @@ def probe_video(path: Path) -> Probe:
             bitrate=bitrate,
             size=size,
             has_audio=audio is not None,
+            sar=round(sar, 4),
         )

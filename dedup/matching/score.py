@@ -178,7 +178,8 @@ def metadata_score(a: VideoSignals, b: VideoSignals) -> tuple[float, dict]:
     longest = max(a.duration, b.duration, 1e-3)
     parts["duration"] = 1.0 if delta <= 5.0 else _clip01(1.0 - (delta - 5.0) / longest)
     if a.width and a.height and b.width and b.height:
-        aspect = abs(math.log((a.width / a.height) / (b.width / b.height)))
+        # as players show them: an anamorphic 1440 x 1080 broadcast and its 1920 x 1080 copy are both 16:9
+        aspect = abs(math.log((a.width * a.sar / a.height) / (b.width * b.sar / b.height)))
         pixels = min(a.width * a.height, b.width * b.height) / max(a.width * a.height, b.width * b.height)
         parts["resolution"] = 0.5 * _clip01(1.0 - aspect / math.log(1.5)) + 0.5 * math.sqrt(pixels)
     if a.size and b.size:

@@ -15,6 +15,7 @@ class VideoSignals:
     duration: float
     width: int = 0
     height: int = 0
+    sar: float = 1.0  # pixel aspect ratio: the picture players show is width × sar by height
     fps: float = 0.0
     size: int = 0
     bitrate: int = 0
