@@ -57,3 +57,18 @@ def test_the_frame_budget_follows_the_memory_its_pictures_take(lite0, tmp_path):
     assert len(tight.frames.times) == tight.embeddings.shape[0] == 3
     assert np.allclose(tight.frames.times, [0, 3, 5.96], atol=0.05)  # the last frame for 6 s
     assert sum(img.nbytes for img in tight.frames.images) <= 2 << 20
+
+
+def test_a_turned_anamorphic_video_is_described_as_players_show_it(lite0, tmp_path):
+    """Stored sideways with a display matrix, its pixels taller than wide: turned as players turn it,
+    they are wider than tall again (the stored pixel aspect inverted), so it is shown 320 x 180."""
+    from .media import make_clip, with_display_matrix
+
+    # a 240 x 180 picture with 4:3 pixels (shown 320 x 180), stored turned: 180 x 240 with 3:4 pixels
+    sideways = make_clip(
+        tmp_path / "sideways.mp4", duration=2, size=(240, 180), tone=None, vf="setsar=4/3,transpose=clock"
+    )
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    probe = _features(phone, lite0).probe
+    assert (probe.width, probe.height) == (240, 180)
+    assert probe.sar == pytest.approx(4 / 3, abs=1e-3)
