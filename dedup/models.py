@@ -134,8 +134,10 @@ class Video(models.Model):
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
     sar = models.FloatField(
-        default=1.0,
-        help_text="Pixel aspect ratio: players show the picture width × sar wide (anamorphic video ≠ 1).",
+        null=True,
+        blank=True,
+        help_text="Pixel aspect ratio: players show the picture width × sar wide (anamorphic video ≠ 1); "
+        "empty until read (videos extracted before it was: `manage.py reextract`).",
     )
     fps = models.FloatField(null=True, blank=True)
     video_codec = models.CharField(max_length=50, blank=True)
@@ -172,9 +174,10 @@ class Video(models.Model):
         if not self.width:
             return "?"
         stored = f"{self.width}×{self.height}"
-        if abs(self.sar - 1.0) < 0.01:
+        sar = self.sar or 1.0
+        if abs(sar - 1.0) < 0.01:
             return stored
-        return f"{stored} shown as {round(self.width * self.sar)}×{self.height}"
+        return f"{stored} shown as {round(self.width * sar)}×{self.height}"
 
     def keep_facts(self) -> dict:
         """What choosing the copy to keep looks at (see dedup.matching.groups.keep_best)."""

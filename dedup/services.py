@@ -18,6 +18,7 @@ from pgvector import HalfVector
 from .features import FEATURE_VERSION, UNCHANGED_SINCE, ExtractionError
 from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, resolve_weights
 from .features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
+from .features.probe import probe_video
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
 from .matching.groups import group_components, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
@@ -429,6 +430,40 @@ def carry_forward_unchanged() -> int:
     return len(carried)
 
 
+def pixel_aspects_refresh() -> tuple[int, int]:
+    """Read the pixel aspect of ready videos extracted before it was probed (`sar` empty): one probe
+    per file and no re-extraction, as no picture feature depends on it (every network, hash and
+    thumbnail input is squashed to a square). The pairs of the anamorphic ones are scored again,
+    their metadata score having changed. Returns (videos read, anamorphic among them); a file gone
+    or unreadable is left for `reextract`."""
+    square, anamorphic = [], []
+    unread = Video.objects.filter(status=Video.Status.READY, sar__isnull=True)
+    for pk, path, width, height in unread.values_list("pk", "path", "width", "height").iterator():
+        try:
+            probe = probe_video(Path(path))
+        except ExtractionError:
+            continue
+        sar = probe.sar
+        turned = (width, height) == (probe.height, probe.width) and width != height
+        if turned:  # its size was stored as players show it (see extract_features): the pixels turn too
+            sar = round(1 / sar, 4)
+        if abs(sar - 1.0) < 0.01:
+            square.append(pk)
+        else:
+            Video.objects.filter(pk=pk).update(sar=sar)
+            anamorphic.append(pk)
+    for start in range(0, len(square), 1000):
+        Video.objects.filter(pk__in=square[start : start + 1000]).update(sar=1.0)
+    if anamorphic:
+        config = ScoringConfig.active()
+        touching = Pair.objects.filter(Q(video_a__in=anamorphic) | Q(video_b__in=anamorphic))
+        for pair in touching.select_related("video_a", "video_b"):
+            if pair.video_a.status == Video.Status.READY and pair.video_b.status == Video.Status.READY:
+                pair_score(a=pair.video_a, b=pair.video_b, config=config)
+        groups_refresh()
+    return len(square) + len(anamorphic), len(anamorphic)
+
+
 # ---------------------------------------------------------------- index projection
 
 
@@ -627,7 +662,7 @@ def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignal
         duration=video.duration or 0.0,
         width=video.width or 0,
         height=video.height or 0,
-        sar=video.sar,
+        sar=video.sar or 1.0,
         fps=video.fps or 0.0,
         size=video.size or 0,
         bitrate=video.bitrate or 0,

@@ -190,6 +190,47 @@ def test_an_anamorphic_video_and_its_square_pixel_copy_agree_on_their_shape(tmp_
     assert pair.label in ("exact", "near_duplicate"), pair.breakdown
 
 
+def test_reextract_reads_the_pixel_aspect_of_earlier_videos_without_extracting_them(
+    tmp_path, other_clip, capsys
+):
+    """Videos extracted before the pixel aspect was probed: `reextract` reads it with a probe per
+    file and scores the anamorphic ones' pairs again; nothing is extracted again."""
+    anamorphic = make_clip(
+        tmp_path / "broadcast.mp4", source="testsrc", duration=6, size=(240, 180), vf="setsar=4/3"
+    )
+    copy = transcode(anamorphic, tmp_path / "web.mp4", vf="scale=320:180,setsar=1", crf=28)
+    # the same, stored turned with a display matrix: its pixels are taller than wide as stored
+    sideways = make_clip(
+        tmp_path / "sideways.mp4", duration=6, size=(240, 180), tone=None, vf="setsar=4/3,transpose=clock"
+    )
+    phone = with_display_matrix(sideways, tmp_path / "phone.mp4", 90)
+    _ingest_sync(anamorphic, copy, phone, other_clip)
+    Video.objects.update(sar=None)
+    stored = Video.objects.get(path=str(anamorphic))
+    web = Video.objects.get(path=str(copy))
+    config = services.ScoringConfig.active()
+    earlier = services.pair_score(a=stored, b=web, config=config)
+    assert earlier.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.578, abs=0.001)
+    assert stored.shown_size == "240×180"  # not read yet: shown as stored
+    finished = dict(Video.objects.values_list("path", "finished_at"))
+
+    call_command("reextract", "--sync")
+    out = capsys.readouterr().out
+    assert "4 videos: pixel aspect read (2 anamorphic, their pairs scored again)" in out
+    assert "0 videos to re-extract" in out
+    assert dict(Video.objects.values_list("path", "finished_at")) == finished
+    assert {v.path: v.sar for v in Video.objects.all()} == {
+        str(anamorphic): pytest.approx(4 / 3, abs=1e-3),
+        str(copy): 1.0,
+        str(phone): pytest.approx(4 / 3, abs=1e-3),
+        str(other_clip): 1.0,
+    }
+    pair = services.Pair.objects.get(pk=earlier.pk)
+    assert pair.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.933, abs=0.001)
+    call_command("reextract", "--sync")
+    assert "pixel aspect" not in capsys.readouterr().out  # read once
+
+
 def test_reextract_keeps_the_previous_versions_unchanged_videos(tmp_path, clip, phone_clip, capsys, settings):
     """Version 5 differed only for files with a display matrix and for videos longer than the
     frame budget: only those are extracted again."""

@@ -29,6 +29,11 @@ class Command(BaseCommand):
             carried = services.carry_forward_unchanged()
             if carried:
                 self.stdout.write(f"{carried} videos kept: re-extracting them would change nothing")
+            read, anamorphic = services.pixel_aspects_refresh()
+            if read:
+                self.stdout.write(
+                    f"{read} videos: pixel aspect read ({anamorphic} anamorphic, their pairs scored again)"
+                )
         videos = Video.objects.all() if all else services.stale_videos()
         ids = set(videos.values_list("pk", flat=True))
         if failed:
