@@ -455,11 +455,8 @@ def pixel_aspects_refresh() -> tuple[int, int]:
     for start in range(0, len(square), 1000):
         Video.objects.filter(pk__in=square[start : start + 1000]).update(sar=1.0)
     if anamorphic:
-        config = ScoringConfig.active()
         touching = Pair.objects.filter(Q(video_a__in=anamorphic) | Q(video_b__in=anamorphic))
-        for pair in touching.select_related("video_a", "video_b"):
-            if pair.video_a.status == Video.Status.READY and pair.video_b.status == Video.Status.READY:
-                pair_score(a=pair.video_a, b=pair.video_b, config=config)
+        pairs_score_again(touching, ScoringConfig.active())
         groups_refresh()
     return len(square) + len(anamorphic), len(anamorphic)
 
@@ -1082,15 +1079,23 @@ def pairs_rescore(*, config_id: int) -> dict:
             p.score, p.label, p.config, p.updated_at = float(score), label, config, now
         Pair.objects.bulk_update(stored, ["score", "label", "config", "updated_at"])
         counts["rescored"] += len(stored)
-    for pair in Pair.objects.filter(pk__in=full).select_related("video_a", "video_b"):
-        if pair.video_a.status == Video.Status.READY and pair.video_b.status == Video.Status.READY:
-            old = pair.label
-            pair = pair_score(a=pair.video_a, b=pair.video_b, config=config)
-            counts["rescored_in_full"] += 1
-            counts["changed_label"] += pair.label != old
+    scored, changed = pairs_score_again(Pair.objects.filter(pk__in=full), config)
+    counts["rescored_in_full"] += scored
+    counts["changed_label"] += changed
     groups_refresh()
     logger.info("re-scored pairs under config %s: %s", config.pk, counts)
     return counts
+
+
+def pairs_score_again(pairs, config: ScoringConfig) -> tuple[int, int]:
+    """Score these pairs again in full, their videos' signals read anew (pairs of a video that is
+    not ready are left); returns (scored, how many changed label)."""
+    scored = changed = 0
+    for pair in pairs.select_related("video_a", "video_b"):
+        if pair.video_a.status == Video.Status.READY and pair.video_b.status == Video.Status.READY:
+            scored += 1
+            changed += pair_score(a=pair.video_a, b=pair.video_b, config=config).label != pair.label
+    return scored, changed
 
 
 # ---------------------------------------------------------------- groups
