@@ -231,6 +231,26 @@ def test_reextract_reads_the_pixel_aspect_of_earlier_videos_without_extracting_t
     assert "pixel aspect" not in capsys.readouterr().out  # read once
 
 
+def test_a_pair_scored_before_fusion_inputs_were_stored_is_scored_again_in_full(tmp_path, clip):
+    """Re-scoring under a new config is arithmetic on each pair's stored fusion inputs; a pair
+    without them (an earlier release's) is scored from its videos again."""
+    copy = transcode(clip, tmp_path / "copy.mp4", crf=30)
+    _ingest_sync(clip, copy)
+    pair = services.Pair.objects.get()
+    label, score = pair.label, pair.score
+    assert label in ("exact", "near_duplicate")
+    older = {k: v for k, v in pair.breakdown.items() if k != "fusion"}
+    services.Pair.objects.filter(pk=pair.pk).update(breakdown=older, label="different", score=0.0)
+    config = services.config_activate(
+        config=services.ScoringConfig.objects.create(name="again"), rescore="none"
+    )
+    counts = services.pairs_rescore(config_id=config.pk)
+    assert (counts["rescored"], counts["rescored_in_full"], counts["changed_label"]) == (0, 1, 1)
+    pair.refresh_from_db()
+    assert (pair.label, pair.config_id) == (label, config.pk)
+    assert pair.score == pytest.approx(score, abs=1e-6) and "fusion" in pair.breakdown
+
+
 def test_reextract_keeps_the_previous_versions_unchanged_videos(tmp_path, clip, phone_clip, capsys, settings):
     """Version 5 differed only for files with a display matrix and for videos longer than the
     frame budget: only those are extracted again."""
