@@ -174,10 +174,9 @@ class Video(models.Model):
         if not self.width:
             return "?"
         stored = f"{self.width}×{self.height}"
-        sar = self.sar or 1.0
-        if abs(sar - 1.0) < 0.01:
+        if self.sar in (None, 1.0):  # not read yet, or square (see features.probe.pixel_aspect)
             return stored
-        return f"{stored} shown as {round(self.width * sar)}×{self.height}"
+        return f"{stored} shown as {round(self.width * self.sar)}×{self.height}"
 
     def keep_facts(self) -> dict:
         """What choosing the copy to keep looks at (see dedup.matching.groups.keep_best)."""

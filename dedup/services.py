@@ -443,14 +443,12 @@ def pixel_aspects_refresh() -> tuple[int, int]:
             probe = probe_video(Path(path))
         except ExtractionError:
             continue
-        sar = probe.sar
-        turned = (width, height) == (probe.height, probe.width) and width != height
-        if turned:  # its size was stored as players show it (see extract_features): the pixels turn too
-            sar = round(1 / sar, 4)
-        if abs(sar - 1.0) < 0.01:
+        if (width, height) == (probe.height, probe.width) and width != height:
+            probe = probe.turned()  # stored as players show it turned (see extract_features)
+        if probe.sar == 1.0:
             square.append(pk)
         else:
-            Video.objects.filter(pk=pk).update(sar=sar)
+            Video.objects.filter(pk=pk).update(sar=probe.sar)
             anamorphic.append(pk)
     for start in range(0, len(square), 1000):
         Video.objects.filter(pk__in=square[start : start + 1000]).update(sar=1.0)

@@ -69,6 +69,13 @@ def test_it_reads_the_pixel_aspect_of_anamorphic_video(tmp_path, clip, codec, su
     assert probe_video(clip).sar == 1.0
 
 
+def test_pixels_within_a_percent_of_square_count_as_square(tmp_path):
+    """Encoders write such ratios from rounding (e.g. 1.005); nobody sees them, so the video is not
+    anamorphic and its size is shown as stored."""
+    path = make_clip(tmp_path / "nearly.mp4", size=(200, 150), duration=1, tone=None, vf="setsar=201/200")
+    assert probe_video(path).sar == 1.0
+
+
 def test_it_reports_a_video_without_sound(other_clip):
     assert probe_video(other_clip).has_audio is False
 

@@ -3,7 +3,7 @@ times on a lent machine without a database, so both run the same stages in the s
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,7 @@ def extract_features(
         "decode", sample_frames, path, probe.duration, fps=fps, max_frames=budget, device=decode_device
     )
     if frames.turned:  # the stream's size is the stored picture's; players show it turned
-        probe = replace(probe, width=probe.height, height=probe.width, sar=round(1 / probe.sar, 4))
+        probe = probe.turned()
     hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
     thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
     embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)

@@ -2,7 +2,7 @@
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import ExtractionError
@@ -46,6 +46,11 @@ class Probe:
     # the pixels' own aspect (width to height): anamorphic DVD, broadcast and HDV video stores a
     # 16:9 picture in 720 x 576 or 1440 x 1080 pixels that players widen by this much
     sar: float = 1.0
+
+    def turned(self) -> "Probe":
+        """The facts of the picture players show turned a quarter: width and height swap, and the
+        pixels turn with it (a pixel 4:3 wide stands 3:4)."""
+        return replace(self, width=self.height, height=self.width, sar=round(1 / self.sar, 4))
 
 
 def looks_like_video(path: Path) -> bool:
@@ -108,11 +113,13 @@ def main_video_stream(container):
 
 
 def pixel_aspect(stream) -> float:
-    """A video stream's sample (pixel) aspect ratio, the container's or else the bitstream's; 1 where
-    neither says (0/1) or the value is implausible, as players then show square pixels."""
+    """A video stream's sample (pixel) aspect ratio, the container's or else the bitstream's,
+    rounded to 4 places; exactly 1 where neither says (0/1), where the value is implausible (players
+    then show square pixels) and where it is within 1 % of square (no one sees that), so that
+    "anamorphic" is simply `sar != 1`."""
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     sar = float(sar) if sar else 1.0
-    return sar if 0.25 <= sar <= 4.0 else 1.0
+    return round(sar, 4) if 0.25 <= sar <= 4.0 and abs(sar - 1.0) >= 0.01 else 1.0
 
 
 def probe_video(path: Path) -> Probe:
@@ -154,7 +161,6 @@ def probe_video(path: Path) -> Probe:
         if width <= 0 or height <= 0:
             raise ExtractionError("video stream has no frame size (corrupt header)")
         bitrate = int(container.bit_rate or 0) or (int(size * 8 / duration) if duration > 0 else 0)
-        sar = pixel_aspect(video)
         return Probe(
             container=container.format.name,
             duration=round(duration, 3),
@@ -166,5 +172,5 @@ def probe_video(path: Path) -> Probe:
             bitrate=bitrate,
             size=size,
             has_audio=audio is not None,
-            sar=round(sar, 4),
+            sar=pixel_aspect(video),
         )
