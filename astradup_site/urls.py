@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dedup import api
@@ -16,6 +16,8 @@ api_v1 = [
     path("groups", api.GroupListApi.as_view(), name="groups"),
     path("groups/<int:group_id>", api.GroupDetailApi.as_view(), name="group"),
     path("export", api.ExportApi.as_view(), name="export"),
+    # last: an id that is not a number, or a path that names nothing, is a JSON 404 too
+    re_path(r"^(?P<rest>.*)$", api.not_found),
 ]
 
 urlpatterns = [

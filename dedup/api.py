@@ -4,11 +4,13 @@ import io
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -36,6 +38,60 @@ class CanChange(BasePermission):
         return can_view(request.user) and (
             request.method in ("GET", "HEAD", "OPTIONS") or can_decide(request.user)
         )
+
+
+# ---------------------------------------------------------------- errors
+
+
+class ErrorOut(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+_ERRORS = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="Validation failed: a list of messages per field name "
+        '(e.g. `{"min_score": ["Ensure this value is less than or equal to 1."]}`), '
+        "or `detail` for a body that could not be parsed.",
+    ),
+    401: OpenApiResponse(ErrorOut, description="No or an unknown token, and no session."),
+    403: OpenApiResponse(ErrorOut, description="The user's role does not allow this."),
+    404: OpenApiResponse(ErrorOut, description="No such object, or a page past the last one."),
+    409: OpenApiResponse(ErrorOut, description="Refused in the pair's current state; `detail` says why."),
+    413: OpenApiResponse(
+        ErrorOut, description="The body (files aside) is larger than `DATA_UPLOAD_MAX_MEMORY_SIZE`."
+    ),
+    415: OpenApiResponse(ErrorOut, description="The request body is not in a documented media type."),
+    429: OpenApiResponse(ErrorOut, description="Too many requests: retry after `Retry-After` seconds."),
+}
+
+
+def errors(*codes: int) -> dict:
+    """The documented error answers of an operation (401, 403 and 429 can answer any of them)."""
+    return {code: _ERRORS[code] for code in sorted({401, 403, 429, *codes})}
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+
+
+class ApiView(APIView):
+    """An APIView whose every answer is JSON: Django refuses an oversized or malformed body with
+    an HTML error page when DRF first reads it, which an API client cannot parse."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):
+            exc = BodyTooLarge()
+        elif isinstance(exc, SuspiciousOperation):
+            exc = exceptions.ParseError(str(exc) or "The request body could not be read.")
+        return super().handle_exception(exc)
+
+
+def not_found(request, rest: str = "") -> JsonResponse:
+    """Any other URL under the API (`/api/v1/videos/abc`): a JSON 404 like the views', not the
+    site's HTML page."""
+    return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
 
 
 # ---------------------------------------------------------------- serializers
@@ -134,12 +190,42 @@ class ImportOut(serializers.Serializer):
     identical = serializers.IntegerField()
 
 
+# a file part, not a URL: drf-spectacular maps FileField to `format: uri` unless requests get
+# components of their own (COMPONENT_SPLIT_REQUEST)
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadFileField(serializers.FileField):
+    pass
+
+
 class UploadIn(serializers.Serializer):
-    file = serializers.FileField()
+    file = UploadFileField()
+
+
+class ExportRowOut(serializers.Serializer):
+    """One row of `?as=json` (the CSV has the same columns, in this order)."""
+
+    a = serializers.CharField()
+    b = serializers.CharField()
+    score = serializers.FloatField()
+    label = serializers.CharField()
+    via = serializers.ChoiceField(choices=["pair", "group", "verdict"])
+    visual = serializers.FloatField(allow_null=True)
+    audio = serializers.FloatField(allow_null=True)
+    metadata = serializers.FloatField(allow_null=True)
+    a_start = serializers.FloatField(allow_null=True)
+    a_end = serializers.FloatField(allow_null=True)
+    b_start = serializers.FloatField(allow_null=True)
+    b_end = serializers.FloatField(allow_null=True)
+    coverage_a = serializers.FloatField(allow_null=True)
+    coverage_b = serializers.FloatField(allow_null=True)
+    offset = serializers.FloatField(allow_null=True)
+    speed = serializers.FloatField(allow_null=True)
+    matched_frames = serializers.IntegerField(allow_null=True)
+    config = serializers.IntegerField(allow_null=True)
 
 
 def _page(request, queryset, serializer, view):
-    paginator = PageNumberPagination()
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
@@ -147,11 +233,11 @@ def _page(request, queryset, serializer, view):
 # ---------------------------------------------------------------- views
 
 
-class ImportApi(APIView):
+class ImportApi(ApiView):
     permission_classes = [CanChange]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=ImportIn, responses={201: ImportOut})
+    @extend_schema(request=ImportIn, responses={201: ImportOut, **errors(400, 413, 415)})
     def post(self, request):
         data = ImportIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -161,11 +247,11 @@ class ImportApi(APIView):
         return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
 
 
-class UploadApi(APIView):
+class UploadApi(ApiView):
     permission_classes = [CanChange]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: ImportOut})
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: ImportOut, **errors(400, 413, 415)})
     def post(self, request):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -177,15 +263,17 @@ class UploadApi(APIView):
         return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
 
 
-class VideoListApi(APIView):
+class VideoListApi(ApiView):
     permission_classes = [CanView]
+    # declared so the schema shows the page object ({count, next, previous, results}) it answers
+    pagination_class = PageNumberPagination
 
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str),
             OpenApiParameter("q", str, description="file name contains"),
         ],
-        responses=VideoOut(many=True),
+        responses={200: VideoOut(many=True), **errors(404)},
     )
     def get(self, request):
         videos = Video.objects.order_by("pk")
@@ -196,10 +284,10 @@ class VideoListApi(APIView):
         return _page(request, videos, VideoOut, self)
 
 
-class VideoDetailApi(APIView):
+class VideoDetailApi(ApiView):
     permission_classes = [CanView]
 
-    @extend_schema(responses=VideoOut)
+    @extend_schema(responses={200: VideoOut, **errors(404)})
     def get(self, request, video_id: int):
         return Response(VideoOut(get_object_or_404(Video, pk=video_id)).data)
 
@@ -211,12 +299,15 @@ class PairFilters(serializers.Serializer):
     video = serializers.IntegerField(required=False)
 
 
-class PairListApi(APIView):
+class PairListApi(ApiView):
     permission_classes = [CanView]
+    pagination_class = PageNumberPagination
 
-    @extend_schema(parameters=[PairFilters], responses=PairOut(many=True))
+    @extend_schema(parameters=[PairFilters], responses={200: PairOut(many=True), **errors(400, 404)})
     def get(self, request):
-        filters = PairFilters(data=request.query_params)
+        # a plain dict, not the QueryDict: DRF skips blank values of a QueryDict, so `?label=`
+        # would be accepted although the schema says a label is one of the choices
+        filters = PairFilters(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         f = filters.validated_data
         pairs = Pair.objects.select_related("video_a", "video_b").order_by("-score", "pk")
@@ -231,38 +322,53 @@ class PairListApi(APIView):
         return _page(request, pairs, PairOut, self)
 
 
-class PairDetailApi(APIView):
+class PairDetailApi(ApiView):
     permission_classes = [CanView]
 
-    @extend_schema(responses=PairDetailOut)
+    @extend_schema(responses={200: PairDetailOut, **errors(404)})
     def get(self, request, pair_id: int):
         pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b"), pk=pair_id)
         return Response(PairDetailOut(pair).data)
 
 
-class GroupListApi(APIView):
+class GroupListApi(ApiView):
     permission_classes = [CanView]
+    pagination_class = PageNumberPagination
 
-    @extend_schema(responses=GroupOut(many=True))
+    @extend_schema(responses={200: GroupOut(many=True), **errors(404)})
     def get(self, request):
         return _page(
             request, DuplicateGroup.objects.prefetch_related("videos").order_by("pk"), GroupOut, self
         )
 
 
-class GroupDetailApi(APIView):
+class GroupDetailApi(ApiView):
     permission_classes = [CanView]
 
-    @extend_schema(responses=GroupOut)
+    @extend_schema(responses={200: GroupOut, **errors(404)})
     def get(self, request, group_id: int):
         return Response(GroupOut(get_object_or_404(DuplicateGroup, pk=group_id)).data)
 
 
-class ExportApi(APIView):
+EXPORT_200 = (
+    "`?as=csv` (the default): text/csv, a header row then one row per pair; a text cell that "
+    "starts with = + - @ tab or CR is prefixed with ' so spreadsheets do not run it as a formula. "
+    "`?as=json`: the same rows as objects, values as stored."
+)
+
+
+class ExportApi(ApiView):
     permission_classes = [CanView]
 
     # not ?format=: DRF reserves it for choosing a renderer
-    @extend_schema(parameters=[OpenApiParameter("as", str, enum=["csv", "json"])], responses={200: str})
+    @extend_schema(
+        parameters=[OpenApiParameter("as", str, enum=["csv", "json"], default="csv")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=EXPORT_200),
+            (200, "application/json"): OpenApiResponse(ExportRowOut(many=True), description=EXPORT_200),
+            **errors(400),
+        },
+    )
     def get(self, request):
         fmt = request.query_params.get("as", "csv")
         if fmt not in ("csv", "json"):

@@ -113,13 +113,28 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
     return rows
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A value as a CSV cell: text that a spreadsheet would run as a formula gets a leading quote.
+    Only text: a negative score or offset is a number and stays one."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_matches(fh, *, fmt: str = "csv", pairs=None) -> int:
     rows = pair_rows(pairs)
     if fmt == "json":
+        # JSON is read by programs, not spreadsheets: file names stay exactly as they are
         json.dump(rows, fh, indent=1)
         return len(rows)
     writer = csv.DictWriter(fh, fieldnames=COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return len(rows)

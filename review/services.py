@@ -43,6 +43,14 @@ class DecisionRefused(Exception):
     """Shown to the moderator as is."""
 
 
+class PairGone(DecisionRefused):
+    """The pair does not exist (any more): the API answers 404, the review screen reloads."""
+
+
+class DecisionInvalid(DecisionRefused):
+    """The request itself is wrong, whatever the pair's state: the API answers 400."""
+
+
 def queue_pairs(
     *,
     user=None,
@@ -152,12 +160,12 @@ def pair_decide(*, pair_id: int, user, action: str, canonical_id: int | None = N
     """Record a moderator's decision atomically, with its audit row. A pair someone else already
     decided, or is reviewing right now, is refused rather than overwritten."""
     if action not in Decision.Action.values or action == Decision.Action.UNDO:
-        raise DecisionRefused(f"unknown action '{action}'")
+        raise DecisionInvalid(f"unknown action '{action}'")
     with transaction.atomic():
         try:
             pair = Pair.objects.select_for_update().select_related("video_a", "video_b").get(pk=pair_id)
         except Pair.DoesNotExist:
-            raise DecisionRefused("this pair no longer exists (it was re-scored); reload the queue") from None
+            raise PairGone("this pair no longer exists (it was re-scored); reload the queue") from None
         claim = Claim.objects.filter(pair=pair, expires_at__gt=timezone.now()).exclude(user=user).first()
         if claim is not None:
             raise DecisionRefused(f"{claim.user} is reviewing this pair right now")
@@ -174,7 +182,7 @@ def pair_decide(*, pair_id: int, user, action: str, canonical_id: int | None = N
         canonical = None
         if action == Decision.Action.MERGE:
             if canonical_id not in (pair.video_a_id, pair.video_b_id):
-                raise DecisionRefused("choose which of the two videos to keep")
+                raise DecisionInvalid("choose which of the two videos to keep")
             canonical = pair.video_a if canonical_id == pair.video_a_id else pair.video_b
         if action in VERDICT_FOR:
             Verdict.objects.create(
