@@ -251,7 +251,9 @@ class UploadApi(ApiView):
     permission_classes = [CanChange]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: ImportOut, **errors(400, 413, 415)})
+    @extend_schema(
+        request={"multipart/form-data": UploadIn}, responses={201: ImportOut, **errors(400, 413, 415)}
+    )
     def post(self, request):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)

@@ -37,9 +37,7 @@ class DecisionIn(serializers.Serializer):
 class VerdictIn(serializers.Serializer):
     action = serializers.ChoiceField(
         choices=[
-            a
-            for a in Decision.Action.choices
-            if a[0] not in (Decision.Action.UNDO, Decision.Action.MERGE)
+            a for a in Decision.Action.choices if a[0] not in (Decision.Action.UNDO, Decision.Action.MERGE)
         ]
     )
 

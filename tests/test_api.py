@@ -120,7 +120,8 @@ def test_decisions_follow_the_review_rules(data):
     moderator, admin = _client("moderator"), _client("admin")
     url = f"/api/v1/pairs/{data['pair'].pk}/decision"
     assert moderator.post(url, {"action": "launch"}, format="json").status_code == 400
-    assert moderator.post(url, {"action": "merge"}, format="json").status_code == 409  # no copy to keep
+    no_copy = moderator.post(url, {"action": "merge"}, format="json")  # a validation error, as documented
+    assert no_copy.status_code == 400 and "canonical" in no_copy.json()
     made = moderator.post(url, {"action": "merge", "canonical": data["a"].pk}, format="json")
     assert made.status_code == 201 and made.json()["action"] == "merge"
     again = admin.post(url, {"action": "not_duplicate"}, format="json")
@@ -170,3 +171,48 @@ def test_the_schema_and_its_doc_page_are_served_to_users(data, client):
     client.force_login(user)
     page = client.get("/api/docs/")
     assert page.status_code == 200 and b"swagger" in page.content.lower()
+
+
+def test_a_decision_on_a_pair_that_does_not_exist_is_404(data):
+    gone = data["pair"].pk + 1000
+    response = _client("moderator").post(
+        f"/api/v1/pairs/{gone}/decision", {"action": "confirm"}, format="json"
+    )
+    assert response.status_code == 404 and "no longer exists" in response.json()["detail"]
+    assert Decision.objects.count() == 0
+
+
+def test_a_merge_keeping_a_video_outside_the_pair_is_400(data):
+    url = f"/api/v1/pairs/{data['pair'].pk}/decision"
+    response = _client("moderator").post(url, {"action": "merge", "canonical": data["c"].pk}, format="json")
+    assert response.status_code == 400 and "choose which" in response.json()["canonical"][0]
+    assert Decision.objects.count() == 0
+
+
+def test_a_blank_filter_is_400_not_ignored(data):
+    response = _client("viewer").get("/api/v1/pairs?label=&min_score=")
+    assert response.status_code == 400 and {"label", "min_score"} <= set(response.json())
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/videos/abc", "/api/v1/pairs/-1", "/api/v1/groups/null", "/api/v1/nothing"]
+)
+def test_an_api_url_that_names_nothing_is_a_json_404(data, url):
+    response = _client("viewer").get(url)
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_an_oversized_body_is_a_json_413(data, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _client("moderator").post("/api/v1/import", {"paths": ["/x" * 1000]}, format="json")
+    assert response.status_code == 413 and response["Content-Type"] == "application/json"
+    assert "too large" in response.json()["detail"]
+
+
+def test_the_api_export_escapes_formula_cells(data):
+    Video.objects.filter(pk=data["a"].pk).update(rel_path="=cmd.mp4")
+    client = _client("viewer")
+    csv_text = client.get("/api/v1/export?as=csv").content.decode()
+    assert "'=cmd.mp4" in csv_text and ",=cmd.mp4" not in csv_text
+    assert json.loads(client.get("/api/v1/export?as=json").content)[0]["a"] == "=cmd.mp4"

@@ -91,7 +91,9 @@ def test_the_served_schema_is_valid_openapi_3(served_schema):
 
 @pytest.mark.parametrize("path", ["/api/v1/videos", "/api/v1/pairs", "/api/v1/groups"])
 def test_list_endpoints_are_documented_as_the_pages_they_answer(served_schema, path):
-    body = _resolve(served_schema, _response(served_schema, path, "get", 200)["content"]["application/json"]["schema"])
+    body = _resolve(
+        served_schema, _response(served_schema, path, "get", 200)["content"]["application/json"]["schema"]
+    )
     assert body["type"] == "object" and {"count", "next", "previous", "results"} <= set(body["properties"])
     assert body["properties"]["results"]["type"] == "array"
     params = {p["name"] for p in served_schema["paths"][path]["get"]["parameters"]}

@@ -71,3 +71,40 @@ def test_json_has_the_same_rows(scored, capsys):
     call_command("export_matches", "--format", "json")
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and rows[0]["label"] == "exact" and rows[0]["coverage_a"] == 1.0
+
+
+FORMULAS = ['=HYPERLINK("http:__evil","x").mp4', "+1.mp4", "-2.mp4", "@SUM(A1).mp4", "\tx.mp4", "\rx.mp4"]
+
+
+@pytest.fixture
+def formula_names():
+    """Pairs between videos named like spreadsheet formulas, with a negative offset (a number)."""
+    config = ScoringConfig.active()
+    safe = Video.objects.create(path="/lib/safe.mp4", rel_path="safe.mp4", file_name="safe.mp4")
+    for i, name in enumerate(FORMULAS):
+        video = Video.objects.create(path=f"/lib/{i}", rel_path=name, file_name=name, status="ready")
+        Pair.objects.create(
+            video_a=safe,
+            video_b=video,
+            score=0.5 + i / 100,
+            label="similar",
+            config=config,
+            segments={"a": [[0, 5]], "b": [[1, 6]], "offset": -1.5},
+        )
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(formula_names, tmp_path):
+    out = tmp_path / "m.csv"
+    call_command("export_matches", "--format", "csv", "--output", str(out))
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert sorted(r["b"] for r in rows) == sorted("'" + name for name in FORMULAS)
+    assert {r["a"] for r in rows} == {"safe.mp4"}
+    # numbers stay numbers, negative ones included
+    assert {r["offset"] for r in rows} == {"-1.5"}
+
+
+def test_json_keeps_names_exactly_as_they_are(formula_names, capsys):
+    call_command("export_matches", "--format", "json")
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["b"] for r in rows) == sorted(FORMULAS)
+    assert {r["offset"] for r in rows} == {-1.5}
