@@ -21,8 +21,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from dedup import services
-from dedup.features import ExtractionError
-from dedup.features.probe import FileRefused, probe_video, regular_file
+from dedup.features import ExtractionError, probe
 from dedup.models import Frame, Video
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -297,7 +296,9 @@ def test_extraction_names_the_real_cause_for_a_file_changed_after_ingest(tmp_pat
     (tmp_path / "loop.mp4").symlink_to("loop.mp4")
     for name, reason in [("fifo.mp4", "not a regular file (FIFO)"), ("loop.mp4", "symlink loop")]:
         with pytest.raises(ExtractionError) as failed:
-            _returns_in_time(lambda name=name: probe_video(tmp_path / name), fifos=[tmp_path / "fifo.mp4"])
+            _returns_in_time(
+                lambda name=name: probe.probe_video(tmp_path / name), fifos=[tmp_path / "fifo.mp4"]
+            )
         assert str(failed.value) == reason
 
 
@@ -327,13 +328,13 @@ def test_an_unreadable_file_is_refused_as_permission_denied(clip):
 
 def test_regular_file_resolves_within_the_given_roots(tmp_path, clip, secret):
     shutil.copy(clip, tmp_path / "a.mp4")
-    real, found = regular_file(tmp_path / "a.mp4", within=[tmp_path])
+    real, found = probe.regular_file(tmp_path / "a.mp4", within=[tmp_path])
     assert real == str(tmp_path / "a.mp4") and found.st_size == clip.stat().st_size
-    with pytest.raises(FileRefused, match="outside the import roots"):
-        regular_file(tmp_path / "a.mp4", within=[tmp_path / "elsewhere"])
+    with pytest.raises(probe.FileRefused, match="outside the import roots"):
+        probe.regular_file(tmp_path / "a.mp4", within=[tmp_path / "elsewhere"])
     # a sibling whose name merely starts like the root is not inside it
-    with pytest.raises(FileRefused, match="outside"):
-        regular_file(secret, within=[str(secret.parent)[:-1]])
+    with pytest.raises(probe.FileRefused, match="outside"):
+        probe.regular_file(secret, within=[str(secret.parent)[:-1]])
 
 
 # ---------------------------------------------------------------- names (defects 6, 8)
