@@ -342,7 +342,7 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     content_type = mimetypes.guess_type(Path(video.path).name)[0] or "video/mp4"
     match = RANGE_RE.fullmatch(request.headers.get("Range", "").strip())
     if not match or (not match.group(1) and not match.group(2)):
-        response = FileResponse(fh, content_type=content_type)
+        response = FileResponse(fh, content_type=content_type, filename=Path(video.path).name)
         response["Accept-Ranges"] = "bytes"
         return response
     start_s, end_s = match.groups()

@@ -138,6 +138,7 @@ def test_a_symlink_swapped_in_after_ingest_is_not_served(root, secret, clip, api
     )  # fmt: skip
     served = viewer.get(f"/review/videos/{video_id}/media")
     assert served.status_code == 200 and _body(served) == clip.read_bytes()
+    assert served["Content-Type"] == "video/mp4" and 'filename="a.mp4"' in served["Content-Disposition"]
     (root / "a.mp4").unlink()
     (root / "a.mp4").symlink_to(secret)
     assert viewer.get(f"/review/videos/{video_id}/media").status_code == 404
@@ -364,6 +365,8 @@ def test_a_name_too_long_for_the_file_system_is_a_400(root, api):
     response = _import(api, root / ("x" * 300))
     assert response.status_code == 400
     assert "longer than 255 bytes" in response.json()["paths"][0]
+    nul = api.post("/api/v1/import", {"paths": [f"{root}/a\x00b"]}, format="json")
+    assert nul.status_code == 400  # DRF's own check: not a ValueError from the file system
     (root / "loop").symlink_to("loop")
     looped = _import(api, root / "loop")
     assert looped.status_code == 400 and "symlink loop" in looped.json()["paths"][0]

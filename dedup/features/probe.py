@@ -131,7 +131,9 @@ def open_regular(path: str | Path, *, within: Iterable[str | Path]) -> BinaryIO:
         if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino):
             raise FileRefused("file changed while it was opened")
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        fh = os.fdopen(fd, "rb")
+        fh.raw.name = real  # not the descriptor's number: what was opened, for messages and reopening
+        return fh
     except BaseException:
         os.close(fd)
         raise
