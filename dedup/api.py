@@ -1,9 +1,9 @@
 """REST API v1 for integrators: bulk import, uploads, videos, pairs, groups, export."""
 
 import io
+import os
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
@@ -21,6 +21,7 @@ from review.roles import can_decide, can_view
 
 from . import services
 from .exports import write_matches
+from .features.probe import refusal_of
 from .models import DuplicateGroup, Pair, Video
 
 
@@ -159,27 +160,43 @@ class GroupOut(serializers.ModelSerializer):
         fields = ["id", "canonical", "suggested_keep", "members", "updated_at"]
 
 
+# the longest file or folder name most file systems take (Linux NAME_MAX)
+NAME_MAX = 255
+
+
 class ImportIn(serializers.Serializer):
     paths = serializers.ListField(
         child=serializers.CharField(max_length=4096), min_length=1, max_length=10000
     )
 
     def validate_paths(self, paths: list[str]) -> list[Path]:
-        roots = [Path(r).resolve() for r in settings.ASTRADUP["IMPORT_ROOTS"]]
+        roots = services.import_roots()
         checked = []
         for raw in paths:
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError:
+                raise serializers.ValidationError("a path is not valid UTF-8 text") from None
             if ".." in Path(raw).parts:
                 raise serializers.ValidationError(f"'{raw}': '..' is not allowed")
             path = Path(raw)
             if not path.is_absolute():
                 raise serializers.ValidationError(f"'{raw}': give an absolute server-side path")
-            resolved = path.resolve()
+            if any(len(os.fsencode(part)) > NAME_MAX for part in path.parts):
+                raise serializers.ValidationError(
+                    f"'{raw}': a file or folder name is longer than {NAME_MAX} bytes"
+                )
+            resolved = Path(os.path.realpath(path))  # Path.resolve raises RuntimeError on a loop
             if not any(resolved == root or root in resolved.parents for root in roots):
                 raise serializers.ValidationError(
                     f"'{raw}' is outside the import roots ({', '.join(map(str, roots))})"
                 )
-            if not resolved.exists():
-                raise serializers.ValidationError(f"'{raw}' does not exist")
+            try:
+                resolved.stat()
+            except FileNotFoundError:
+                raise serializers.ValidationError(f"'{raw}' does not exist") from None
+            except OSError as exc:
+                raise serializers.ValidationError(f"'{raw}': {refusal_of(path, exc)}") from None
             checked.append(resolved)
         return checked
 
@@ -188,6 +205,20 @@ class ImportOut(serializers.Serializer):
     created = serializers.ListField(child=serializers.IntegerField())
     existing = serializers.IntegerField()
     identical = serializers.IntegerField()
+    skipped = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Files left alone, each as 'path: why' (a symlink leading out of the import "
+        "roots, a FIFO, a name that is not UTF-8...).",
+    )
+
+
+def _import_body(result: services.IngestResult) -> dict:
+    return {
+        "created": result.created,
+        "existing": result.existing,
+        "identical": result.identical,
+        "skipped": result.skipped,
+    }
 
 
 # a file part, not a URL: drf-spectacular maps FileField to `format: uri` unless requests get
@@ -242,9 +273,8 @@ class ImportApi(ApiView):
         data = ImportIn(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            result = services.video_ingest(paths=data.validated_data["paths"])
-        body = {"created": result.created, "existing": result.existing, "identical": result.identical}
-        return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
+            result = services.video_ingest(paths=data.validated_data["paths"], within=services.import_roots())
+        return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
 
 
 class UploadApi(ApiView):
@@ -261,8 +291,7 @@ class UploadApi(ApiView):
             result = services.video_upload(upload=data.validated_data["file"])
         except services.UploadRefused as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        body = {"created": result.created, "existing": result.existing, "identical": result.identical}
-        return Response(ImportOut(body).data, status=status.HTTP_201_CREATED)
+        return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
 
 
 class VideoListApi(ApiView):

@@ -1,4 +1,5 @@
 import mimetypes
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from dedup.features.probe import FileRefused, reopenable_path
 from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
+from dedup.services import video_open
 
 from . import charts, services
 from .models import Calibration, Decision, Verdict
@@ -306,8 +309,11 @@ def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
         from dedup.features.frames import frame_at
 
         try:
-            rgb = frame_at(Path(frame.video.path), frame.t)
-        except (ExtractionError, OSError) as exc:
+            # decoded from the descriptor checked to hold a file inside the video's roots: a
+            # symlink swapped in after ingest is refused, not followed
+            with video_open(video=frame.video) as fh:
+                rgb = frame_at(Path(reopenable_path(fh)), frame.t)
+        except (ExtractionError, FileRefused, OSError) as exc:
             raise Http404(f"frame unavailable: {exc}") from exc
         cache.parent.mkdir(parents=True, exist_ok=True)
         ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
@@ -327,14 +333,16 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     """The video file, with HTTP Range support so players can seek."""
     _viewer_required(request)
     video = get_object_or_404(Video, pk=video_id)
-    path = Path(video.path)
-    if not path.is_file():
-        raise Http404("file not found on the media volume")
-    size = path.stat().st_size
-    content_type = mimetypes.guess_type(path.name)[0] or "video/mp4"
+    try:
+        # what is served is the file checked to lie inside the video's roots, by its descriptor
+        fh = video_open(video=video)
+    except FileRefused as exc:
+        raise Http404(f"file not available: {exc}") from exc
+    size = os.fstat(fh.fileno()).st_size
+    content_type = mimetypes.guess_type(Path(video.path).name)[0] or "video/mp4"
     match = RANGE_RE.fullmatch(request.headers.get("Range", "").strip())
     if not match or (not match.group(1) and not match.group(2)):
-        response = FileResponse(open(path, "rb"), content_type=content_type)
+        response = FileResponse(fh, content_type=content_type, filename=Path(video.path).name)
         response["Accept-Ranges"] = "bytes"
         return response
     start_s, end_s = match.groups()
@@ -343,26 +351,36 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     else:  # suffix range: the last N bytes
         start, end = max(0, size - int(end_s)), size - 1
     if start >= size or start > end:
+        fh.close()
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
-
-    def chunks():
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            remaining = end - start + 1
-            while remaining > 0:
-                block = fh.read(min(CHUNK, remaining))
-                if not block:
-                    break
-                remaining -= len(block)
-                yield block
-
-    response = StreamingHttpResponse(chunks(), status=206, content_type=content_type)
+    response = StreamingHttpResponse(_FileRange(fh, start, end), status=206, content_type=content_type)
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
     return response
+
+
+class _FileRange:
+    """Bytes start..end of an open file; Django calls close() when the response is done, whether
+    or not the body was read."""
+
+    def __init__(self, fh, start: int, end: int):
+        self.fh, self.start, self.end = fh, start, end
+
+    def __iter__(self):
+        self.fh.seek(self.start)
+        remaining = self.end - self.start + 1
+        while remaining > 0:
+            block = self.fh.read(min(CHUNK, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
+
+    def close(self) -> None:
+        self.fh.close()
 
 
 # ---------------------------------------------------------------- calibration (admins)

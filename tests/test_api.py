@@ -144,7 +144,7 @@ def test_import_is_limited_to_the_import_roots(settings, tmp_path, clip):
     first = client.post("/api/v1/import", {"paths": [str(root)]}, format="json")
     assert first.status_code == 201 and len(first.json()["created"]) == 1
     second = client.post("/api/v1/import", {"paths": [str(root / "one.mp4")]}, format="json")
-    assert second.json() == {"created": [], "existing": 1, "identical": 0}
+    assert second.json() == {"created": [], "existing": 1, "identical": 0, "skipped": []}
     assert Video.objects.count() == 1
 
 

@@ -33,6 +33,7 @@ def library(clip):
     videos = [
         Video.objects.create(
             path=str(clip) if i == 0 else f"/lib/v{i}.mp4",
+            root=str(clip.parent) if i == 0 else "/lib",  # the media view serves only inside it
             rel_path=f"v{i}.mp4",
             file_name=f"v{i}.mp4",
             status="ready",

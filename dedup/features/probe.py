@@ -1,9 +1,13 @@
 """Container probing (PyAV), content sniffing and hashing."""
 
+import errno
 import hashlib
 import os
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from . import ExtractionError
 
@@ -53,13 +57,107 @@ class Probe:
         return replace(self, width=self.height, height=self.width, sar=round(1 / self.sar, 4))
 
 
-def looks_like_video(path: Path) -> bool:
-    """Sniff the first bytes for a video container signature (extensions lie both ways)."""
+class FileRefused(Exception):
+    """A path the product will not open; the message names the real cause, for a person to act on."""
+
+
+_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFDIR: "folder",
+}
+
+
+def file_kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+def refusal_of(path: str | Path, exc: OSError) -> str:
+    """Why an OSError met while resolving or opening `path` stops us, in words naming the cause (a
+    symlink loop is not "file not found", a FIFO is not "file is empty")."""
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if os.path.islink(path):
+            return "broken symlink (its target was not found)"
+        return "file not found"
+    return exc.strerror or str(exc)
+
+
+def is_inside(path: str, root: str) -> bool:
+    """`path` is `root` or below it; both already resolved."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def regular_file(path: str | Path, *, within: Iterable[str | Path]) -> tuple[str, os.stat_result]:
+    """The resolved path of `path` and its stat, if it is a readable regular file that resolves
+    (every symlink on the way followed) inside one of the folders `within`; FileRefused saying why
+    otherwise. Opens nothing, so a FIFO or a device is refused without blocking on it."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
+        real = os.path.realpath(path, strict=True)
+        found = os.stat(real)
+    except OSError as exc:
+        raise FileRefused(refusal_of(path, exc)) from None
+    if not any(is_inside(real, os.path.realpath(root)) for root in within):
+        if real != os.path.abspath(path):
+            raise FileRefused("symlink points outside the import root")
+        raise FileRefused("outside the import roots")
+    if not stat.S_ISREG(found.st_mode):
+        raise FileRefused(f"not a regular file ({file_kind(found.st_mode)})")
+    if not os.access(real, os.R_OK):
+        raise FileRefused("permission denied")
+    return real, found
+
+
+def open_regular(path: str | Path, *, within: Iterable[str | Path]) -> BinaryIO:
+    """Open `path` for reading where `regular_file` admits it. The resolved path is opened with
+    O_NOFOLLOW and the descriptor must be the very file that was checked, so a symlink or FIFO
+    swapped in between the check and the open is refused too."""
+    real, checked = regular_file(path, within=within)
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink that was not there a moment ago
+            raise FileRefused("file changed while it was opened") from None
+        raise FileRefused(refusal_of(real, exc)) from None
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino):
+            raise FileRefused("file changed while it was opened")
+        os.set_blocking(fd, True)
+        fh = os.fdopen(fd, "rb")
+        fh.raw.name = real  # not the descriptor's number: what was opened, for messages and reopening
+        return fh
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def reopenable_path(fh: BinaryIO) -> str:
+    """A path by which a library that opens by name (PyAV) reaches the very file `fh` holds, even
+    if the name has since been pointed elsewhere (Linux's /proc); else the file's name."""
+    proc = f"/proc/self/fd/{fh.fileno()}"
+    return proc if os.path.exists(proc) else fh.name
+
+
+def looks_like_video(path: Path) -> bool:
+    """Sniff the first bytes for a video container signature (extensions lie both ways). Only a
+    regular file is read: opening a FIFO would wait for a writer forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        start = fh.read(512)
+    head = start[:64]
     if len(head) < 12:
         return False
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
@@ -80,24 +178,26 @@ def looks_like_video(path: Path) -> bool:
     if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):  # ASF / WMV
         return True
     if head[:4] == b"OggS":
-        return b"theora" in head or b"\x80theora" in _read(path, 512)
+        return b"theora" in start
     return False
-
-
-def _read(path: Path, n: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
 
 
 def has_video_extension(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file, by path or of an already opened binary file (read from where it is)."""
+    if hasattr(path, "read"):
+        return _sha256_of(path, chunk)
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+        return _sha256_of(fh, chunk)
+
+
+def _sha256_of(fh: BinaryIO, chunk: int) -> str:
+    digest = hashlib.sha256()
+    while block := fh.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 
@@ -130,11 +230,17 @@ def probe_video(path: Path) -> Probe:
     import av
 
     path = Path(path)
-    if not path.exists():
-        raise ExtractionError("file not found (moved or deleted after it was ingested)")
+    try:
+        found = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and not path.is_symlink():
+            raise ExtractionError("file not found (moved or deleted after it was ingested)") from None
+        raise ExtractionError(refusal_of(path, exc)) from None
+    if not stat.S_ISREG(found.st_mode):  # av.open on a FIFO waits for a writer forever
+        raise ExtractionError(f"not a regular file ({file_kind(found.st_mode)})")
     if not os.access(path, os.R_OK):
         raise ExtractionError("file is not readable (permission denied)")
-    size = path.stat().st_size
+    size = found.st_size
     if size == 0:
         raise ExtractionError("file is empty (0 bytes)")
     try:

@@ -27,13 +27,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, paths: list[Path], sync: bool, workers: int, verbosity: int, **options):
-        missing = [str(p) for p in paths if not p.exists()]
+        missing = [services.shown_path(p) for p in paths if not os.path.lexists(p)]
         if missing:
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
         result = services.video_ingest(paths=paths, enqueue=not sync)
         self.stdout.write(
             f"{len(result.created)} new, {result.existing} already known, {result.identical} byte-identical copies"
+            + (f", {len(result.skipped)} skipped" if result.skipped else "")
         )
+        for line in result.skipped:
+            self.stdout.write(f"  skipped: {line}")
         if not sync:
             self.stdout.write(
                 "extraction enqueued; a running worker cluster (manage.py qcluster) processes it"
