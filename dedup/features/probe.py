@@ -1,7 +1,9 @@
 """Container probing (PyAV), content sniffing and hashing."""
 
+import errno
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -122,6 +124,36 @@ def pixel_aspect(stream) -> float:
     return round(sar, 4) if 0.25 <= sar <= 4.0 and abs(sar - 1.0) >= 0.01 else 1.0
 
 
+NOT_REGULAR = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def _regular_file_size(path: Path) -> int:
+    """The size of the regular file at `path` (a symlink followed); ExtractionError naming what is
+    there instead. Checked before anything opens it: opening a FIFO blocks until someone writes."""
+    try:
+        mode, size = (st := path.stat()).st_mode, st.st_size
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise ExtractionError(f"broken symlink: its target {os.readlink(path)} does not exist") from None
+        raise ExtractionError("file not found (moved or deleted after it was ingested)") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ExtractionError("symlink loop: following the link never reaches a file") from None
+        if exc.errno == errno.EACCES:
+            raise ExtractionError("file is not readable (permission denied)") from None
+        raise ExtractionError(f"cannot read the file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        what = next((name for test, name in NOT_REGULAR if test(mode)), "special file")
+        raise ExtractionError(f"not a regular file ({what})")
+    return size
+
+
 def probe_video(path: Path) -> Probe:
     """Read container and stream facts; raise ExtractionError with a reason a person can act on.
 
@@ -130,11 +162,9 @@ def probe_video(path: Path) -> Probe:
     import av
 
     path = Path(path)
-    if not path.exists():
-        raise ExtractionError("file not found (moved or deleted after it was ingested)")
+    size = _regular_file_size(path)
     if not os.access(path, os.R_OK):
         raise ExtractionError("file is not readable (permission denied)")
-    size = path.stat().st_size
     if size == 0:
         raise ExtractionError("file is empty (0 bytes)")
     try:
