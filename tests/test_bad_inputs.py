@@ -7,11 +7,15 @@ extracted in get a folder and an ingest of their own (beside a good clip of thei
 they fail their own test only. Files changed after they were recorded are recorded in this
 process, changed, then extracted in a child."""
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -373,9 +377,10 @@ KINDS = [
 ]
 
 
-def _database_url() -> str:
+def _database_url(socket_dir: Path | None = None) -> str:
     db = connection.settings_dict
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
+    host = str(socket_dir or db["HOST"])
+    host = quote(host, safe="") if host.startswith("/") else host
     port = f":{db['PORT']}" if db["PORT"] else ""
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{host}{port}/{db['NAME']}"
 
@@ -388,14 +393,57 @@ class Run:
     seconds: float
 
 
+class _Pump(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.connect(self.server.upstream)
+        back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+        back.start()
+        _pump(self.request, upstream)
+        back.join()
+        upstream.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(1 << 16):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+
+@contextlib.contextmanager
+def _database_relay(folder: Path):
+    """The database's socket relayed into `folder`, for a child that drops root's right to read
+    anything: the embedded server's own socket lies in a folder only its user may enter."""
+    db = connection.settings_dict
+    name = f".s.PGSQL.{db['PORT'] or 5432}"
+    folder.mkdir(parents=True, exist_ok=True)
+    server = socketserver.ThreadingUnixStreamServer(str(folder / name), _Pump)
+    server.daemon_threads = True
+    server.upstream = str(Path(db["HOST"]) / name)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class _Child:
     """A manage.py command in a child process of its own session, reaped with wait4 for its peak memory."""
 
-    def __init__(self, folder: Path, *args: str, prefix: tuple[str, ...] = ()):
+    def __init__(
+        self, folder: Path, *args: str, prefix: tuple[str, ...] = (), socket_dir: Path | None = None
+    ):
         self.log = folder.parent / f"{folder.name}.log"
         env = dict(
             os.environ,
-            DATABASE_URL=_database_url(),
+            DATABASE_URL=_database_url(socket_dir),
             ASTRADUP_MODEL_CACHE=settings.ASTRADUP["MODEL_CACHE"],
             ASTRADUP_LOG_LEVEL="WARNING",
         )
@@ -430,14 +478,16 @@ class _Child:
         self.run = Run(rc, self.log.read_text(errors="replace"), max_rss, time.monotonic() - self.started)
 
 
-def _wait(children: dict[str, _Child], deadline: float, *, grace: float = 60.0) -> dict[str, Run]:
+def _wait(children: dict[str, _Child], deadline: float, *, grace: float = 30.0) -> dict[str, Run]:
     """Wait for every child; a kind alone in its folder is given `grace` seconds past the shared
-    folder's run (its one good clip is done long before), so that a hang costs a minute, not
-    the whole deadline."""
+    folder's run (its one good clip is done long before), so that a hang costs half a minute,
+    not the whole deadline."""
     main = children["main"]
-    while not all(c.poll() for c in children.values()) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        if all([child.poll() for child in children.values()]):  # a list: poll every one
+            break
         if main.run is not None:
-            deadline = min(deadline, max(main.started + main.run.seconds + grace, main.started + 120))
+            deadline = min(deadline, max(main.started + main.run.seconds + grace, main.started + 90))
         time.sleep(0.5)
     for child in children.values():
         child.kill()
@@ -463,6 +513,7 @@ def corpus(tmp_path_factory, django_db_setup, django_db_blocker) -> Corpus:
     from dedup import services
     from dedup.models import Pair, Video
 
+    stack = contextlib.ExitStack()
     started = time.monotonic()
     root = tmp_path_factory.mktemp("bad-inputs")
     sources = root / "sources"
@@ -484,18 +535,27 @@ def corpus(tmp_path_factory, django_db_setup, django_db_blocker) -> Corpus:
         kind.make(paths[kind.name], good)
     build_seconds = time.monotonic() - started
 
+    relay = stack.enter_context(_database_relay(root / "relay"))
     children = {"main": _Child(main, "ingest", str(main), "--sync", "--workers", "1")}
     for kind in KINDS:
         if kind.group == "alone":
             folder = paths[kind.name].parent
-            prefix = ()
+            prefix, socket_dir = (), None
             if kind.name == "unreadable" and os.geteuid() == 0:
                 if not _can_drop_read_override():
                     continue
-                # root reads a file whatever its mode: drop the capabilities that let it
+                # root reads a file whatever its mode: the child drops the capabilities that let it
                 prefix = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search")
+                socket_dir = relay
             children[kind.name] = _Child(
-                folder, "ingest", str(folder), "--sync", "--workers", "1", prefix=prefix
+                folder,
+                "ingest",
+                str(folder),
+                "--sync",
+                "--workers",
+                "1",
+                prefix=prefix,
+                socket_dir=socket_dir,
             )
     changed = root / "changed"
     with django_db_blocker.unblock():
@@ -505,7 +565,8 @@ def corpus(tmp_path_factory, django_db_setup, django_db_blocker) -> Corpus:
             kind.change(paths[kind.name])
     extract = f"from dedup import workers; workers.extract_many({ids!r}, workers=1)"
     children["changed"] = _Child(changed, "shell", "-c", extract)
-    runs = _wait(children, time.monotonic() + RUN_TIMEOUT)
+    with stack:
+        runs = _wait(children, time.monotonic() + RUN_TIMEOUT)
 
     with django_db_blocker.unblock():
         videos = {
