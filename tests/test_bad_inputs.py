@@ -343,7 +343,7 @@ KINDS = [
         "shrank.mp4",
         lambda p, g: shutil.copy(g, p),
         (READY, FAILED),
-        ("changed", *CORRUPT),
+        ("changed", *CORRUPT, *NOT_VIDEO),
         group="changed",
         change=_cut,
     ),
@@ -571,9 +571,7 @@ def corpus(tmp_path_factory, django_db_setup, django_db_blocker) -> Corpus:
     with django_db_blocker.unblock():
         videos = {
             v["path"]: v
-            for v in Video.objects.values(
-                "path", "status", "error", "matched_at", "has_audio", "width", "height"
-            )
+            for v in Video.objects.values("path", "status", "error", "matched_at", "sha256", "size")
         }
         pairs = list(Pair.objects.values_list("video_a__path", "video_b__path", "label"))
         Video.objects.all().delete()
@@ -609,7 +607,7 @@ def test_each_bad_input_ends_ready_or_failed_naming_its_cause(corpus, kind):
         assert video["status"] in kind.outcomes, video
         if video["status"] == FAILED:
             assert any(word in video["error"].lower() for word in kind.words), video["error"]
-        else:
+        elif kind.group != "changed":  # those are extracted only
             assert video["matched_at"] is not None, video
     if kind.group == "alone":
         neighbour = corpus.videos.get(str(path.parent / "neighbour.mp4"))
@@ -645,3 +643,17 @@ def test_the_corpus_is_varied_and_memory_and_time_stay_bounded(corpus):
             f"{n}: {r.seconds:.0f} s, {r.max_rss >> 20} MB, rc {r.rc}" for n, r in corpus.runs.items()
         )
     )
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="services.video_extract keeps the sha256 taken at ingest when the file changed since (not this branch's code)",
+)
+def test_a_file_grown_after_ingest_is_stored_with_the_hash_of_what_was_extracted(corpus):
+    from dedup.features.probe import sha256_file
+
+    path = corpus.paths["appended_after_ingest"]
+    video = corpus.videos[str(path)]
+    assert video["status"] == READY, video
+    assert video["size"] == path.stat().st_size
+    assert video["sha256"] == sha256_file(path)
