@@ -297,7 +297,6 @@ KINDS = [
         NOT_REGULAR,
         skippable=True,
         group="alone",
-        xfail="fixed on another branch (paths): a FIFO hangs ingest",
     ),
     Kind(
         "fifo_without_extension",
