@@ -483,3 +483,37 @@ def test_thumbnails_of_anamorphic_video_are_widened_as_players_show_them(tmp_pat
     )
     square = make_clip(tmp_path / "square.mp4", duration=2, size=(320, 180), tone=None)
     assert frame_at(anamorphic, 1.0).shape == frame_at(square, 1.0).shape == (90, 160, 3)
+
+
+def test_a_raw_h264_stream_without_timestamps_is_sampled(tmp_path):
+    """An elementary H.264 stream (no container: no timestamps, no seeking) is timed by counting
+    its pictures; it was reported as "no decodable video frames"."""
+    from .media import ffmpeg
+
+    raw = tmp_path / "raw.mp4"
+    ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "2"),
+        *("-c:v", "libx264", "-f", "h264"),
+        str(raw),
+    )
+    frames = sample_frames(raw, probe_video(raw).duration, fps=4.0, max_frames=100)
+    assert len(frames.times) >= 8 and frames.informative.all()
+    assert np.all(np.diff(frames.times) > 0) and frames.times[0] == 0
+
+
+def test_a_video_track_without_pictures_fails_as_such(tmp_path, clip):
+    import av
+
+    from dedup.features import ExtractionError
+
+    path = tmp_path / "no-pictures.mkv"
+    with av.open(str(clip)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        sound = out.add_stream_from_template(src.streams.audio[0])
+        for packet in src.demux(src.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = sound
+                out.mux(packet)
+    with pytest.raises(ExtractionError, match="holds no pictures"):
+        sample_frames(path, probe_video(path).duration)

@@ -158,3 +158,44 @@ def test_a_truncated_file_still_probes_or_fails_with_a_reason(tmp_path):
     cut.write_bytes(Path(full).read_bytes()[:2000])
     with pytest.raises(ExtractionError):
         probe_video(cut)
+
+
+def _probe_error(path: Path) -> str:
+    """probe_video's reason, in a thread given a deadline: a FIFO opened for reading blocks until
+    someone writes, so a regression must fail here, not hang the suite."""
+    import threading
+
+    outcome = {}
+
+    def probe():
+        try:
+            probe_video(path)
+        except ExtractionError as exc:
+            outcome["error"] = str(exc)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), f"probing {path.name} hangs"
+    return outcome.get("error", "")
+
+
+def test_what_is_not_a_regular_file_is_named_as_such_and_never_opened(tmp_path):
+    import socket
+
+    os.mkfifo(tmp_path / "pipe.mp4")
+    (tmp_path / "folder.mp4").mkdir()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "socket.mp4"))
+        assert _probe_error(tmp_path / "socket.mp4") == "not a regular file (socket)"
+    assert _probe_error(tmp_path / "pipe.mp4") == "not a regular file (FIFO)"
+    assert _probe_error(tmp_path / "folder.mp4") == "not a regular file (directory)"
+
+
+def test_broken_and_looping_symlinks_are_named_as_such(tmp_path):
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    assert _probe_error(tmp_path / "loop.mp4").startswith("symlink loop")
+    assert _probe_error(tmp_path / "dangling.mp4").startswith("broken symlink")
+    assert str(tmp_path / "gone.mp4") in _probe_error(tmp_path / "dangling.mp4")
+    assert _probe_error(tmp_path / "never-there.mp4").startswith("file not found")

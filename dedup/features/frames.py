@@ -307,21 +307,26 @@ class _Index(NamedTuple):
     references: list[tuple[int, bool]]
     skip_b: bool  # the encoder's settings allow skipping reference B-frames
     max_refs: int  # x264's `ref`
+    packets: int = -1  # the stream's packets with data (-1: not counted)
+    timed: int = -1  # ... of them with a timestamp (a raw H.264 or HEVC stream has none)
 
 
 def _index(container, stream) -> _Index:
     """One pass over the packets: the keyframes, the reference frames, and whether the encoder's
     settings allow skipping reference B-frames (the first keyframe must carry x264's settings and
-    no later one, from a stream joined to another, may forbid it)."""
+    no later one, from a stream joined to another, may forbid it). Leaves the container at the end."""
     keyframes, references, verdicts = [], [], []
     max_refs = 1
+    packets = timed = 0
     shown_last = None  # the latest time shown so far, in decoding order
     tb = float(stream.time_base)
     length_size = _nal_length_size(stream.codec_context.extradata)
     h264 = stream.codec_context.name == "h264"
     for packet in container.demux(stream):
+        packets += packet.size > 0
         if packet.pts is None:
             continue
+        timed += 1
         anchor = shown_last is None or packet.pts > shown_last  # an I- or P-frame
         if anchor:
             shown_last = packet.pts
@@ -333,9 +338,8 @@ def _index(container, stream) -> _Index:
                 max_refs = max(max_refs, int(settings["ref"]))
         if h264 and verdicts and verdicts[0] and (anchor or _is_reference(packet, length_size)):
             references.append((packet.pts, not anchor))
-    container.seek(0, stream=stream)
     skip_b = h264 and bool(verdicts) and verdicts[0] is True and False not in verdicts
-    return _Index(sorted(keyframes), references, skip_b, max_refs)
+    return _Index(sorted(keyframes), references, skip_b, max_refs, packets, timed)
 
 
 def _working_size(width: int, height: int) -> tuple[int, int]:
@@ -476,7 +480,28 @@ def decode_frames(
             index = _index(container, stream)
         except av.error.FFmpegError:
             index = _Index([], [], False, 1)
+        if index.packets == 0:
+            # a track declared with no picture in it (a muxer stopped before the first frame): not
+            # a damaged file, and decoding without skipping frames would find nothing either
+            raise ExtractionError("the video stream holds no pictures (an empty video track)")
+        try:
+            container.seek(0, stream=stream)
+        except av.error.FFmpegError:
+            # a raw H.264 or HEVC stream (no container around it) cannot seek, not even back to
+            # its start: read it again from a fresh opening, decoding forward only
+            container.close()
+            container, on_gpu = _open_video(path, device)
+            stream = main_video_stream(container)
+            stream.thread_type = "SLICE"
+            stream.codec_context.thread_count = 1
+            index = index._replace(keyframes=[])
         keyframes = index.keyframes
+        # a stream without timestamps (raw H.264 or HEVC) is timed by counting its pictures, as
+        # FFmpeg's command line does, so none of them may be skipped
+        untimed = index.packets > 0 and index.timed == 0
+        skip = skip and not untimed
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        counted = 0
         gate = _SkipGate(targets, index, tb, skip)
         codec = stream.codec_context
 
@@ -538,9 +563,12 @@ def decode_frames(
                     frame = next(gen, None)
                 if frame is None:
                     break
-                if frame.pts is None:
+                if frame.pts is not None:
+                    t = float(frame.pts * tb)
+                elif untimed:
+                    t, counted = start + counted / rate, counted + 1
+                else:
                     continue
-                t = float(frame.pts * tb)
                 if landing is not None and t > landing + 0.05:
                     seekable, landing = False, None
                     container.seek(0, stream=stream)  # before the first timestamp: the file's start

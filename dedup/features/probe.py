@@ -66,7 +66,7 @@ _KINDS = {
     stat.S_IFSOCK: "socket",
     stat.S_IFCHR: "character device",
     stat.S_IFBLK: "block device",
-    stat.S_IFDIR: "folder",
+    stat.S_IFDIR: "directory",
 }
 
 
