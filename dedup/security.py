@@ -83,7 +83,7 @@ class ThrottledTokenAuthentication(TokenAuthentication):
 
 
 class SecureCookiesOverHttpsMiddleware:
-    """Marks the session and CSRF cookies Secure on every request that came over HTTPS (directly,
+    """Marks the cookies (session, CSRF, messages) Secure on every request that came over HTTPS (directly,
     or through a proxy declared with DJANGO_BEHIND_PROXY), so a TLS deployment gets Secure cookies
     without a setting while `make run` on http://127.0.0.1 still logs in. DJANGO_HTTPS=1 makes
     them Secure always (SESSION_COOKIE_SECURE)."""
@@ -94,9 +94,8 @@ class SecureCookiesOverHttpsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.is_secure():
-            for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
-                if name in response.cookies:
-                    response.cookies[name]["secure"] = True
+            for morsel in response.cookies.values():  # session, CSRF, and the messages cookie
+                morsel["secure"] = True
         return response
 
 
