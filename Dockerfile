@@ -17,7 +17,9 @@ RUN apt-get update \
  && python -m lib.portable_pgvector --force --any-cpu \
  && apt-get purge -y gcc libc6-dev make && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 COPY . .
-ENV ASTRADUP_DATA_DIR=/data PYTHONUNBUFFERED=1
+# DEBUG stays off (also its default): the container serves other machines. Without
+# DJANGO_SECRET_KEY a random key is made once and kept in /data/secret_key.
+ENV ASTRADUP_DATA_DIR=/data PYTHONUNBUFFERED=1 DJANGO_DEBUG=0
 VOLUME ["/data"]
 EXPOSE 8000
 CMD ["python", "manage.py", "serve", "0.0.0.0:8000"]

@@ -3,21 +3,26 @@
 Every variable is listed, with its default, in `.env.example` and `docs/configuration.md`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from lib.env import env_auto_int, env_bool, env_float, env_int, env_list, env_str
+from lib.env import env_auto_int, env_bool, env_float, env_int, env_list, env_str, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("ASTRADUP_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: with it on, an error page shows tracebacks and settings to whoever
+# reaches the server (dedup.E010 and `serve` keep it on loopback).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEV_SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+    # Without a key: the fixed development one only when DEBUG was turned on explicitly, otherwise
+    # a random one made once and kept with the data (mode 0600), so `make run` needs no setting.
+    # Workers sign their tasks with it: a worker on another machine needs DJANGO_SECRET_KEY set.
+    SECRET_KEY = DEV_SECRET_KEY if DEBUG else persistent_secret(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -35,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "dedup",
     "review",
 ]
@@ -42,6 +48,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # outside the session and CSRF middleware, so it sees the cookies they set
+    "dedup.security.SecureCookiesOverHttpsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -49,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as axes asks
 ]
 
 ROOT_URLCONF = "astradup_site.urls"
@@ -86,6 +96,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "dedup.security.LoginLockoutBackend",  # django-axes: refuses a locked-out address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login lockout: after this many wrong passwords from one address it is refused (429, Retry-After)
+# until the cool-off has passed; a right password resets the count.
+AXES_FAILURE_LIMIT = env_int("ASTRADUP_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ASTRADUP_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "dedup.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "dedup.security.lockout_response"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dedup:library"
 LOGOUT_REDIRECT_URL = "login"
@@ -111,23 +134,58 @@ STORAGES = {
     },
 }
 
-# Production hardening (`manage.py check --deploy` passes with DJANGO_DEBUG=0 and HTTPS on).
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
+# HTTPS. DJANGO_HTTPS=1 says the site is reached over HTTPS only: then plain-http requests are
+# redirected, HSTS is sent and cookies are always Secure (`manage.py check --deploy` passes).
+# Without it cookies are still Secure on each request that came over HTTPS
+# (dedup.security.SecureCookiesOverHttpsMiddleware), and `make run` works on http://127.0.0.1.
+ASTRADUP_HTTPS = env_bool("DJANGO_HTTPS", False)
+ASTRADUP_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", ASTRADUP_HTTPS)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", ASTRADUP_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", ASTRADUP_HTTPS)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if ASTRADUP_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ASTRADUP_HTTPS
+SECURE_HSTS_PRELOAD = ASTRADUP_HTTPS
+# a TLS-terminating proxy in front: its X-Forwarded-Proto says whether the client used HTTPS, and
+# its X-Forwarded-For the client's address (dedup.security.client_ip)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ASTRADUP_BEHIND_PROXY else None
+
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this server only;
+# no inline script or style (the templates keep theirs in static/), no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],  # data: for the icons Swagger UI draws
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Wrong API tokens from one address before it gets 429 (Retry-After) for the rest of the window
+# (dedup.security.ThrottledTokenAuthentication; DRF's throttles run only after authentication).
+ASTRADUP_TOKEN_FAILURE_LIMIT = env_int("ASTRADUP_TOKEN_FAILURE_LIMIT", 20)
+ASTRADUP_TOKEN_LOCKOUT_SECONDS = env_int("ASTRADUP_TOKEN_LOCKOUT_SECONDS", 900)
+# /health details (counts, versions, workers) for monitoring without a login: `Authorization: Bearer …`
+ASTRADUP_METRICS_TOKEN = env_str("ASTRADUP_METRICS_TOKEN", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "dedup.security.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # generous: a script may page through the library; this stops a runaway loop, not people
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("ASTRADUP_API_RATE", "1200/minute")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -209,5 +267,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("ASTRADUP_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # every login at INFO; failures and lockouts are warnings
+    },
 }

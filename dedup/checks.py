@@ -121,3 +121,45 @@ def decode_device_check(app_configs, **kwargs):
     except ValueError as exc:
         return [Error(str(exc), hint="auto decodes on the GPU when embedding on CUDA.", id="dedup.E007")]
     return []
+
+
+def is_loopback_host(host: str) -> bool:
+    """A host name or address that only this machine reaches (`serve`'s address, ALLOWED_HOSTS)."""
+    import ipaddress
+
+    host = host.strip().strip("[]").lower()
+    if host in ("localhost", ".localhost") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@register(Tags.security)
+def debug_exposure_check(app_configs, **kwargs):
+    """Not only with --deploy: DEBUG shows tracebacks and settings on every error page, so a
+    server that other machines reach must not start with it (runserver, migrate and serve stop)."""
+    if not settings.DEBUG:
+        return []
+    public = [h for h in settings.ALLOWED_HOSTS if not is_loopback_host(h)]
+    if not public:
+        return []
+    if settings.SECRET_KEY == settings.DEV_SECRET_KEY:
+        return [
+            Error(
+                f"DJANGO_DEBUG is on with the built-in development secret key, and ALLOWED_HOSTS "
+                f"{public} lets other machines in: anyone could forge sessions and read tracebacks.",
+                hint="Unset DJANGO_DEBUG (it defaults to off), or keep DJANGO_ALLOWED_HOSTS to "
+                "localhost/127.0.0.1 for development.",
+                id="dedup.E010",
+            )
+        ]
+    return [
+        Warning(
+            f"DJANGO_DEBUG is on and ALLOWED_HOSTS {public} lets other machines in: error pages "
+            "show tracebacks and settings to them.",
+            hint="Unset DJANGO_DEBUG in production (it defaults to off).",
+            id="dedup.W010",
+        )
+    ]

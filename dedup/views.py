@@ -14,6 +14,7 @@ from review.roles import can_decide, can_view
 
 from . import services
 from .models import Frame, Pair, Video
+from .security import sees_health_details
 
 
 class UploadForm(forms.Form):
@@ -77,21 +78,30 @@ def library_upload(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
+    """Liveness for anyone (`{"status": "ok"}`, or 503); counts, versions and workers only for
+    users with a role or a caller with the metrics token (dedup.security.sees_health_details)."""
     from django_q.models import OrmQ
     from django_q.status import Stat
 
-    body: dict = {"database": "ok"}
+    details = sees_health_details(request)
+    body: dict = {"status": "ok"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             row = cursor.fetchone()
-        body["pgvector"] = row[0] if row else None
-        body["queued_tasks"] = OrmQ.objects.count()
-        body["videos"] = dict(
-            Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-        )
+        if details:
+            body["database"] = "ok"
+            body["pgvector"] = row[0] if row else None
+            body["queued_tasks"] = OrmQ.objects.count()
+            body["videos"] = dict(
+                Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+            )
     except Exception as exc:  # report, don't crash: this is what monitoring polls
-        return JsonResponse({"database": f"error: {exc}"}, status=503)
-    clusters = Stat.get_all()
-    body["workers"] = {"clusters": len(clusters), "status": sorted({c.status for c in clusters})}
+        # the error names hosts and users: only for those who may see the details
+        return JsonResponse(
+            {"status": "error", **({"database": f"error: {exc}"} if details else {})}, status=503
+        )
+    if details:
+        clusters = Stat.get_all()
+        body["workers"] = {"clusters": len(clusters), "status": sorted({c.status for c in clusters})}
     return JsonResponse(body)

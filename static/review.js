@@ -14,6 +14,7 @@
 
   document.addEventListener("click", function (event) {
     if (event.target && event.target.id === "play-sync") playInSync();
+    if (event.target && event.target.closest && event.target.closest(".history-back")) history.back();
   });
 
   document.addEventListener("keydown", function (event) {

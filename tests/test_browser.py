@@ -4,6 +4,7 @@ Screenshots go to $ASTRADUP_SCREENSHOTS when set (docs/screenshots is made this 
 """
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -99,16 +100,21 @@ def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review
     first_url = page.url
     # both players load and play from the matched segment
     page.click("#play-sync")
-    page.wait_for_function(
-        "document.getElementById('player-a').currentTime > 0 && document.getElementById('player-b').currentTime > 0",
-        timeout=15000,
-    )
+    # polled from here: wait_for_function evaluates its predicate as a string in the page, which
+    # the Content-Security-Policy refuses (no 'unsafe-eval'); page.evaluate is not page script
+    deadline = time.monotonic() + 15
+    while not page.evaluate(
+        "document.getElementById('player-a').currentTime > 0 && document.getElementById('player-b').currentTime > 0"
+    ):
+        assert time.monotonic() < deadline, "the players did not start"
+        page.wait_for_timeout(100)
     assert "Why they matched" in page.inner_text("#pair-card")
     page.evaluate("document.querySelectorAll('video').forEach(v => v.pause())")
     _shot(page, "pair")
 
+    # URL waits in Python, for the same reason
     page.keyboard.press("c")  # confirm: the next pair swaps in without a page load
-    page.wait_for_function(f"window.location.href !== '{first_url}'")
+    page.wait_for_url(lambda url: url != first_url)
     second_url = page.url
     assert Pair.objects.filter(decisions__action="confirm").count() == 1
 
@@ -117,14 +123,14 @@ def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review
     assert Pair.objects.filter(decisions__action="undo").count() == 1
 
     page.keyboard.press("m")  # merge, keeping the suggested (larger) copy
-    page.wait_for_function(f"window.location.href !== '{first_url}'")
+    page.wait_for_url(lambda url: url != first_url)
     first = Pair.objects.get(pk=int(first_url.rstrip("/").rsplit("/", 1)[1]))
     keep = max((first.video_a, first.video_b), key=lambda v: v.width)  # the suggested copy: higher resolution
     merged = Video.objects.get(pk=keep.pk)
     assert merged.group is not None and merged.group.canonical_id == keep.pk
 
     page.keyboard.press("n")
-    page.wait_for_function(f"window.location.href !== '{second_url}'")
+    page.wait_for_url(lambda url: url != second_url)
     page.goto(f"{live_server.url}/review/groups/{merged.group_id}")
     assert "canonical" in page.inner_text("main")
     _shot(page, "group")

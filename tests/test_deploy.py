@@ -17,6 +17,7 @@ def test_check_deploy_passes_with_production_settings():
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "x" * 60 + "-not-a-real-secret-but-long-and-varied-9f8e7d6c5b4a",
             "DJANGO_ALLOWED_HOSTS": "astradup.example.org",
+            "DJANGO_HTTPS": "1",
         }
     )
     root = Path(__file__).resolve().parent.parent
@@ -30,15 +31,6 @@ def test_check_deploy_passes_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
-
-
-def test_production_refuses_to_start_without_a_secret_key():
-    env = _env(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="")
-    root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=root, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
 @pytest.mark.parametrize(

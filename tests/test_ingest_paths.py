@@ -287,7 +287,7 @@ def test_skipped_files_name_the_real_cause(tmp_path, clip):
     result = services.video_ingest(paths=[tmp_path], enqueue=False)
     assert len(result.created) == 1
     assert result.skipped == [
-        f"{tmp_path / 'gone.mp4'}: broken symlink (its target was not found)",
+        f"{tmp_path / 'gone.mp4'}: broken symlink (its target {tmp_path / 'nowhere.mp4'} was not found)",
         f"{tmp_path / 'loop.mp4'}: symlink loop",
     ]
 

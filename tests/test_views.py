@@ -31,7 +31,8 @@ def test_search_filters_by_file_name(client, moderator):
     assert b"cat.mp4" in content and b"dog.mp4" not in content
 
 
-def test_health_reports_database_and_queue_without_login(client):
+def test_health_reports_database_and_queue_to_users_with_a_role(client, moderator):
+    client.force_login(moderator)
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()

@@ -85,7 +85,8 @@ def refusal_of(path: str | Path, exc: OSError) -> str:
         return "file name too long"
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         if os.path.islink(path):
-            return "broken symlink (its target was not found)"
+            target = os.path.join(os.path.dirname(path), os.readlink(path))
+            return f"broken symlink (its target {target} was not found)"
         return "file not found"
     return exc.strerror or str(exc)
 

@@ -3,9 +3,12 @@ import signal
 import subprocess
 import sys
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from dedup.checks import is_loopback_host
 
 # seconds the worker cluster has to stop (a running task is waited for) before it is killed; its
 # tasks then run again after the queue's retry time
@@ -19,10 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default=os.environ.get("ASTRADUP_ADDR", "127.0.0.1:8000"))
 
     def handle(self, *args, addrport: str, **options):
-        call_command("migrate", verbosity=0, skip_checks=False)  # with the database checks (dedup.checks)
-        call_command("createcachetable", verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
         host, _, port = addrport.rpartition(":")
+        if settings.DEBUG and not is_loopback_host(host or "127.0.0.1"):
+            raise CommandError(
+                f"Refusing to serve on {addrport} with DJANGO_DEBUG on: error pages would show "
+                "tracebacks and settings to every machine that reaches it. Unset DJANGO_DEBUG (it "
+                "defaults to off) or serve on 127.0.0.1."
+            )
+        # the cache table comes with the migrations (dedup 0011), so every way of starting has it
+        call_command("migrate", verbosity=0, skip_checks=False)  # with the database checks (dedup.checks)
+        call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(self.style.SUCCESS(f"AstraDup is starting at http://{host or '127.0.0.1'}:{port}/"))
         if not get_user_model().objects.exists():
             self.stdout.write(
