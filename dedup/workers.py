@@ -43,8 +43,6 @@ def extract(video_id: int) -> tuple[int, str, str]:
 def serve(conn) -> None:
     """An extraction process of `extract_many`: says it is ready, then extracts each video id it
     is sent and answers with the outcome, until it is sent None."""
-    import traceback
-
     from django.db import connections
 
     init()
@@ -55,10 +53,11 @@ def serve(conn) -> None:
         while (video_id := conn.recv()) is not None:
             try:
                 conn.send(("done", extract(video_id)))
-            except Exception:
+            except Exception as exc:
                 # the database went away, most likely: the parent stops the run, the claim is left
                 # to a rerun (which finds this process gone)
-                conn.send(("error", traceback.format_exc()))
+                logger.exception("extraction of video %s stopped", video_id)
+                conn.send(("error", f"video {video_id}: {type(exc).__name__}: {exc}"))
     except (EOFError, KeyboardInterrupt):
         pass  # the parent is gone or stopping
     finally:
@@ -70,12 +69,12 @@ class ExtractionAborted(RuntimeError):
 
 
 def exit_cause(exitcode: int | None) -> str:
-    """How a child process ended, in words: "signal 11 (SIGSEGV)", "exit status 1"."""
+    """How a child process ended, in words: "signal 11, SIGSEGV", "exit status 1"."""
     if exitcode is None:
         return "still running"
     if exitcode < 0:
         try:
-            return f"signal {-exitcode} ({signal.Signals(-exitcode).name})"
+            return f"signal {-exitcode}, {signal.Signals(-exitcode).name}"
         except ValueError:
             return f"signal {-exitcode}"
     return f"exit status {exitcode}"
@@ -102,6 +101,7 @@ class _Pool:
         self.size = min(workers, len(video_ids))
         self.children: dict = {}  # Process -> [connection, claimant or None until ready, video id]
         self.start_failures = 0
+        self.deaths: dict[int, int] = {}  # video id -> processes that died on it in this run
 
     def _start(self) -> None:
         parent, child = self.context.Pipe()
@@ -135,7 +135,9 @@ class _Pool:
             self.start_failures = 0
             status = services.video_crash_settle(video_id=video_id, claimed_by=claimed_by, cause=cause)
             logger.warning("extraction process died (%s) on video %s: %s", cause, video_id, status)
-            if status == services.Video.Status.PENDING:
+            self.deaths[video_id] = self.deaths.get(video_id, 0) + 1
+            # the bound is for a process dying before its claim counted an attempt
+            if status == services.Video.Status.PENDING and self.deaths[video_id] <= START_FAILURES:
                 self.todo.append(video_id)
         if self.todo and len(self.children) < self.size:
             self._start()
