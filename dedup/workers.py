@@ -112,15 +112,16 @@ class _Pool:
 
     def _next(self, process) -> None:
         conn, _, _ = self.children[process]
-        if self.todo:
-            video_id = self.todo.popleft()
-            self.children[process][2] = video_id
+        video_id = self.todo.popleft() if self.todo else None
+        self.children[process][2] = video_id
+        try:
             conn.send(video_id)
-        else:
-            conn.send(None)
-            self.children[process][2] = None
+        except OSError:
+            pass  # it died: its sentinel says so next, and its video goes back in line
 
     def _died(self, process) -> None:
+        from django.conf import settings
+
         from dedup import services
 
         conn, claimed_by, video_id = self.children.pop(process)
@@ -136,8 +137,9 @@ class _Pool:
             status = services.video_crash_settle(video_id=video_id, claimed_by=claimed_by, cause=cause)
             logger.warning("extraction process died (%s) on video %s: %s", cause, video_id, status)
             self.deaths[video_id] = self.deaths.get(video_id, 0) + 1
-            # the bound is for a process dying before its claim counted an attempt
-            if status == services.Video.Status.PENDING and self.deaths[video_id] <= START_FAILURES:
+            # bounded here too, for a process that died before its claim counted the attempt
+            limit = settings.ASTRADUP["EXTRACT_ATTEMPTS"]
+            if status == services.Video.Status.PENDING and self.deaths[video_id] < limit:
                 self.todo.append(video_id)
         if self.todo and len(self.children) < self.size:
             self._start()
