@@ -237,9 +237,21 @@ def embed_batch(embedder) -> int:
 CLAIM_FIELDS = ("status", "attempts", "claimed_by", "heartbeat_at", "started_at")
 
 
+@lru_cache(maxsize=1)
+def process_host() -> str:
+    """The machine and process namespace this process runs in: whether a claimant's process id
+    can be looked up here (containers sharing the host's name, as with host networking, each
+    number their processes apart)."""
+    try:
+        namespace = f"/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}{namespace}"
+
+
 def claimant() -> str:
-    """This process, as a claim names it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as a claim names it: host:pid."""
+    return f"{process_host()}:{os.getpid()}"
 
 
 def _process_gone(pid: int) -> bool:
@@ -260,7 +272,7 @@ def claim_dead_cause(claim: dict, *, now=None, stale_after: timedelta | None = N
     now = now or timezone.now()
     claimed_by = claim["claimed_by"]
     host, _, pid = claimed_by.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and _process_gone(int(pid)):
+    if host == process_host() and pid.isdigit() and _process_gone(int(pid)):
         return f"process {claimed_by} ended"
     if claim["heartbeat_at"] is not None:
         silent = now - claim["heartbeat_at"]

@@ -46,7 +46,7 @@ def _left_claimed(video_id: int, *, by: str, heartbeat_ago: float = 0.0, attempt
 
 def test_a_claim_whose_process_has_ended_on_this_host_is_taken_again_at_once(tmp_path, clip):
     video_id = _video(tmp_path, clip)
-    _left_claimed(video_id, by=f"{socket.gethostname()}:{_gone_pid()}")
+    _left_claimed(video_id, by=f"{services.process_host()}:{_gone_pid()}")
     video = services.video_extract(video_id=video_id)
     assert video.status == Video.Status.READY, video.error
     assert video.attempts == 2 and video.claimed_by == services.claimant()
@@ -58,8 +58,11 @@ def test_a_silent_claim_is_dead_after_four_heartbeats_and_a_beating_one_is_not(t
     video_id = _video(tmp_path, clip)
     _left_claimed(video_id, by="another-machine:4242", heartbeat_ago=20)  # busy elsewhere
     assert services.video_claim(video_id=video_id) is False
-    _left_claimed(video_id, by=f"{socket.gethostname()}:{services.claimant().rpartition(':')[2]}")
+    _left_claimed(video_id, by=services.claimant())
     assert services.video_claim(video_id=video_id) is False  # this very process: alive
+    # this host's name, another container's process numbering (host networking): not looked up
+    _left_claimed(video_id, by=f"{socket.gethostname()}/1:{_gone_pid()}", heartbeat_ago=1)
+    assert services.video_claim(video_id=video_id) is False
     _left_claimed(video_id, by="another-machine:4242", heartbeat_ago=61)
     assert services.video_claim(video_id=video_id) is True
     assert Video.objects.get(pk=video_id).attempts == 2
@@ -70,7 +73,7 @@ def test_the_redelivered_task_of_a_video_that_killed_its_worker_at_the_limit_fai
     (attempts 4, 5, ... past the limit of 3) and never ended. At the limit it ends failed, with a
     reason, and the task is done."""
     video_id = _video(tmp_path, clip)
-    _left_claimed(video_id, by=f"{socket.gethostname()}:{_gone_pid()}", attempts=3)
+    _left_claimed(video_id, by=f"{services.process_host()}:{_gone_pid()}", attempts=3)
     assert tasks.extract_video(video_id) == Video.Status.FAILED
     video = Video.objects.get(pk=video_id)
     assert video.status == Video.Status.FAILED and video.attempts == 3
@@ -83,7 +86,7 @@ def test_the_redelivered_task_of_a_video_that_killed_its_worker_at_the_limit_fai
 
 def test_recovery_requeues_dead_claims_fails_them_at_the_limit_and_leaves_live_ones(tmp_path, clip):
     retried, failed, busy = (_video(tmp_path, clip, f"{n}.mp4") for n in ("retried", "failed", "busy"))
-    _left_claimed(retried, by=f"{socket.gethostname()}:{_gone_pid()}")
+    _left_claimed(retried, by=f"{services.process_host()}:{_gone_pid()}")
     _left_claimed(failed, by="another-machine:1", heartbeat_ago=3600, attempts=3)
     _left_claimed(busy, by="another-machine:2", heartbeat_ago=1)
     recovered = tasks.recover_extractions()
@@ -124,7 +127,7 @@ def test_a_rerun_of_ingest_takes_back_what_a_dead_run_left_and_reports_what_is_n
     call_command("ingest", str(root), "--sync", "--workers", "1")
     left, busy = (Video.objects.get(path=str(root / name)).pk for name in ("left.mp4", "busy.mp4"))
     Frame.objects.filter(video_id=left).delete()
-    _left_claimed(left, by=f"{socket.gethostname()}:{_gone_pid()}")
+    _left_claimed(left, by=f"{services.process_host()}:{_gone_pid()}")
     _left_claimed(busy, by="another-machine:77", heartbeat_ago=5)
     capsys.readouterr()
     call_command("ingest", str(root), "--sync", "--workers", "1")

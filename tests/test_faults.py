@@ -305,11 +305,15 @@ def _kill_server_once_extracting(pgdata: Path, run: subprocess.Popen, *, deadlin
             except psycopg.OperationalError:
                 busy = 0
             if busy:
-                for process in [postmaster, *postmaster.children(recursive=True)]:
+                processes = [postmaster, *postmaster.children(recursive=True)]
+                for process in processes:
                     try:
                         process.kill()
                     except psutil.NoSuchProcess:
                         pass
+                # gone, not left a zombie that the next start would take for a running server
+                _, alive = psutil.wait_procs(processes, timeout=120)
+                assert not alive, alive
                 return True
         time.sleep(0.1)
     return False
