@@ -410,7 +410,7 @@ def _heartbeat(video_id: int, claimed_by: str):
     from django.db import DatabaseError
     from django.db import connection as thread_connection
 
-    every = settings.ASTRADUP["HEARTBEAT_SECONDS"]
+    every = max(1, settings.ASTRADUP["HEARTBEAT_SECONDS"])
     stop = threading.Event()
 
     def beat() -> None:
