@@ -247,6 +247,11 @@ ASTRADUP = {
     "FRAME_MEMORY_MB": env_int("ASTRADUP_FRAME_MEMORY_MB", 800),
     # videos shorter than this many seconds are sampled at 2 or 4 fps (see dedup.features.frames)
     "DENSE_MIN_FRAMES": env_int("ASTRADUP_DENSE_MIN_FRAMES", 16),
+    # an extraction process marks its claim alive this often; a claim silent for four times as
+    # long, or whose process is gone from this host, is dead and its video is tried again
+    "HEARTBEAT_SECONDS": env_int("ASTRADUP_HEARTBEAT_SECONDS", 15),
+    # extraction processes that may die (crash, kill -9, OOM) on one video before it is failed
+    "EXTRACT_ATTEMPTS": env_int("ASTRADUP_EXTRACT_ATTEMPTS", 3),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),
     # HNSW search breadth; auto (0): scaled with the library's size (dedup.services.search_plan)

@@ -10,6 +10,26 @@ class DedupConfig(AppConfig):
         from . import checks  # noqa: F401  (registers system checks)
 
         post_migrate.connect(update_vector_extension, sender=self)
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(worker_started)
+
+
+def worker_started(sender, proc_name: str = "", **kwargs) -> None:
+    """A django-q2 worker process started (with the cluster, or in place of one that died or was
+    recycled): videos whose extraction process died are tried again at once, not after the
+    task's `retry` (35 minutes), and the per-minute recovery is scheduled."""
+    import logging
+
+    from django.db import DatabaseError
+
+    from . import services
+
+    try:
+        services.claims_recovery_schedule()
+        services.claims_recover()
+    except DatabaseError as exc:
+        logging.getLogger(__name__).warning("recovering dead extraction claims: %s", exc)
 
 
 def update_vector_extension(sender, using: str = "default", **kwargs) -> None:

@@ -126,6 +126,14 @@ class Video(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=300, blank=True, help_text="The extraction process that claimed it last: host:pid."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the extraction process holding the claim (ASTRADUP_HEARTBEAT_SECONDS).",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     matched_at = models.DateTimeField(null=True, blank=True)
 

@@ -12,6 +12,11 @@ def extract_video(video_id: int) -> str:
     return video.status
 
 
+def recover_extractions() -> dict:
+    recovered = services.claims_recover()
+    return {"retried": recovered.retried, "failed": recovered.failed}
+
+
 def match_video(video_id: int) -> int:
     return len(services.video_match(video_id=video_id))
 

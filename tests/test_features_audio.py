@@ -1,4 +1,6 @@
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -38,29 +40,20 @@ def test_in_process_decoding_gives_the_samples_ffmpeg_gives(tmp_path):
     """PyAV replaced an `ffmpeg -ac 1 -ar 11025` child; fingerprints stored before must still compare."""
     path = make_clip(tmp_path / "stereo.mp4", duration=5, noise_seed=3)
     ours = decode_audio(path)
+    theirs = _ffmpeg_mono(path)
+    assert ours.dtype == np.int16 and ours.size == theirs.size > 4 * SAMPLE_RATE
+    assert np.abs(ours.astype(np.int32) - theirs.astype(np.int32)).max() <= 3
+
+
+def _ffmpeg_mono(path) -> np.ndarray:
+    """The soundtrack as the `ffmpeg -ac 1 -ar 11025` program decodes it."""
     cli = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-nostdin",
-            "-i",
-            str(path),
-            "-vn",
-            "-ac",
-            "1",
-            "-ar",
-            str(SAMPLE_RATE),
-            "-f",
-            "s16le",
-            "-",
-        ],
+        ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+        + ["-f", "s16le", "-"],
         capture_output=True,
         check=True,
     ).stdout
-    theirs = np.frombuffer(cli, dtype=np.int16)
-    assert ours.dtype == np.int16 and ours.size == theirs.size > 4 * SAMPLE_RATE
-    assert np.abs(ours.astype(np.int32) - theirs.astype(np.int32)).max() <= 3
+    return np.frombuffer(cli, dtype=np.int16)
 
 
 def test_decoding_stops_at_the_limit_and_tolerates_files_without_sound(tmp_path, other_clip):
@@ -199,3 +192,66 @@ def test_chromaprint_fed_in_pieces_gives_the_fingerprint_of_one_feed():
     whole.feed(pcm.tobytes())
     raw, _ = chromaprint.decode_fingerprint(whole.finish())
     assert np.array_equal(streamed, np.asarray(raw, dtype=np.int64).astype(np.uint32))
+
+
+def _layout_soundtrack(path, codec: str, layout: str, rate: int = 48000, extra: tuple = ()) -> None:
+    melody = "aevalsrc=0.4*sin(2*PI*t*(220+110*mod(floor(t*3)\\,5)))+0.05*random(0):s=48000"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", melody, "-t", "3"]
+        + ["-af", f"aformat=channel_layouts={layout}", "-ar", str(rate), "-c:a", codec, *extra, str(path)],
+        check=True,
+    )
+
+
+def test_soundtracks_of_any_layout_and_rate_are_downmixed_without_crashing_the_process(tmp_path):
+    """A 7.1 planar frame made PyAV's `to_ndarray` read a ninth plane that does not exist: the
+    process died (SIGSEGV) and took its worker with it. Decoded in a child, so a crash fails this
+    test instead of ending the test run; each downmix must equal resampling frame by frame and
+    stay within rounding of the ffmpeg program's."""
+    cases = {
+        "noise71.m4a": None,  # the reported file: anoisesrc, 7.1, AAC
+        "aac71.m4a": ("aac", "7.1", 48000),
+        "vorbis71.ogg": ("libvorbis", "7.1", 48000),
+        "flac71.flac": ("flac", "7.1", 48000),  # packed s32
+        "aac51.m4a": ("aac", "5.1", 48000),
+        "aac30.m4a": ("aac", "3.0", 48000),
+        "aac21.m4a": ("aac", "2.1", 48000),
+        "quad.ac3": ("ac3", "quad", 48000),
+        "opus16.mka": ("libopus", "hexadecagonal", 48000, ("-mapping_family", "255")),  # 16 planes
+        "aac8k.m4a": ("aac", "stereo", 8000),
+        "aac96k.m4a": ("aac", "stereo", 96000),
+        "mono96k.m4a": ("aac", "mono", 96000),
+    }
+    for name, case in cases.items():
+        if case is None:
+            subprocess.run(
+                ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=d=3"]
+                + ["-af", "aformat=channel_layouts=7.1", "-c:a", "aac", str(tmp_path / name)],
+                check=True,
+            )
+        else:
+            _layout_soundtrack(tmp_path / name, *case)
+    child = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from dedup.features.audio import decode_audio\n"
+        "for name in sys.argv[2:]:\n"
+        "    np.save(Path(sys.argv[1]) / (name + '.npy'), decode_audio(Path(sys.argv[1]) / name))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", child, str(tmp_path), *cases],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])  # -11: the segfault
+    for name in cases:
+        ours = np.load(tmp_path / f"{name}.npy")
+        assert ours.dtype == np.int16 and abs(ours.size - 3 * SAMPLE_RATE) < 0.1 * SAMPLE_RATE, name
+        assert np.abs(ours.astype(np.int32)).max() > 1000, name  # sound, not silence or garbage
+        assert np.array_equal(ours, _frame_by_frame(tmp_path / name)), name
+        if name != "opus16.mka":  # the program mixes an unnamed 16-channel layout its own way
+            cli = _ffmpeg_mono(tmp_path / name)
+            assert ours.size == cli.size, name
+            assert np.abs(ours.astype(np.int32) - cli.astype(np.int32)).max() <= 3, name

@@ -32,6 +32,9 @@ class AudioFeatures:
 
 # Decoded frames joined into one resampler call. Each call costs ~50 µs of PyAV overhead, and a
 # minute of AAC is 2,600 frames: resampling frame by frame was half of decoding the soundtrack.
+# They are joined in libavutil's sample FIFO, never through numpy: PyAV's `AudioFrame.planes`
+# counts planes up to a NULL pointer that a planar frame of 8 or more channels lacks (it reports 9
+# planes for 7.1), so `to_ndarray` read past the frame and a 7.1 soundtrack killed the process.
 RESAMPLE_FRAMES = 64
 
 
@@ -42,8 +45,9 @@ def pcm_chunks(path: Path, *, max_seconds: float = MAX_SECONDS):
     In-process through PyAV (libswresample, as the `ffmpeg -ac 1 -ar 11025` child it replaces: on
     the benchmark's files the same length, samples within 3 steps of 32,768, identical Chromaprint
     fingerprints). The child cost 0.13 CPU-s per video-minute, PyAV 0.10 (docs/benchmarks.md).
-    Decoded frames go to the resampler `RESAMPLE_FRAMES` at a time, joined: a streaming resampler
-    gives the same samples however its input is cut (tested against frame by frame).
+    Decoded frames go to the resampler `RESAMPLE_FRAMES` at a time, joined in a sample FIFO: a
+    streaming resampler gives the same samples however its input is cut (tested against frame by
+    frame). Any layout works, 7.1 and wider included: no frame of the source's is read by numpy.
     A corrupt packet is skipped; a container broken part-way keeps what decoded before the break."""
     import av
 
@@ -59,16 +63,18 @@ def pcm_chunks(path: Path, *, max_seconds: float = MAX_SECONDS):
         stream = container.streams.audio[0]
         stream.thread_count = 1
         resampler, kind = None, None  # one resampler per run of frames of one format, layout and rate
-        pending: list = []  # decoded frames of that run, not yet resampled
+        fifo, pending = None, 0  # that run's decoded frames not yet resampled, joined, and how many
         ready: list[np.ndarray] = []  # resampled, not yet handed out
 
         def resample(frame) -> None:
             ready.extend(_samples(out) for out in resampler.resample(frame))
 
         def flush() -> None:
-            if pending:
-                resample(_joined(pending))
-                pending.clear()
+            nonlocal pending
+            joined = fifo.read() if pending else None  # None: the frames held no samples
+            if joined is not None:
+                resample(joined)
+            pending = 0
 
         def handed_out():
             nonlocal got
@@ -93,9 +99,13 @@ def pcm_chunks(path: Path, *, max_seconds: float = MAX_SECONDS):
                         if resampler is not None:
                             resample(None)  # what the old one holds back
                         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-                        kind = _kind(frame)
-                    pending.append(frame)
-                if len(pending) >= RESAMPLE_FRAMES:
+                        fifo, kind = av.AudioFifo(), _kind(frame)
+                    frame.pts = (
+                        None  # the FIFO would insist on gapless timestamps; the samples are what count
+                    )
+                    fifo.write(frame)
+                    pending += 1
+                if pending >= RESAMPLE_FRAMES:
                     flush()
                     yield from handed_out()
                     if got >= limit:
@@ -117,20 +127,6 @@ def decode_audio(path: Path, *, max_seconds: float = MAX_SECONDS) -> np.ndarray:
 
 def _kind(frame) -> tuple:
     return frame.format.name, frame.layout.name, frame.sample_rate
-
-
-def _joined(frames: list):
-    """One audio frame holding `frames`' samples in order (all of one format, layout and rate)."""
-    import av
-
-    if len(frames) == 1:
-        return frames[0]
-    first = frames[0]
-    # planar formats: (channels, samples); packed: (1, samples × channels) - joined along samples
-    data = np.concatenate([frame.to_ndarray() for frame in frames], axis=1)
-    joined = av.AudioFrame.from_ndarray(data, format=first.format.name, layout=first.layout.name)
-    joined.sample_rate = first.sample_rate
-    return joined
 
 
 def _samples(frame) -> np.ndarray:

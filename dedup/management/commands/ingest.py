@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from dedup import services
 from dedup import workers as worker_entry
@@ -43,12 +44,14 @@ class Command(BaseCommand):
             )
             return
         videos = services.videos_under(paths)
-        todo = list(
-            videos.filter(status__in=[Video.Status.PENDING, Video.Status.PROCESSING])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        worker_entry.extract_many(todo, workers=workers, progress=self._progress)
+        # left in `processing` by an earlier run or worker that died: tried again now (or failed at
+        # the attempt limit), not when the claim times out; live claims are left to their process
+        services.claims_recover(videos=videos, enqueue=False)
+        todo = list(videos.filter(status=Video.Status.PENDING).order_by("pk").values_list("pk", flat=True))
+        try:
+            worker_entry.extract_many(todo, workers=workers, progress=self._progress)
+        except worker_entry.ExtractionAborted as exc:
+            raise CommandError(f"extraction stopped (run the command again to go on):\n{exc}") from exc
         if len(todo) >= 100:
             # a large batch changes the tables' size a lot: without fresh statistics the planner may
             # scan the frame table per query frame instead of walking the HNSW index
@@ -61,11 +64,28 @@ class Command(BaseCommand):
         for video_id in self._progress(to_match, "match"):
             services.video_match(video_id=video_id, refresh_groups=False)
         services.groups_refresh()
+        self._report(videos)
+
+    def _report(self, videos) -> None:
         ready = videos.filter(status=Video.Status.READY).count()
-        failed = videos.filter(status=Video.Status.FAILED)
-        self.stdout.write(f"{ready} ready, {failed.count()} failed")
+        failed = videos.filter(status=Video.Status.FAILED).order_by("pk")
+        busy = videos.filter(status__in=[Video.Status.PENDING, Video.Status.PROCESSING]).order_by("pk")
+        line = f"{ready} ready, {failed.count()} failed"
+        if busy:
+            line += f", {busy.count()} not done"
+        self.stdout.write(line)
         for video in failed:
             self.stdout.write(f"  failed: {video.rel_path}: {video.error}")
+        now = timezone.now()
+        for video in busy:
+            if video.status == Video.Status.PROCESSING:
+                seen = video.heartbeat_at or video.started_at
+                ago = f", last heard from {round((now - seen).total_seconds())} s ago" if seen else ""
+                self.stdout.write(
+                    f"  still processing: {video.rel_path}: claimed by {video.claimed_by or '?'}{ago}"
+                )
+            else:
+                self.stdout.write(f"  pending: {video.rel_path}{': ' + video.error if video.error else ''}")
 
     def _progress(self, items, desc):
         from tqdm import tqdm

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         ids = set(videos.values_list("pk", flat=True))
         if failed:
             ids |= set(Video.objects.filter(status=Video.Status.FAILED).values_list("pk", flat=True))
-        Video.objects.filter(pk__in=ids).update(status=Video.Status.PENDING, matched_at=None)
+        Video.objects.filter(pk__in=ids).update(status=Video.Status.PENDING, matched_at=None, attempts=0)
         self.stdout.write(f"{len(ids)} videos to re-extract")
         if sync:
             extract_many(sorted(ids), workers=workers)
