@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dedup", "0010_video_sar"),
+        ("dedup", "0011_cache_table"),
     ]
 
     operations = [
