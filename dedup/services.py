@@ -183,6 +183,7 @@ def video_ingest(
                     sha256="",
                     status=Video.Status.PENDING,
                     error="",
+                    attempts=0,  # a new file: earlier crashes were another file's
                     updated_at=timezone.now(),
                 ):
                     result.created.append(existing.pk)
@@ -605,6 +606,32 @@ def video_extract(*, video_id: int, force: bool = False) -> Video:
         return _extract_claimed(video)
 
 
+def _source_checked(video: Video) -> Path:
+    """The file to extract, checked as the media views check it: a regular file that still resolves
+    inside the folder it was ingested from (or a configured root), so a symlink or FIFO swapped in
+    after ingest is never opened. A file changed since ingest loses its ingest-time hash (its
+    features come from what is there now) and has its size and time read again."""
+    from .features.probe import FileRefused, regular_file
+
+    within = [*import_roots(), upload_folder()]
+    if video.root:
+        within.append(Path(video.root))
+    else:  # a row made by hand, not by ingest: only the file itself is checked
+        within.append(Path(video.path).parent.resolve())
+    try:
+        real, found = regular_file(video.path, within=within)
+    except FileRefused as exc:
+        raise ExtractionError(str(exc)) from None
+    if (video.size, video.mtime) != (found.st_size, found.st_mtime):
+        video.sha256 = ""
+        video.size, video.mtime = found.st_size, found.st_mtime
+        video.identical_to = None
+        Video.objects.filter(pk=video.pk).update(
+            sha256="", identical_to=None, size=found.st_size, mtime=found.st_mtime
+        )
+    return Path(real)
+
+
 def _extract_claimed(video: Video) -> Video:
     from .features.extract import extract_features
     from .features.frames import one_per_second
@@ -612,9 +639,10 @@ def _extract_claimed(video: Video) -> Video:
 
     video_id = video.pk
     try:
+        source = _source_checked(video)
         embedder = current_embedder()
         features = extract_features(
-            Path(video.path),
+            source,
             embedder,
             embed_batch=embed_batch(embedder),
             dense_min_frames=settings.ASTRADUP["DENSE_MIN_FRAMES"],
@@ -681,6 +709,13 @@ def _extract_claimed(video: Video) -> Video:
         ):
             setattr(locked, name, getattr(probe, name))
         locked.size = probe.size
+        if locked.sha256 != video.sha256 and video.sha256:  # hashed here: the file changed since ingest
+            locked.identical_to = (
+                Video.objects.filter(sha256=video.sha256, identical_to__isnull=True)
+                .exclude(pk=video_id)
+                .order_by("pk")
+                .first()
+            )
         locked.sha256 = video.sha256
         locked.crop = list(frames.crop)
         locked.embedding = pooled.tolist()

@@ -253,7 +253,6 @@ KINDS = [
         lambda p, g: bm.with_audio(p, "7.1"),
         (READY,),
         group="alone",
-        xfail="fixed on another branch (crash): 8-channel audio segfaults in audio.py",
     ),
     # not regular files, links, names, permissions
     Kind(
@@ -287,7 +286,6 @@ KINDS = [
         (FAILED,),
         ("outside",),
         skippable=True,
-        xfail="fixed on another branch (paths): a symlink out of the root is followed",
     ),
     Kind(
         "fifo_named_mp4",
@@ -306,7 +304,6 @@ KINDS = [
         NOT_REGULAR,
         skippable=True,
         group="alone",
-        xfail="fixed on another branch (paths): a FIFO hangs ingest",
     ),
     Kind(
         "non_utf8_name",
@@ -316,7 +313,6 @@ KINDS = [
         ("name",),
         skippable=True,
         group="alone",
-        xfail="fixed on another branch (paths): a non-UTF-8 name aborts ingest",
     ),
     Kind(
         "unreadable",
@@ -644,10 +640,6 @@ def test_the_corpus_is_varied_and_memory_and_time_stay_bounded(corpus):
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="services.video_extract keeps the sha256 taken at ingest when the file changed since (not this branch's code)",
-)
 def test_a_file_grown_after_ingest_is_stored_with_the_hash_of_what_was_extracted(corpus):
     from dedup.features.probe import sha256_file
 
