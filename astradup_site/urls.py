@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from dedup import api
@@ -21,6 +23,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # browsers ask for /favicon.ico on pages that link no icon (Django admin): not a 404 each time
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include((api_v1, "api"))),

@@ -34,10 +34,29 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         self.message_user(request, f"Config #{config.pk} is active; pairs are being re-scored.")
 
     def save_model(self, request, obj, form, change):
-        # editing the active config changes what every pair should say: re-score them
-        super().save_model(request, obj, form, change)
-        if obj.is_active and change:
-            config_activate(config=obj)
+        stored = ScoringConfig.objects.get(pk=obj.pk) if change else None
+        if stored is None or not stored.is_active or obj.params_equal(stored):
+            # a new config, an inactive one, or only the name/notes of the active one: no re-score
+            super().save_model(request, obj, form, change)
+            return
+        # the active config's values are what every pair was scored with, and what calibration
+        # restores: new weights or thresholds become a new version, the old row stays as it was
+        obj.pk = None
+        obj._state.adding = True
+        obj.is_active, obj.activated_at, obj.based_on, obj.calibration = False, None, stored, {}
+        super().save_model(request, obj, form, False)
+        config_activate(config=obj)
+        self.message_user(
+            request,
+            f"Saved as config #{obj.pk}, now active (pairs are being re-scored); #{stored.pk} is kept "
+            "and can be restored from the calibration page.",
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # the active config scores every pair: it can be replaced, not deleted
+        if obj is not None and obj.is_active:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Video)

@@ -1,11 +1,47 @@
 """Roles are Django groups: moderator (review), admin (also settings), viewer (read-only)."""
 
+from django.apps import apps as global_apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import DEFAULT_DB_ALIAS
 
 MODERATOR = "moderator"
 ADMIN = "admin"
 VIEWER = "viewer"
 ROLES = (MODERATOR, ADMIN, VIEWER)
+
+# What each role may do in Django admin, as (app label, codename prefix); "" = every permission of
+# the app. Only staff users open /admin/, so for moderators and viewers this is what they would see
+# if made staff: the library and the decisions, read-only.
+ROLE_PERMISSIONS = {
+    ADMIN: [("dedup", ""), ("review", ""), ("auth", ""), ("django_q", "view_")],
+    MODERATOR: [("dedup", "view_"), ("review", "view_")],
+    VIEWER: [("dedup", "view_"), ("review", "view_")],
+}
+
+
+def roles_grant(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Create the role groups and give them their permissions; safe to run any number of times.
+
+    Permission rows exist only once Django's `create_permissions` has run for an app, which happens
+    after all migrations (post_migrate): a data migration granting them on a fresh database found
+    none. So they are created here first, for the apps the roles cover."""
+    from django.contrib.auth.management import create_permissions
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    labels = {label for grants in ROLE_PERMISSIONS.values() for label, _ in grants}
+    for label in sorted(labels):
+        try:
+            create_permissions(global_apps.get_app_config(label), verbosity=0, using=using, apps=apps)
+        except LookupError:  # an app not installed here
+            continue
+    for role in ROLES:
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        for label, prefix in ROLE_PERMISSIONS[role]:
+            perms = Permission.objects.using(using).filter(
+                content_type__app_label=label, codename__startswith=prefix
+            )
+            group.permissions.add(*perms)
 
 
 def _groups(user) -> set[str]:

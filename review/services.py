@@ -79,22 +79,26 @@ def queue_pairs(
     if max_score is not None:
         pairs = pairs.filter(score__lte=max_score)
     if user is not None:
-        others_claim = Claim.objects.filter(pair=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
-        skipped = Decision.objects.filter(
-            pair=OuterRef("pk"),
-            user=user,
-            action=Decision.Action.SKIP,
-            undone_at__isnull=True,
-            created_at__gt=now - SKIP_HIDES_FOR,
-        )
-        pairs = pairs.annotate(taken=Exists(others_claim), skipped=Exists(skipped)).filter(
-            taken=False, skipped=False
-        )
+        pairs = pairs.annotate(**_hidden_from(user, now)).filter(taken=False, skipped=False)
     if order == "score":
         return pairs.order_by("-score", "pk")
     if order == "-score":
         return pairs.order_by("score", "pk")
     return _most_informative_first(pairs)
+
+
+def _hidden_from(user, now) -> dict:
+    """Why a pair is left out of one user's queue: someone else is reviewing it, or the user
+    skipped it within the hour."""
+    others_claim = Claim.objects.filter(pair=OuterRef("pk"), expires_at__gt=now).exclude(user=user)
+    skipped = Decision.objects.filter(
+        pair=OuterRef("pk"),
+        user=user,
+        action=Decision.Action.SKIP,
+        undone_at__isnull=True,
+        created_at__gt=now - SKIP_HIDES_FOR,
+    )
+    return {"taken": Exists(others_claim), "skipped": Exists(skipped)}
 
 
 def _most_informative_first(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
@@ -128,11 +132,26 @@ def _most_informative_first(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
     )
 
 
-def queue_counts() -> dict[str, int]:
+def queue_counts(*, user=None) -> dict[str, int]:
+    """Pairs per class in the queue; for a user, those their queue shows (as queue_pairs)."""
     counts = {label: 0 for label in QUEUE_LABELS}
-    for row in queue_pairs().values("label").order_by().annotate(n=Count("pk")):
+    for row in queue_pairs(user=user, order="score").values("label").order_by().annotate(n=Count("pk")):
         counts[row["label"]] = row["n"]
     return counts
+
+
+def queue_hidden(*, user) -> dict[str, int]:
+    """Undecided pairs left out of this user's queue, and why, so an empty list is not a mystery."""
+    hidden = queue_pairs(order="score").annotate(**_hidden_from(user, timezone.now())).order_by()
+    return {
+        "skipped": hidden.filter(skipped=True).count(),
+        "taken": hidden.filter(taken=True, skipped=False).count(),
+    }
+
+
+def pair_claim_holder(*, pair: Pair) -> Claim | None:
+    """The live claim on a pair, if any (with who holds it)."""
+    return Claim.objects.filter(pair=pair, expires_at__gt=timezone.now()).select_related("user").first()
 
 
 def pair_claim(*, pair: Pair, user) -> bool:

@@ -17,6 +17,7 @@ from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
 from dedup.services import video_open
 
 from . import charts, services
+from .explain import pair_explanation
 from .models import Calibration, Decision, Verdict
 from .roles import can_administer, can_decide, can_view
 
@@ -55,7 +56,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         "review/queue.html",
         {
             "pairs": pairs,
-            "counts": services.queue_counts(),
+            # counted as the list is made (without the skipped and the claimed), so they agree
+            "counts": services.queue_counts(user=request.user),
+            "hidden": services.queue_hidden(user=request.user),
             "filters": filters,
             "can_decide": can_decide(request.user),
             "labels": services.QUEUE_LABELS,
@@ -119,9 +122,16 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
         for side in ("a", "b")
     }
     strip_a, strip_b = _strips(pair)
+    claim = services.pair_claim_holder(pair=pair)
     return {
         "strip_a": strip_a,
         "strip_b": strip_b,
+        # the JPEGs' shape before they load, so the strips do not push the page about
+        "thumb_w_a": _thumb_width(a),
+        "thumb_w_b": _thumb_width(b),
+        "thumb_h": THUMB_HEIGHT,
+        "claim": claim if claim is not None and claim.user_id != request.user.pk else None,
+        "explanation": pair_explanation(breakdown=pair.breakdown, segments=segments, audio=pair.audio),
         "pair": pair,
         "a": a,
         "b": b,
@@ -146,6 +156,14 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
 
 
 STRIP_FRAMES = 40
+THUMB_HEIGHT = 54  # px, as .strip .thumb img in astradup.css
+
+
+def _thumb_width(video: Video) -> int:
+    """The shown width of a keyframe thumbnail THUMB_HEIGHT px high (widened as players widen it)."""
+    if not (video.width and video.height):
+        return round(THUMB_HEIGHT * 16 / 9)
+    return max(1, round(THUMB_HEIGHT * video.width * (video.sar or 1.0) / video.height))
 
 
 def _strips(pair: Pair) -> tuple[list[dict], list[dict]]:
@@ -211,7 +229,7 @@ def pair_detail(request: HttpRequest, pair_id: int) -> HttpResponse:
     pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b", "config"), pk=pair_id)
     if can_decide(request.user):
         services.pair_claim(pair=pair, user=request.user)
-    template = "review/pair.html#pair-card" if request.htmx else "review/pair.html"
+    template = "review/pair.html#pair-swap" if request.htmx else "review/pair.html"
     return render(request, template, _pair_context(request, pair))
 
 
@@ -229,12 +247,20 @@ def pair_decide_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             action=action,
             canonical_id=int(canonical) if canonical and canonical.isdigit() else None,
         )
+    except services.PairGone as exc:
+        messages.error(request, str(exc))
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("review:queue")
+            return response
+        return redirect("review:queue")
     except services.DecisionRefused as exc:
         messages.error(request, str(exc))
         if request.htmx:
+            # 409 bodies are swapped in (htmx-config responseHandling in base.html): the refusal
+            # shows on screen, with the pair as it stands now
             pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b"), pk=pair_id)
-            response = render(request, "review/pair.html#pair-card", _pair_context(request, pair), status=409)
-            return response
+            return render(request, "review/pair.html#pair-swap", _pair_context(request, pair), status=409)
         return redirect("review:pair", pair_id=pair_id)
     return _go_next(request)
 
@@ -250,7 +276,7 @@ def _go_next(request: HttpRequest) -> HttpResponse:
             return response
         return redirect(url)
     if request.htmx:
-        response = render(request, "review/pair.html#pair-card", _pair_context(request, pair))
+        response = render(request, "review/pair.html#pair-swap", _pair_context(request, pair))
         response["HX-Push-Url"] = reverse("review:pair", args=[pair.pk])
         return response
     return redirect("review:pair", pair_id=pair.pk)

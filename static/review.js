@@ -17,6 +17,17 @@
     if (event.target && event.target.closest && event.target.closest(".history-back")) history.back();
   });
 
+  // a refused decision (409) is swapped in with its message (htmx-config in base.html); any other
+  // error response would otherwise change nothing on screen
+  document.addEventListener("htmx:responseError", function (event) {
+    const list = card() && card().querySelector("ul.messages");
+    if (!list) return;
+    const item = document.createElement("li");
+    item.className = "error";
+    item.textContent = "The server answered " + event.detail.xhr.status + ": nothing was saved. Reload the page.";
+    list.replaceChildren(item);
+  });
+
   document.addEventListener("keydown", function (event) {
     if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
     if (!card()) return;

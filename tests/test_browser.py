@@ -167,3 +167,141 @@ def test_an_admin_calibrates_and_applies_in_the_browser(live_server, browser_pag
     page.click(f"form[action='/review/configs/{default.pk}/restore'] button")
     page.wait_for_selector(f"text=Config #{default.pk} is active again")
     assert ScoringConfig.active() == default
+
+
+# ---- the moderator's-day bugs of issue 27
+
+
+@pytest.fixture
+def light_pairs(tmp_path, clip):
+    """Three pairs over copies of one clip, stored as the matcher would (no extraction: quick)."""
+    import shutil
+
+    from dedup.models import ScoringConfig
+
+    videos = []
+    for i, width in enumerate((320, 640, 480, 240)):
+        path = shutil.copy(clip, tmp_path / f"v{i}.mp4")
+        videos.append(
+            Video.objects.create(
+                path=str(path),
+                root=str(tmp_path),
+                rel_path=f"v{i}.mp4",
+                file_name=f"v{i}.mp4",
+                status="ready",
+                width=width,
+                height=width * 3 // 4,
+                duration=6.0,
+                size=1000,
+                fps=25.0,
+                video_codec="h264",
+            )
+        )
+    segments = {
+        "a": [[0.0, 6.0]],
+        "b": [[0.0, 6.0]],
+        "coverage_a": 1.0,
+        "coverage_b": 1.0,
+        "offset": 0.0,
+        "speed": 1.0,
+    }
+    pairs = [
+        Pair.objects.create(
+            video_a=videos[0],
+            video_b=other,
+            score=score,
+            label="near_duplicate",
+            visual=0.9,
+            metadata=0.9,
+            segments=segments,
+            config=ScoringConfig.active(),
+        )
+        for other, score in zip(videos[1:], (0.86, 0.85, 0.84), strict=True)
+    ]
+    for name, role in (("maria", "moderator"), ("bob", "moderator")):
+        User.objects.create_user(name, password="review-me-123").groups.add(
+            Group.objects.get_or_create(name=role)[0]
+        )
+    return pairs
+
+
+def _log_in(page, url: str, name: str, password: str = "review-me-123") -> None:
+    page.goto(url)
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("[type=submit]")
+    page.wait_for_url(url)
+
+
+def _until(page, check, what: str, seconds: float = 20) -> None:
+    # polled from Python: wait_for_function evaluates a string in the page, which the CSP refuses
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        page.wait_for_timeout(100)
+
+
+def test_a_refused_decision_shows_who_holds_the_pair(live_server, browser_page, light_pairs):
+    from review import services
+    from review.models import Decision
+
+    pair = light_pairs[0]
+    services.pair_claim(pair=pair, user=User.objects.get(username="maria"))
+    page = browser_page
+    _log_in(page, f"{live_server.url}/review/pairs/{pair.pk}", "bob")
+    assert "maria is reviewing this pair right now" in page.inner_text("p.claimed")
+    page.keyboard.press("c")  # refused with 409: the message must reach the screen
+    page.wait_for_selector("#pair-card ul.messages li.error", timeout=20000)
+    assert page.inner_text("#pair-card ul.messages") == "maria is reviewing this pair right now"
+    assert not Decision.objects.exists()
+
+
+def test_previous_shows_the_pair_as_it_stands_now_with_its_title(live_server, browser_page, light_pairs):
+    first, second = light_pairs[0], light_pairs[1]
+    page = browser_page
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    _log_in(page, f"{live_server.url}/review/pairs/{first.pk}", "bob")
+    assert page.title() == f"Pair {first.pk} · AstraDup"
+    undo = page.locator("button[data-key=u]")
+    confirm = page.locator("button[data-key=c]")
+    assert undo.is_disabled()
+    # a disabled button must look it: faded, against the full-strength enabled ones
+    opacity = page.evaluate(
+        "([a, b]) => [getComputedStyle(a).opacity, getComputedStyle(b).opacity]",
+        [undo.element_handle(), confirm.element_handle()],
+    )
+    assert float(opacity[0]) < 0.7 and float(opacity[1]) == 1.0
+
+    page.keyboard.press("c")
+    page.wait_for_url(lambda url: url.endswith(f"/review/pairs/{second.pk}"))
+    _until(
+        page, lambda: page.title() == f"Pair {second.pk} · AstraDup", "the tab title did not follow the swap"
+    )
+    assert not page.locator("button[data-key=u]").is_disabled()
+
+    page.keyboard.press("p")  # back to the pair just decided: it must say so, not offer the buttons again
+    page.wait_for_url(lambda url: url.endswith(f"/review/pairs/{first.pk}"))
+    _until(page, lambda: page.locator("#pair-card .verdict").count() == 1, "the decided pair came back stale")
+    assert page.locator("#pair-card form.actions").count() == 0
+    assert "Decided by bob" in page.inner_text("#pair-card .verdict")
+    assert page.title() == f"Pair {first.pk} · AstraDup"
+    assert not missing, missing  # no favicon (or other) 404 on the way
+
+
+def test_an_admin_edits_thresholds_in_django_admin(live_server, browser_page):
+    from dedup.models import ScoringConfig
+
+    old = ScoringConfig.active()
+    ada = User.objects.create_user("ada", password="calibrate-me-123", is_staff=True)
+    ada.groups.add(Group.objects.get(name="admin"))  # a role member, not a superuser
+    page = browser_page
+    change = f"{live_server.url}/admin/dedup/scoringconfig/{old.pk}/change/"
+    _log_in(page, change, "ada", "calibrate-me-123")
+    assert page.locator("a.deletelink").count() == 0  # the active config is replaced, never deleted
+    page.fill("#id_near_threshold", "0.87")
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=now active")
+    new = ScoringConfig.active()
+    old.refresh_from_db()
+    assert new.near_threshold == 0.87 and new.based_on == old and old.near_threshold == 0.85

@@ -247,3 +247,148 @@ def test_videos_are_served_with_range_support(client, library, people, clip):
     tail = client.get(f"/review/videos/{video.pk}/media", HTTP_RANGE="bytes=-10")
     assert b"".join(tail.streaming_content) == clip.read_bytes()[-10:]
     assert client.get(f"/review/videos/{video.pk}/media", HTTP_RANGE=f"bytes={size}-").status_code == 416
+
+
+def test_opening_a_pair_someone_else_holds_says_who(client, library, people):
+    pair = services.next_pair(user=people["moderator"])
+    client.force_login(people["admin"])
+    page = client.get(f"/review/pairs/{pair.pk}").content.decode()
+    assert '<p class="claimed">moderator is reviewing this pair right now' in page
+    client.force_login(people["moderator"])  # the holder is not told about their own claim
+    assert 'class="claimed"' not in client.get(f"/review/pairs/{pair.pk}").content.decode()
+
+
+def test_a_refused_htmx_decision_answers_409_with_the_message_in_the_card(client, library, people):
+    pair = services.next_pair(user=people["moderator"])
+    client.force_login(people["admin"])
+    response = client.post(f"/review/pairs/{pair.pk}/decide", {"action": "confirm"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert '<li class="error">moderator is reviewing this pair right now</li>' in body
+    assert body.lstrip().startswith(f"<title>Pair {pair.pk} · AstraDup</title>")
+    assert not Decision.objects.exists()
+
+
+def test_htmx_swaps_carry_the_title_of_the_pair_they_show(client, library, people):
+    client.force_login(people["moderator"])
+    pairs = library[1]
+    response = client.post(
+        f"/review/pairs/{pairs['near'].pk}/decide", {"action": "confirm"}, HTTP_HX_REQUEST="true"
+    )
+    assert (
+        response.content.decode().lstrip().startswith(f"<title>Pair {pairs['similar'].pk} · AstraDup</title>")
+    )
+    page = client.get(f"/review/pairs/{pairs['similar'].pk}").content.decode()
+    assert page.count("<title>") == 1  # the full page keeps its one title in <head>
+
+
+def _identical_pair(videos):
+    a, b = videos[0], videos[3]
+    Video.objects.filter(pk__in=[a.pk, b.pk]).update(sha256="ab" * 32)
+    return Pair.objects.create(
+        video_a=a,
+        video_b=b,
+        score=1.0,
+        label="near_duplicate",  # shown in the queue as a moderator would meet it
+        visual=1.0,
+        audio=1.0,
+        metadata=1.0,
+        breakdown={"byte_identical": True, "metadata_parts": {"duration": 1.0}},
+        segments={"a": [[0.0, 10.0]], "b": [[0.0, 10.0]], "coverage_a": 1.0, "coverage_b": 1.0},
+    )
+
+
+def test_a_byte_identical_pair_says_so_without_blank_numbers(client, library, people):
+    pair = _identical_pair(library[0])
+    client.force_login(people["moderator"])
+    page = client.get(f"/review/pairs/{pair.pk}").content.decode()
+    assert "Byte-identical files (same SHA-256)" in page
+    for blank in ("similarity ,", " at  s", "at s", "offset  s", "offset s,", "speed ×", "MFCC </", "MFCC ,"):
+        assert blank not in page, blank
+
+
+def test_a_partial_pair_leaves_out_the_mfcc_it_does_not_have(client, library, people):
+    videos, _ = library
+    pair = Pair.objects.create(
+        video_a=videos[1],
+        video_b=videos[2],
+        score=0.8,
+        label="partial",
+        visual=0.8,
+        audio=0.7,
+        metadata=0.4,
+        breakdown={
+            "matched_quality": 0.93,
+            "matched_frames": 12,
+            "phash_close_frames": 9,
+            "fingerprint": 0.71,
+            "fingerprint_offset": 3.5,
+            "metadata_parts": {},
+        },
+        segments={
+            "a": [[2.0, 8.0]],
+            "b": [[0.0, 6.0]],
+            "coverage_a": 0.6,
+            "coverage_b": 1.0,
+            "offset": -2.0,
+            "speed": 1.0,
+        },
+    )
+    client.force_login(people["moderator"])
+    page = client.get(f"/review/pairs/{pair.pk}").content.decode()
+    assert "aligned-frame similarity 0.93, 12 frames matched, 9 with near-identical pHash" in page
+    assert "Chromaprint 0.71 at 3.5 s offset" in page and "MFCC" not in page
+    assert "A 2–8 s (0.6 of A) ↔ B 0–6 s (1 of B), offset -2 s, speed 1×" in page
+
+
+def test_the_queue_counts_agree_with_the_list_after_a_skip(client, library, people):
+    _, pairs = library
+    client.force_login(people["moderator"])
+    services.pair_decide(pair_id=pairs["near"].pk, user=people["moderator"], action="skip")
+    services.pair_claim(pair=pairs["similar"], user=people["admin"])
+    page = client.get("/review/").content.decode()
+    assert "Nothing to review." in page
+    assert "near_duplicate 0" in page and "similar 0" in page
+    assert (
+        "Not in your queue: 1 you skipped (back within the hour), 1 being reviewed by someone else." in page
+    )
+    assert services.queue_counts() == {"near_duplicate": 1, "partial": 0, "similar": 1}  # for everyone
+
+
+def test_keyframe_strips_reserve_the_size_of_their_images(client, library, people):
+    from dedup.models import Frame
+
+    videos, pairs = library
+    for video in videos[:2]:
+        Frame.objects.bulk_create(
+            Frame(
+                video=video,
+                idx=i,
+                t=float(i),
+                phash=0,
+                phash_b0=0,
+                phash_b1=0,
+                phash_b2=0,
+                phash_b3=0,
+                embedding=[0.0] * 8,
+            )
+            for i in range(3)
+        )
+    Video.objects.filter(pk=videos[1].pk).update(sar=4 / 3)  # anamorphic: shown wider
+    client.force_login(people["moderator"])
+    page = client.get(f"/review/pairs/{pairs['near'].pk}").content.decode()
+    images = [tag for tag in page.split("<img")[1:] if "/frames/" in tag.split(">")[0]]
+    assert len(images) == 6
+    assert all('height="54"' in tag.split(">")[0] for tag in images)
+    assert sum('width="96"' in tag.split(">")[0] for tag in images) == 3  # 640×360 → 96×54
+    assert sum('width="128"' in tag.split(">")[0] for tag in images) == 3  # 1280×720, sar 4/3
+
+
+def test_pages_link_an_icon_and_favicon_ico_leads_to_it(client, people):
+    from django.contrib.staticfiles import finders
+
+    client.force_login(people["moderator"])
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/review/").content.decode()
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/favicon.svg"
+    assert finders.find("favicon.svg")

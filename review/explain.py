@@ -1,0 +1,96 @@
+"""Why two videos matched, in words, from a pair's stored breakdown and segments (pure: no Django).
+
+Each part is said only when the matcher stored it: a byte-identical pair has no aligned frames,
+a partial copy no whole-file MFCC, an unaligned pair no segment, and a blank number reads as a bug."""
+
+from dataclasses import dataclass
+
+IDENTICAL = "Byte-identical files (same SHA-256)"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    headline: str  # one line, or "" when the rows say it
+    visual: str
+    audio: str
+    segments: str
+
+
+def _num(value, digits: int = 3) -> str:
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if isinstance(value, int | float) else ""
+
+
+def _visual(breakdown: dict) -> str:
+    parts = []
+    if breakdown.get("matched_quality") is not None:
+        parts.append(f"aligned-frame similarity {_num(breakdown['matched_quality'])}")
+    if breakdown.get("matched_frames"):
+        parts.append(f"{breakdown['matched_frames']} frames matched")
+    elif "matched_frames" in breakdown:
+        parts.append("no frames lined up")
+    if breakdown.get("phash_close_frames") is not None and breakdown.get("matched_frames"):
+        parts.append(f"{breakdown['phash_close_frames']} with near-identical pHash")
+    if breakdown.get("best_frame_similarity") is not None:
+        parts.append(f"best single-frame similarity {_num(breakdown['best_frame_similarity'])}")
+    if breakdown.get("residual") is not None:
+        parts.append(f"motion agreement {_num(breakdown['residual'])}")
+    if breakdown.get("low_res_motion") is not None:
+        parts.append(f"low-resolution motion {_num(breakdown['low_res_motion'])}")
+    text = ", ".join(parts)
+    how = {"audio": "lined up by the soundtrack", "motion": "lined up by low-resolution motion"}
+    if breakdown.get("aligned_by") in how:
+        text = f"{text} · {how[breakdown['aligned_by']]}" if text else how[breakdown["aligned_by"]]
+    return text
+
+
+def _audio(breakdown: dict, audio: float | None) -> str:
+    if breakdown.get("audio_missing"):
+        return "no comparable audio on one side (weights renormalised)"
+    parts = []
+    if breakdown.get("fingerprint") is not None:
+        chromaprint = f"Chromaprint {_num(breakdown['fingerprint'])}"
+        if breakdown.get("fingerprint_offset") is not None:
+            chromaprint += f" at {_num(breakdown['fingerprint_offset'], 2)} s offset"
+        parts.append(chromaprint)
+    if breakdown.get("mfcc") is not None:
+        parts.append(f"MFCC {_num(breakdown['mfcc'])}")
+    if not parts and audio is None:
+        return "no audio compared"
+    return ", ".join(parts)
+
+
+def _span(seg: list) -> str:
+    return f"{_num(seg[0], 2)}–{_num(seg[1], 2)} s"
+
+
+def _segments(segments: dict, breakdown: dict) -> str:
+    if not (segments.get("a") and segments.get("b")):
+        return "no matched segment"
+    text = (
+        f"A {_span(segments['a'][0])} ({_num(segments.get('coverage_a'), 2)} of A) ↔ "
+        f"B {_span(segments['b'][0])} ({_num(segments.get('coverage_b'), 2)} of B)"
+    )
+    if segments.get("offset") is not None:
+        text += f", offset {_num(segments['offset'], 2)} s"
+    if segments.get("speed") is not None:
+        text += f", speed {_num(segments['speed'])}×"
+    if breakdown.get("boilerplate"):
+        text += " · looks like a shared intro/outro"
+    return text
+
+
+def pair_explanation(*, breakdown: dict | None, segments: dict | None, audio: float | None) -> Explanation:
+    breakdown, segments = breakdown or {}, segments or {}
+    if breakdown.get("byte_identical"):
+        return Explanation(
+            headline=IDENTICAL,
+            visual="the same bytes: every frame is identical",
+            audio="the same soundtrack" if audio is not None else "no audio in either file",
+            segments="the whole of both files",
+        )
+    return Explanation(
+        headline="",
+        visual=_visual(breakdown),
+        audio=_audio(breakdown, audio),
+        segments=_segments(segments, breakdown),
+    )
