@@ -13,7 +13,8 @@ ROLES = (MODERATOR, ADMIN, VIEWER)
 # the app. Only staff users open /admin/, so for moderators and viewers this is what they would see
 # if made staff: the library and the decisions, read-only.
 ROLE_PERMISSIONS = {
-    ADMIN: [("dedup", ""), ("review", ""), ("auth", ""), ("django_q", "view_")],
+    # users and groups read-only: whoever may change a user may tick "superuser" on their own
+    ADMIN: [("dedup", ""), ("review", ""), ("auth", "view_"), ("django_q", "view_")],
     MODERATOR: [("dedup", "view_"), ("review", "view_")],
     VIEWER: [("dedup", "view_"), ("review", "view_")],
 }
@@ -42,6 +43,12 @@ def roles_grant(*, apps=global_apps, using: str = DEFAULT_DB_ALIAS) -> None:
                 content_type__app_label=label, codename__startswith=prefix
             )
             group.permissions.add(*perms)
+    # an earlier release granted the admin role every auth permission: take back all but viewing
+    Group.objects.using(using).get(name=ADMIN).permissions.remove(
+        *Permission.objects.using(using)
+        .filter(content_type__app_label="auth")
+        .exclude(codename__startswith="view_")
+    )
 
 
 def _groups(user) -> set[str]:

@@ -89,6 +89,22 @@ def test_the_admin_role_on_a_freshly_migrated_database_can_change_the_scoring_co
         assert client.get(url).status_code == 200, url
 
 
+def test_the_admin_role_sees_users_but_cannot_change_them_into_superusers(client):
+    from django.contrib.auth.models import Group
+
+    admin = _staff_admin()
+    client.force_login(admin)
+    perms = set(Group.objects.get(name="admin").permissions.values_list("codename", flat=True))
+    assert "view_user" in perms and not {"change_user", "add_user", "change_group"} & perms
+    response = client.post(
+        f"/admin/auth/user/{admin.pk}/change/",
+        {"username": admin.username, "is_staff": "on", "is_superuser": "on", "is_active": "on"},
+    )
+    assert response.status_code == 403
+    admin.refresh_from_db()
+    assert not admin.is_superuser
+
+
 def test_moderators_and_viewers_get_read_only_permissions():
     from django.contrib.auth.models import Group
 
