@@ -94,3 +94,72 @@ def pair_explanation(*, breakdown: dict | None, segments: dict | None, audio: fl
         audio=_audio(breakdown, audio),
         segments=_segments(segments, breakdown),
     )
+
+
+FULL = 0.9  # coverage from which a side counts as all there (sampling and fades cost a few percent)
+
+
+def _pct(value) -> str:
+    return f"{round(100 * value)} %" if isinstance(value, int | float) else "?"
+
+
+def _speed_words(speed) -> str:
+    # the stored speed is dt_b / dt_a (t_b = speed · t_a + offset): 0.8 means B gets through A's
+    # pictures in 0.8 of the time, i.e. B plays A at 1.25× speed
+    if not isinstance(speed, int | float) or speed <= 0 or abs(speed - 1.0) < 0.02:
+        return ""
+    return f" at {_num(1.0 / speed, 2)}× speed"
+
+
+def _soundtrack_words(breakdown: dict, audio: float | None) -> str:
+    if breakdown.get("audio_missing"):
+        return "no comparable audio on one side"
+    if audio is None:
+        return "no audio compared"
+    if audio >= 0.7:
+        return "soundtrack matches"
+    if audio >= 0.4:
+        return "soundtrack partly matches"
+    return "soundtrack differs"
+
+
+def pair_summary(*, breakdown: dict | None, segments: dict | None, audio: float | None) -> str:
+    """Why the pair was flagged, in one line of words ("B is A at 1.25× speed, covers 94 % of A,
+    soundtrack matches"); the numbers behind it are the Explanation rows."""
+    breakdown, segments = breakdown or {}, segments or {}
+    if breakdown.get("byte_identical"):
+        return IDENTICAL
+    sound = _soundtrack_words(breakdown, audio)
+    if not (segments.get("a") and segments.get("b")):
+        return f"No stretch of the pictures lines up, single frames look alike; {sound}"
+    cov_a, cov_b = segments.get("coverage_a") or 0.0, segments.get("coverage_b") or 0.0
+    speed = _speed_words(segments.get("speed"))
+    if cov_a >= FULL and cov_b >= FULL:
+        what = f"B is A{speed}, covers {_pct(cov_a)} of A"
+    elif cov_b >= FULL:
+        what = f"B is a part of A{speed}: {_pct(cov_a)} of A"
+    elif cov_a >= FULL:
+        what = f"B contains A{speed}: all of A in {_pct(cov_b)} of B"
+    else:
+        what = f"A and B share a stretch{speed}: {_pct(cov_a)} of A, {_pct(cov_b)} of B"
+    how = {"audio": ", lined up by the soundtrack", "motion": ", lined up by low-resolution motion"}
+    what += how.get(breakdown.get("aligned_by"), "")
+    if breakdown.get("boilerplate"):
+        what += ", looks like a shared intro/outro only"
+    return f"{what}, {sound}"
+
+
+DECIDED = {
+    "confirm": "confirmed as a duplicate",
+    "not_duplicate": "marked not a duplicate",
+    "merge": "merged",
+    "skip": "skipped for an hour",
+}
+
+
+def decision_sentence(*, action: str, pair_id: int | None, kept: str = "") -> str:
+    """The line that confirms a decision on the next screen, and how to take it back."""
+    done = DECIDED.get(action, action)
+    if action == "merge" and kept:
+        done += f", keeping {kept}"
+    return f"Pair {pair_id} {done}. Press u to undo."

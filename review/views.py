@@ -17,9 +17,10 @@ from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
 from dedup.services import video_open
 
 from . import charts, services
-from .explain import pair_explanation
+from .explain import decision_sentence, pair_explanation, pair_summary
 from .models import Calibration, Decision, Verdict
 from .roles import can_administer, can_decide, can_view
+from .sync import sync_line
 
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 256 * 1024
@@ -132,6 +133,11 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
         "thumb_h": THUMB_HEIGHT,
         "claim": claim if claim is not None and claim.user_id != request.user.pk else None,
         "explanation": pair_explanation(breakdown=pair.breakdown, segments=segments, audio=pair.audio),
+        "summary": pair_summary(breakdown=pair.breakdown, segments=segments, audio=pair.audio),
+        # ←/→ step by one of A's samples: all of them, not the strip's thinned-out ones
+        "sync": sync_line(
+            segments=segments, times_a=list(a.frames.order_by("idx").values_list("t", flat=True))
+        ),
         "pair": pair,
         "a": a,
         "b": b,
@@ -241,7 +247,7 @@ def pair_decide_view(request: HttpRequest, pair_id: int) -> HttpResponse:
     action = request.POST.get("action", "")
     canonical = request.POST.get("canonical")
     try:
-        services.pair_decide(
+        decision = services.pair_decide(
             pair_id=pair_id,
             user=request.user,
             action=action,
@@ -262,7 +268,17 @@ def pair_decide_view(request: HttpRequest, pair_id: int) -> HttpResponse:
             pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b"), pk=pair_id)
             return render(request, "review/pair.html#pair-swap", _pair_context(request, pair), status=409)
         return redirect("review:pair", pair_id=pair_id)
+    messages.success(
+        request, decision_sentence(action=decision.action, pair_id=pair_id, kept=_kept(decision))
+    )
     return _go_next(request)
+
+
+def _kept(decision: Decision) -> str:
+    if decision.canonical_id is None:
+        return ""
+    side = "A" if decision.canonical_id == decision.video_a_id else "B"
+    return f"{side} ({decision.canonical.rel_path})"
 
 
 def _go_next(request: HttpRequest) -> HttpResponse:

@@ -1,19 +1,9 @@
-// Keyboard shortcuts and "play in sync" for the pair screen. Works with htmx swaps of #pair-card.
+// Keyboard shortcuts for the pair screen's buttons (static/decide.js: the players, space, arrows, `?`
+// and the switch that turns single-key shortcuts off). Works with htmx swaps of #pair-card.
 (function () {
   function card() { return document.getElementById("pair-card"); }
 
-  function playInSync() {
-    const a = document.getElementById("player-a");
-    const b = document.getElementById("player-b");
-    if (!a || !b) return;
-    a.currentTime = parseFloat(a.dataset.start || "0");
-    b.currentTime = parseFloat(b.dataset.start || "0");
-    a.play();
-    b.play();
-  }
-
   document.addEventListener("click", function (event) {
-    if (event.target && event.target.id === "play-sync") playInSync();
     if (event.target && event.target.closest && event.target.closest(".history-back")) history.back();
   });
 
@@ -29,9 +19,11 @@
   });
 
   document.addEventListener("keydown", function (event) {
-    if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (!card()) return;
-    if (event.key === " ") { event.preventDefault(); playInSync(); return; }
+    if (event.ctrlKey || event.metaKey || event.altKey || document.documentElement.dataset.shortcuts === "off") return;
+    // typing is left alone; a focused radio (the copy to keep) or checkbox is not typing
+    const field = event.target.closest("textarea, select, [contenteditable], input");
+    if (field && !/^(radio|checkbox|button|submit|reset|range)$/.test(field.type || "")) return;
+    if (!card() || event.target.closest("dialog")) return;
     const target = card().querySelector('[data-key="' + event.key.toLowerCase() + '"]');
     if (!target || target.disabled) return;
     event.preventDefault();

@@ -1,0 +1,159 @@
+// The pair screen's players on the aligned line, and the single-key shortcuts' switch and help.
+// The card (#pair-card) is swapped by htmx after each decision: everything here is delegated
+// from the document, and the line is read from the card's data attributes at each use.
+(function () {
+  "use strict";
+  const STORE = "astradup-shortcuts";
+
+  // a radio or a checkbox takes no letters: shortcuts go on working once one was clicked
+  function typing(el) {
+    if (!el || !el.closest) return false;
+    if (el.closest("textarea, select, [contenteditable]")) return true;
+    return el.matches("input") && !/^(radio|checkbox|button|submit|reset|range)$/.test(el.type);
+  }
+
+  // ---- single-key shortcuts: on unless turned off here (WCAG 2.1.4), remembered per browser
+  function shortcutsOn() {
+    try { return localStorage.getItem(STORE) !== "off"; } catch (e) { return true; }
+  }
+  function showShortcutState() {
+    const on = shortcutsOn();
+    // review.js reads this before acting on a key
+    document.documentElement.dataset.shortcuts = on ? "on" : "off";
+    const box = document.getElementById("shortcuts-on");
+    if (box) box.checked = on;
+  }
+  showShortcutState();
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "shortcuts-on") return;
+    try { localStorage.setItem(STORE, event.target.checked ? "on" : "off"); } catch (e) { /* private mode: this page only */ }
+    document.documentElement.dataset.shortcuts = event.target.checked ? "on" : "off";
+  });
+  function openHelp() {
+    const help = document.getElementById("shortcuts-help");
+    if (help && !help.open) { showShortcutState(); help.showModal(); }
+  }
+
+  // ---- the aligned line: t_b = speed * t_a + offset; A leads, B follows
+  function line() {
+    const card = document.getElementById("pair-card");
+    const a = document.getElementById("player-a");
+    const b = document.getElementById("player-b");
+    if (!card || !a || !b) return null;
+    const num = function (v, d) { const x = parseFloat(v); return isFinite(x) ? x : d; };
+    const speed = num(card.dataset.speed, 1);
+    return {
+      a: a, b: b, speed: speed > 0 ? speed : 1,
+      offset: num(card.dataset.offset, 0),
+      step: num(card.dataset.step, 1) || 1,
+      startA: num(card.dataset.startA, 0),
+    };
+  }
+  function toB(l, t) { return l.speed * t + l.offset; }
+  function toA(l, t) { return (t - l.offset) / l.speed; }
+  function clamp(x, lo, hi) { return Math.min(Math.max(x, lo), hi); }
+  function inB(l, t) { return t >= 0 && (!isFinite(l.b.duration) || t <= l.b.duration); }
+  function play(video) { const p = video.play(); if (p && p.catch) p.catch(function () {}); }
+
+  let timer = null;
+  // While A plays, B is kept on the line: far off (a seek, a stall) it jumps there, a little off its
+  // rate is trimmed so it catches up without a visible jump.
+  function follow() {
+    const l = line();
+    if (!l) { stopFollowing(); return; }
+    const want = toB(l, l.a.currentTime);
+    if (!inB(l, want)) { if (!l.b.paused) l.b.pause(); return; }
+    const rate = l.speed * l.a.playbackRate;
+    if (l.a.paused) { l.b.pause(); l.b.currentTime = want; return; }
+    if (l.b.paused) { l.b.currentTime = want; l.b.playbackRate = rate; play(l.b); return; }
+    const ahead = l.b.currentTime - want;
+    if (Math.abs(ahead) > 0.3) { l.b.currentTime = want; l.b.playbackRate = rate; return; }
+    l.b.playbackRate = rate * (1 - clamp(ahead, -0.25, 0.25));
+  }
+  function startFollowing() { if (timer === null) timer = setInterval(follow, 100); follow(); }
+  function stopFollowing() { if (timer !== null) { clearInterval(timer); timer = null; } }
+
+  // media events do not bubble: listened to in the capture phase, for the players of any card
+  document.addEventListener("play", function (event) {
+    if (event.target.id === "player-a") startFollowing();
+  }, true);
+  document.addEventListener("pause", function (event) {
+    if (event.target.id !== "player-a") return;
+    stopFollowing();
+    const l = line();
+    if (l) l.b.pause();
+  }, true);
+  document.addEventListener("seeked", function (event) {
+    const l = line();
+    if (!l || event.target !== l.a) return;
+    const want = toB(l, l.a.currentTime);
+    if (inB(l, want) && Math.abs(l.b.currentTime - want) > 0.05) l.b.currentTime = want;
+  }, true);
+
+  function playFromSegment() {
+    const l = line();
+    if (!l) return;
+    l.a.currentTime = l.startA;
+    const want = toB(l, l.startA);
+    if (inB(l, want)) l.b.currentTime = want;
+    l.b.playbackRate = l.speed * l.a.playbackRate;
+    l.a.dataset.synced = "1";
+    play(l.a);
+  }
+  function toggle() {
+    const l = line();
+    if (!l) return;
+    if (!l.a.paused) { l.a.pause(); return; }
+    if (!l.a.dataset.synced || l.a.ended) { playFromSegment(); return; }
+    play(l.a);
+  }
+  function step(direction) {
+    const l = line();
+    if (!l) return;
+    l.a.pause();
+    const end = isFinite(l.a.duration) ? l.a.duration : Infinity;
+    const t = clamp(l.a.currentTime + direction * l.step, 0, end);
+    l.a.dataset.synced = "1";
+    l.a.currentTime = t;
+    const want = toB(l, t);
+    if (inB(l, want)) l.b.currentTime = want;
+  }
+  function seekTo(thumb) {
+    const l = line();
+    if (!l) return;
+    const t = parseFloat(thumb.dataset.t);
+    if (!isFinite(t)) return;
+    const tA = thumb.dataset.side === "b" ? toA(l, t) : t;
+    const tB = thumb.dataset.side === "b" ? t : toB(l, t);
+    l.a.dataset.synced = "1";
+    l.a.currentTime = clamp(tA, 0, isFinite(l.a.duration) ? l.a.duration : Infinity);
+    if (inB(l, tB)) l.b.currentTime = tB;
+  }
+
+  document.addEventListener("click", function (event) {
+    const el = event.target;
+    if (!el || !el.closest) return;
+    if (el.closest("#play-sync")) { playFromSegment(); return; }
+    if (el.closest(".shortcuts-open")) { openHelp(); return; }
+    const thumb = el.closest(".strip .thumb[data-t]");
+    if (thumb && line()) { event.preventDefault(); seekTo(thumb); }
+  });
+
+  // after each swap the next pair is read from the top (hx-swap "show:window:top" does the
+  // decisions; this covers any other swap of the card)
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "pair-card") window.scrollTo(0, 0);
+    stopFollowing();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || !shortcutsOn()) return;
+    if (!document.getElementById("pair-card") || typing(event.target)) return;
+    if (document.getElementById("shortcuts-help") && document.getElementById("shortcuts-help").open) return;
+    if (event.key === "?") { event.preventDefault(); openHelp(); return; }
+    if (event.key === " ") { event.preventDefault(); toggle(); return; }
+    if (event.target.matches && event.target.matches("input[type=range]")) return;
+    if (event.key === "ArrowRight") { event.preventDefault(); step(1); return; }
+    if (event.key === "ArrowLeft") { event.preventDefault(); step(-1); }
+  });
+})();
