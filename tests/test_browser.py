@@ -87,6 +87,7 @@ def review_data(tmp_path):
 
 def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review_data):
     page = browser_page
+    page.set_viewport_size({"width": 1366, "height": 768})  # the screenshots' size: a common laptop
     page.goto(f"{live_server.url}/review/")
     page.fill("input[name=username]", "maria")
     page.fill("input[name=password]", "review-me-123")
@@ -110,6 +111,17 @@ def test_a_moderator_reviews_with_the_keyboard(live_server, browser_page, review
         page.wait_for_timeout(100)
     assert "Why they matched" in page.inner_text("#pair-card")
     page.evaluate("document.querySelectorAll('video').forEach(v => v.pause())")
+    if os.environ.get("ASTRADUP_SCREENSHOTS"):  # the picture with its keyframes and both frames shown
+        page.evaluate("document.querySelectorAll('.strip img').forEach(i => { i.loading = 'eager'; })")
+        _until(
+            page,
+            lambda: page.evaluate(
+                "[...document.querySelectorAll('.strip img')].every(i => i.complete)"
+                " && [...document.querySelectorAll('video')].every(v => v.readyState >= 2 && !v.seeking)"
+            ),
+            "the pair page did not finish loading",
+            seconds=60,
+        )
     _shot(page, "pair")
 
     # URL waits in Python, for the same reason

@@ -12,7 +12,7 @@ from review.models import Decision
 
 from . import test_browser
 from .media import make_clip, transcode
-from .test_browser import CHROMIUM, _log_in, _shot, _until
+from .test_browser import CHROMIUM, _log_in, _until
 
 browser_page = test_browser.browser_page  # the same Chromium, set up once in test_browser
 
@@ -112,7 +112,8 @@ def test_the_players_keyframes_and_decision_bar_fit_one_1366x768_screen(
     _log_in(page, f"{live_server.url}/review/pairs/{first.pk}", "maria")
     assert page.locator("#player-a").bounding_box()["y"] >= 0
     assert _box_bottom(page, ".strips") <= 768
-    assert _box_bottom(page, "#pair-card .decide-bar") <= 768
+    for bar in ("#pair-card form.actions", "#pair-card form.undo"):  # the decision bar, Undo and Previous
+        assert _box_bottom(page, bar) <= 768, bar
     # the one-liner at the top says why, in words; the numbers are one click away
     assert (
         page.inner_text("#pair-card .why")
@@ -132,7 +133,7 @@ def test_the_players_keyframes_and_decision_bar_fit_one_1366x768_screen(
         page.inner_text("#pair-card ul.messages")
         == f"Pair {first.pk} confirmed as a duplicate. Press u to undo."
     )
-    assert _box_bottom(page, "#pair-card .decide-bar") <= 768
+    assert _box_bottom(page, "#pair-card form.undo") <= 768
     assert Decision.objects.filter(pair=first, action="confirm").exists()
 
 

@@ -380,7 +380,7 @@ def test_no_page_violates_the_content_security_policy_in_a_browser(live_server, 
             for path, ready in [
                 ("/", "main"),
                 ("/review/", "main"),
-                (f"/review/pairs/{pair.pk}", "svg.track rect.seg"),
+                (f"/review/pairs/{pair.pk}", "#pair-card .why"),
                 ("/review/calibration", "main"),
                 ("/admin/", "#content"),
                 ("/admin/dedup/video/", "#result_list"),
@@ -389,6 +389,7 @@ def test_no_page_violates_the_content_security_policy_in_a_browser(live_server, 
                 page.goto(f"{live_server.url}{path}")
                 page.wait_for_selector(ready, timeout=30000)
             page.goto(f"{live_server.url}/review/pairs/{pair.pk}")
+            page.click("details.numbers summary")  # the timeline is with the numbers, folded
             page.wait_for_selector("svg.track rect.seg")
             width = page.evaluate(
                 "document.querySelector('svg.track rect.seg').getBoundingClientRect().width"
