@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from pgvector import HalfVector
@@ -520,6 +520,64 @@ def claims_recovery_schedule() -> None:
         )
 
 
+# Errors of a database that went away (server killed or restarted, network lost), as against
+# errors of a statement: the same work succeeds once it is back.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+
+
+def database_wait(*, timeout: float) -> bool:
+    """After an outage error: this thread's broken connection dropped, then a new one tried (every
+    0.5 s, backing off to 5 s) until the database answers (True) or `timeout` seconds pass."""
+    deadline, delay = time.monotonic() + timeout, 0.5
+    while True:
+        try:
+            connection.close()
+        except OUTAGE_ERRORS:
+            pass  # closing a dead connection can fail; it is dropped either way
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except OUTAGE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+def outlasting_outages(work, *, wait: float, again=lambda: None, tries: int = 3):
+    """`work()`, run again after a database outage it meets (for worker tasks: a long-lived worker
+    process keeps its broken connection, and django-q2 acknowledges a failed task, so a task failing
+    on the outage would be lost: a video left pending with nothing queued, a match never made).
+    Waits up to `wait` seconds for the database, then calls `again()` (to undo what the interrupted
+    `work` left) and `work()`; raises the error if the database stays away, or at the `tries`-th
+    (a deadlock or a cancelled statement is an OperationalError too, and may come back each time)."""
+    for tried in range(1, tries + 1):
+        try:
+            return work()
+        except OUTAGE_ERRORS as exc:
+            logger.warning("database error (%s): waiting up to %d s to carry on", exc, wait)
+            if tried == tries or not database_wait(timeout=wait):
+                raise
+            again()
+
+
+def claim_release(*, video_id: int) -> bool:
+    """This process's claim of the video given back, its attempt uncounted: the extraction met a
+    database outage, no fault of the video's (`outlasting_outages`). A claim ended meanwhile (its
+    heartbeat silent through a long outage) is no longer this process's: nothing to do."""
+    now = timezone.now()
+    return bool(
+        Video.objects.filter(pk=video_id, status=Video.Status.PROCESSING, claimed_by=claimant()).update(
+            status=Video.Status.PENDING,
+            attempts=F("attempts") - 1,
+            heartbeat_at=None,
+            error="",
+            updated_at=now,
+        )
+    )
+
+
 @contextmanager
 def _heartbeat(video_id: int, claimed_by: str):
     """Mark the claim alive every `HEARTBEAT_SECONDS` from a thread while the caller extracts: a
@@ -654,6 +712,8 @@ def _extract_claimed(video: Video) -> Video:
     except ExtractionError as exc:
         video.mark_failed(str(exc))
         return video
+    except OUTAGE_ERRORS:
+        raise  # the database went away (`_source_checked` writes): no fault of the video's
     except Exception as exc:  # an unexpected failure still leaves a readable reason
         logger.exception("extraction of video %s failed", video_id)
         video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
