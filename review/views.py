@@ -18,6 +18,7 @@ from dedup.services import video_open
 
 from . import charts, services
 from .explain import pair_explanation
+from .groups import groups_overview
 from .models import Calibration, Decision, Verdict
 from .roles import can_administer, can_decide, can_view
 
@@ -291,6 +292,13 @@ def undo(request: HttpRequest) -> HttpResponse:
     if undone is None:
         messages.info(request, "Nothing to undo.")
         return redirect("review:queue")
+    if undone.resolution_id:  # a group action is undone whole, and shown where it was done
+        messages.success(request, "Undone: the whole group resolution.")
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("review:groups")
+            return response
+        return redirect("review:groups")
     messages.success(request, f"Undone: {undone.undoes.get_action_display()}.")
     if undone.pair_id:
         if request.htmx:
@@ -313,8 +321,17 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     decisions = Decision.objects.filter(video_a__in=ids, video_b__in=ids).select_related(
         "user", "video_a", "video_b"
     )
+    (overview,) = groups_overview(group_ids=[group.pk])
     return render(
-        request, "review/group.html", {"group": group, "members": members, "decisions": decisions[:100]}
+        request,
+        "review/group.html",
+        {
+            "group": group,
+            "members": members,
+            "decisions": decisions[:100],
+            "overview": overview,
+            "can_decide": can_decide(request.user),
+        },
     )
 
 
