@@ -86,7 +86,7 @@ def next_pair_view(request: HttpRequest) -> HttpResponse:
 def _pair_context(request: HttpRequest, pair: Pair) -> dict:
     a, b = pair.video_a, pair.video_b
     segments = pair.segments or {}
-    keep = _suggested_keep(a, b)
+    keep = _suggested_keep(pair)
     rows = []
     # higher is better for every row: the copy to keep is the sharper, longer, richer one
     for name, attr in [
@@ -217,10 +217,14 @@ def _fmt(attr: str, v: Video) -> str:
     return f"{v.fps or 0:.2f} fps"
 
 
-def _suggested_keep(a: Video, b: Video) -> Video:
-    from dedup.matching.groups import keep_best
+def _suggested_keep(pair: Pair) -> Video:
+    from dedup.matching.groups import Link, keep_best
 
-    return a if keep_best([a.keep_facts(), b.keep_facts()]) == a.pk else b
+    a, b = pair.video_a, pair.video_b
+    # a pair screen always suggests one: for a partial pair, the containing video (groups do not)
+    label = Pair.Label.NEAR if pair.label == Pair.Label.PARTIAL else pair.label
+    link = Link(a.pk, b.pk, label, (pair.segments or {}).get("speed") or 1.0)
+    return a if keep_best([a.keep_facts(), b.keep_facts()], [link]) == a.pk else b
 
 
 @login_required

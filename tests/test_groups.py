@@ -275,3 +275,11 @@ def test_the_groups_page_makes_a_fixed_number_of_queries(
     client.force_login(people["moderator"])
     with django_assert_max_num_queries(20):
         assert client.get("/review/groups/?show=all").status_code == 200
+
+
+@pytest.mark.parametrize("other", ["noisy", "slowed"])
+def test_the_pair_screen_suggests_the_original_not_the_bigger_or_slowed_copy(client, library, people, other):
+    v, p = library
+    client.force_login(people["moderator"])
+    page = client.get(f"/review/pairs/{p[other].pk}").content.decode()
+    assert f'name="canonical" value="{v["original"].pk}" checked' in page
