@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from pgvector import HalfVector
 
@@ -24,7 +25,7 @@ from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, 
 from .features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
 from .features.probe import probe_video
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
-from .matching.groups import group_components, keep_best
+from .matching.groups import Link, group_components, group_links, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
 from .matching.signals import ScoringParams, VideoSignals
 from .models import AudioHash, DuplicateGroup, Frame, IndexProjection, Pair, ScoringConfig, Video
@@ -1532,6 +1533,7 @@ def groups_refresh() -> None:
     edges = [e for e in scored if (e[0], e[1]) not in rejected] + confirmed
     components = group_components(edges)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
+    links = group_links(scored_links(list(videos)), components)
     with transaction.atomic():
         old_groups = {g.pk: g for g in DuplicateGroup.objects.all()}
         old_members: dict[int, set[int]] = {}
@@ -1549,7 +1551,7 @@ def groups_refresh() -> None:
             )
             used.add(group.pk)
             assigned.update(comp)
-            best = keep_best([m.keep_facts() for m in members])
+            best = keep_best([m.keep_facts() for m in members], links[tuple(comp)])
             canonical = group.canonical_id if group.canonical_id in comp else None
             # most groups are unchanged by one new pair or decision: write only what changed
             if old_members.get(group.pk) == set(comp) and (group.suggested_keep_id, group.canonical_id) == (
@@ -1562,3 +1564,11 @@ def groups_refresh() -> None:
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
+
+
+def scored_links(video_ids: list[int]) -> list[Link]:
+    """The scored pairs among these videos, as keep_choice reads them (label and matched speed)."""
+    rows = Pair.objects.filter(video_a__in=video_ids, video_b__in=video_ids).values_list(
+        "video_a_id", "video_b_id", "label", KT("segments__speed")
+    )
+    return [Link(a, b, label, float(speed) if speed else 1.0) for a, b, label, speed in rows]
