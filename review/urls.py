@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import dashboard_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("calibration/run", views.calibration_run_view, name="calibration_run"),
     path("calibration/<int:calibration_id>/apply", views.calibration_apply_view, name="calibration_apply"),
     path("configs/<int:config_id>/restore", views.config_restore_view, name="config_restore"),
+    path("dashboard", dashboard_views.dashboard, name="dashboard"),
     path("groups/<int:group_id>", views.group_detail, name="group"),
     path("videos/<int:video_id>/media", views.video_media, name="media"),
     path("videos/<int:video_id>/frames/<int:idx>.jpg", views.video_frame, name="frame"),
