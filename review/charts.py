@@ -65,19 +65,20 @@ def bar_chart(
 ) -> dict:
     """Vertical bars, one per (label, n), heights relative to the tallest; every `label_every`-th
     bar is labelled underneath (fourteen dates do not fit under fourteen narrow bars)."""
-    pad, bottom = 8, 18  # room for the labels under the bars
+    pad, top, bottom = 8, 16, 18  # room for the numbers over the bars and the labels under them
     tallest = max([n for _, n in items] + [1])
-    plot_h = height - pad - bottom
+    plot_h = height - top - bottom
     slot = (width - 2 * pad) / max(len(items), 1)
+    bar_w = min(slot * 0.8, 48)  # one moderator is not a wall of colour
     bars = []
     for i, (label, n) in enumerate(items):
         h = plot_h * n / tallest
         x = pad + i * slot
         bars.append(
             {
-                "x": round(x + slot * 0.1, 1),
-                "y": round(pad + plot_h - h, 1),
-                "w": round(slot * 0.8, 1),
+                "x": round(x + (slot - bar_w) / 2, 1),
+                "y": round(top + plot_h - h, 1),
+                "w": round(bar_w, 1),
                 "h": round(h, 1),
                 "cx": round(x + slot / 2, 1),
                 "label": label,
@@ -90,7 +91,7 @@ def bar_chart(
         "height": height,
         "bars": bars,
         "tallest": tallest,
-        "baseline": pad + plot_h,
+        "baseline": top + plot_h,
         "label_y": height - 5,
         "left": pad,
         "right": width - pad,
