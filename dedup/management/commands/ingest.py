@@ -69,7 +69,10 @@ class Command(BaseCommand):
             )
             if wait:
                 videos = services.videos_under(paths)
-                self._wait(videos, poll=poll)
+                try:
+                    self._wait(videos, poll=poll)
+                except KeyboardInterrupt:
+                    self.stderr.write("stopped waiting; the workers go on with what is queued")
                 self._report(videos)
             return
         videos = services.videos_under(paths)
