@@ -84,7 +84,9 @@ TEMPLATES = [
 # otherwise an embedded PostgreSQL + pgvector kept under ASTRADUP_DATA_DIR/pg.
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # health checks: a kept connection that a restarted server broke is replaced at the start of
+    # the next request or task (Django's close_old_connections), not failed on
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
     from lib.embedded_db import embedded_database_settings
 

@@ -191,9 +191,10 @@ class Video(models.Model):
         return {
             "id": self.pk,
             "pixels": self.pixels,
-            "bitrate": self.bitrate or 0,
             "duration": self.duration or 0.0,
-            "size": self.size or 0,
+            "codec": self.video_codec,
+            "sha256": self.sha256,
+            "mtime": self.mtime or 0.0,
         }
 
     def mark_failed(self, reason: str) -> None:

@@ -14,8 +14,9 @@ from typing import BinaryIO
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from pgvector import HalfVector
 
@@ -24,7 +25,7 @@ from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, 
 from .features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
 from .features.probe import probe_video
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
-from .matching.groups import group_components, keep_best
+from .matching.groups import Link, group_components, group_links, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
 from .matching.signals import ScoringParams, VideoSignals
 from .models import AudioHash, DuplicateGroup, Frame, IndexProjection, Pair, ScoringConfig, Video
@@ -520,6 +521,64 @@ def claims_recovery_schedule() -> None:
         )
 
 
+# Errors of a database that went away (server killed or restarted, network lost), as against
+# errors of a statement: the same work succeeds once it is back.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+
+
+def database_wait(*, timeout: float) -> bool:
+    """After an outage error: this thread's broken connection dropped, then a new one tried (every
+    0.5 s, backing off to 5 s) until the database answers (True) or `timeout` seconds pass."""
+    deadline, delay = time.monotonic() + timeout, 0.5
+    while True:
+        try:
+            connection.close()
+        except OUTAGE_ERRORS:
+            pass  # closing a dead connection can fail; it is dropped either way
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            return True
+        except OUTAGE_ERRORS:
+            if time.monotonic() + delay > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+def outlasting_outages(work, *, wait: float, again=lambda: None, tries: int = 3):
+    """`work()`, run again after a database outage it meets (for worker tasks: a long-lived worker
+    process keeps its broken connection, and django-q2 acknowledges a failed task, so a task failing
+    on the outage would be lost: a video left pending with nothing queued, a match never made).
+    Waits up to `wait` seconds for the database, then calls `again()` (to undo what the interrupted
+    `work` left) and `work()`; raises the error if the database stays away, or at the `tries`-th
+    (a deadlock or a cancelled statement is an OperationalError too, and may come back each time)."""
+    for tried in range(1, tries + 1):
+        try:
+            return work()
+        except OUTAGE_ERRORS as exc:
+            logger.warning("database error (%s): waiting up to %d s to carry on", exc, wait)
+            if tried == tries or not database_wait(timeout=wait):
+                raise
+            again()
+
+
+def claim_release(*, video_id: int) -> bool:
+    """This process's claim of the video given back, its attempt uncounted: the extraction met a
+    database outage, no fault of the video's (`outlasting_outages`). A claim ended meanwhile (its
+    heartbeat silent through a long outage) is no longer this process's: nothing to do."""
+    now = timezone.now()
+    return bool(
+        Video.objects.filter(pk=video_id, status=Video.Status.PROCESSING, claimed_by=claimant()).update(
+            status=Video.Status.PENDING,
+            attempts=F("attempts") - 1,
+            heartbeat_at=None,
+            error="",
+            updated_at=now,
+        )
+    )
+
+
 @contextmanager
 def _heartbeat(video_id: int, claimed_by: str):
     """Mark the claim alive every `HEARTBEAT_SECONDS` from a thread while the caller extracts: a
@@ -654,6 +713,8 @@ def _extract_claimed(video: Video) -> Video:
     except ExtractionError as exc:
         video.mark_failed(str(exc))
         return video
+    except OUTAGE_ERRORS:
+        raise  # the database went away (`_source_checked` writes): no fault of the video's
     except Exception as exc:  # an unexpected failure still leaves a readable reason
         logger.exception("extraction of video %s failed", video_id)
         video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
@@ -1472,6 +1533,7 @@ def groups_refresh() -> None:
     edges = [e for e in scored if (e[0], e[1]) not in rejected] + confirmed
     components = group_components(edges)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
+    links = group_links(scored_links(list(videos)), components)
     with transaction.atomic():
         old_groups = {g.pk: g for g in DuplicateGroup.objects.all()}
         old_members: dict[int, set[int]] = {}
@@ -1489,7 +1551,7 @@ def groups_refresh() -> None:
             )
             used.add(group.pk)
             assigned.update(comp)
-            best = keep_best([m.keep_facts() for m in members])
+            best = keep_best([m.keep_facts() for m in members], links[tuple(comp)])
             canonical = group.canonical_id if group.canonical_id in comp else None
             # most groups are unchanged by one new pair or decision: write only what changed
             if old_members.get(group.pk) == set(comp) and (group.suggested_keep_id, group.canonical_id) == (
@@ -1502,3 +1564,11 @@ def groups_refresh() -> None:
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
+
+
+def scored_links(video_ids: list[int]) -> list[Link]:
+    """The scored pairs among these videos, as keep_choice reads them (label and matched speed)."""
+    rows = Pair.objects.filter(video_a__in=video_ids, video_b__in=video_ids).values_list(
+        "video_a_id", "video_b_id", "label", KT("segments__speed")
+    )
+    return [Link(a, b, label, float(speed) if speed else 1.0) for a, b, label, speed in rows]

@@ -1,15 +1,26 @@
 """django-q2 tasks: ids in, a service call, nothing else."""
 
+from django.conf import settings
 from django.db import transaction
 
 from . import services
 
 
+def _outage_wait() -> float:
+    # a database away longer than the task may run: the task fails (and a dead claim is recovered)
+    return settings.Q_CLUSTER["timeout"]
+
+
 def extract_video(video_id: int) -> str:
-    video = services.video_extract(video_id=video_id)
-    if video.status == video.Status.READY:
-        transaction.on_commit(lambda: enqueue_match(video_id))
-    return video.status
+    def work() -> str:
+        video = services.video_extract(video_id=video_id)
+        if video.status == video.Status.READY:
+            transaction.on_commit(lambda: enqueue_match(video_id))
+        return video.status
+
+    return services.outlasting_outages(
+        work, wait=_outage_wait(), again=lambda: services.claim_release(video_id=video_id)
+    )
 
 
 def recover_extractions() -> dict:
@@ -18,7 +29,9 @@ def recover_extractions() -> dict:
 
 
 def match_video(video_id: int) -> int:
-    return len(services.video_match(video_id=video_id))
+    return services.outlasting_outages(
+        lambda: len(services.video_match(video_id=video_id)), wait=_outage_wait()
+    )
 
 
 def rescore_pairs(config_id: int) -> dict:

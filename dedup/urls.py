@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.library, name="library"),
     path("health", views.health, name="health"),
     path("upload", views.library_upload, name="upload"),
+    path("library/status", views.library_status, name="library_status"),
 ]

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,11 +14,41 @@ from review.roles import can_decide, can_view
 
 from . import services
 from .models import Frame, Pair, Video
+from .progress import NO_WORKER, ingest_progress, worker_clusters
 from .security import sees_health_details
 
 
 class UploadForm(forms.Form):
     file = forms.FileField(label="Add a video")
+
+
+# the library's orders (?sort=, "-" for descending): a whitelist, never a field name from the URL
+LIBRARY_SORTS = {
+    "name": "rel_path",
+    "size": "size",
+    "duration": "duration",
+    "date": "created_at",
+}
+
+
+def _library_order(sort: str) -> tuple[str, list]:
+    """The sort asked for (or the default, by name) and its ORDER BY; unknown values are ignored."""
+    key = sort.removeprefix("-")
+    if key not in LIBRARY_SORTS:
+        sort, key = "name", "name"
+    field = F(LIBRARY_SORTS[key])
+    # videos not measured yet (no size or duration) go last either way
+    first = field.desc(nulls_last=True) if sort.startswith("-") else field.asc(nulls_last=True)
+    return sort, [first, "rel_path", "pk"]
+
+
+def _status_context() -> dict:
+    progress = ingest_progress()
+    return {
+        "progress": progress,
+        # poll quickly while there is work, slowly otherwise (an ingest may start from the command line)
+        "status_poll_s": 3 if progress.busy else 15,
+    }
 
 
 @login_required
@@ -36,14 +66,30 @@ def library(request: HttpRequest) -> HttpResponse:
         videos = videos.filter(Q(file_name__icontains=query) | Q(rel_path__icontains=query))
     if status in Video.Status.values:
         videos = videos.filter(status=status)
-    page = Paginator(videos.order_by("rel_path"), 100).get_page(request.GET.get("page"))
-    counts = dict(Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    sort, order = _library_order(request.GET.get("sort", ""))
+    page = Paginator(videos.order_by(*order), 100).get_page(request.GET.get("page"))
     live = any(v.status in (Video.Status.PENDING, Video.Status.PROCESSING) for v in page)
     context = {
+        # the table's own polling leaves the status bar to its poll
+        **({} if request.htmx else _status_context()),
         "page": page,
         "query": query,
         "status": status,
-        "counts": {s: counts.get(s, 0) for s in Video.Status.values},
+        "sort": sort,
+        "sort_columns": [
+            {
+                "title": title,
+                # a header sorts ascending first, then the other way round
+                "next": f"-{key}" if sort == key else key,
+                "aria": {key: "ascending", f"-{key}": "descending"}.get(sort, ""),
+            }
+            for key, title in (
+                ("name", "File"),
+                ("size", "Size"),
+                ("duration", "Duration"),
+                ("date", "Added"),
+            )
+        ],
         "pair_counts": dict(
             Pair.objects.values_list("label").annotate(n=Count("pk")).values_list("label", "n")
         ),
@@ -53,6 +99,16 @@ def library(request: HttpRequest) -> HttpResponse:
     }
     template = "dedup/library.html#video-table" if request.htmx else "dedup/library.html"
     return render(request, template, context)
+
+
+@login_required
+@require_GET
+def library_status(request: HttpRequest) -> HttpResponse:
+    """The library's status bar, polled by htmx: videos per status, the rate, and a warning when
+    videos wait and no worker is there to take them."""
+    if not can_view(request.user):
+        raise PermissionDenied("You need the viewer, moderator or admin role.")
+    return render(request, "dedup/library.html#ingest-status", _status_context())
 
 
 @login_required
@@ -69,7 +125,10 @@ def library_upload(request: HttpRequest) -> HttpResponse:
     except services.UploadRefused as exc:
         messages.error(request, str(exc))
         return redirect("dedup:library")
-    if result.created:
+    if result.created and not worker_clusters():
+        # "being processed" would be untrue: nothing takes it until a cluster starts
+        messages.warning(request, f"{form.cleaned_data['file'].name} added. {NO_WORKER}.")
+    elif result.created:
         messages.success(request, f"{form.cleaned_data['file'].name} added; it is being processed.")
     else:
         messages.info(request, "That file is already in the library.")

@@ -59,12 +59,48 @@ class Decision(models.Model):
     config = models.ForeignKey("dedup.ScoringConfig", null=True, blank=True, on_delete=models.SET_NULL)
     undone_at = models.DateTimeField(null=True, blank=True)
     undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolution = models.ForeignKey(
+        "Resolution",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decisions",
+        help_text="The group resolution this decision was part of (undone together).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return f"{self.action} {self.video_a_id}~{self.video_b_id} by {self.user_id}"
+
+
+class Resolution(models.Model):
+    """One group action (keep one copy, the rest are its duplicates), or one bulk resolve of every
+    exact group: the audit row of the whole, its decisions pointing at it, undone as one."""
+
+    class Scope(models.TextChoices):
+        GROUP = "group", "one group"
+        EXACT = "exact", "all exact groups"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="resolutions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    groups = models.PositiveIntegerField(help_text="Groups resolved.")
+    duplicates = models.PositiveIntegerField(help_text="Videos marked duplicates of a kept copy.")
+    freed_bytes = models.BigIntegerField(help_text="Size of those duplicates: what deleting them frees.")
+    kept = models.ManyToManyField(
+        Video, related_name="+", help_text="The copies made canonical of their group by this resolution."
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"resolution #{self.pk}: {self.groups} {self.get_scope_display()} by {self.user_id}"
 
 
 class Claim(models.Model):

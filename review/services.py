@@ -203,31 +203,41 @@ def pair_decide(*, pair_id: int, user, action: str, canonical_id: int | None = N
             if canonical_id not in (pair.video_a_id, pair.video_b_id):
                 raise DecisionInvalid("choose which of the two videos to keep")
             canonical = pair.video_a if canonical_id == pair.video_a_id else pair.video_b
-        if action in VERDICT_FOR:
-            Verdict.objects.create(
-                video_a=pair.video_a,
-                video_b=pair.video_b,
-                kind=VERDICT_FOR[action],
-                canonical=canonical,
-                decided_by=user,
-            )
-        decision = Decision.objects.create(
-            pair=pair,
-            video_a=pair.video_a,
-            video_b=pair.video_b,
-            action=action,
-            canonical=canonical,
-            user=user,
-            pair_score=pair.score,
-            pair_label=pair.label,
-            breakdown=pair.breakdown,
-            config=pair.config,
-        )
-        Claim.objects.filter(pair=pair).delete()
+        decision = decision_record(pair=pair, user=user, action=action, canonical=canonical)
         if action in VERDICT_FOR and _changes_groups(pair, VERDICT_FOR[action]):
             groups_refresh()
         if canonical is not None:
             _set_canonical(canonical)
+    return decision
+
+
+def decision_record(
+    *, pair: Pair, user, action: str, canonical: Video | None = None, resolution=None
+) -> Decision:
+    """The verdict and the audit row of one decision (the caller holds the transaction and has
+    checked the pair is free to decide); group resolutions write theirs through here too."""
+    if action in VERDICT_FOR:
+        Verdict.objects.create(
+            video_a=pair.video_a,
+            video_b=pair.video_b,
+            kind=VERDICT_FOR[action],
+            canonical=canonical,
+            decided_by=user,
+        )
+    decision = Decision.objects.create(
+        pair=pair,
+        video_a=pair.video_a,
+        video_b=pair.video_b,
+        action=action,
+        canonical=canonical,
+        user=user,
+        pair_score=pair.score,
+        pair_label=pair.label,
+        breakdown=pair.breakdown,
+        config=pair.config,
+        resolution=resolution,
+    )
+    Claim.objects.filter(pair=pair).delete()
     return decision
 
 
@@ -259,6 +269,11 @@ def decision_undo(*, user) -> Decision | None:
         )
         if last is None:
             return None
+        if last.resolution_id is not None:
+            # a group action is undone whole, as it was done
+            from .groups import resolution_undo
+
+            return resolution_undo(resolution=last.resolution, user=user)
         if last.action in VERDICT_FOR:
             Verdict.objects.filter(
                 video_a=last.video_a, video_b=last.video_b, kind=VERDICT_FOR[last.action], decided_by=user

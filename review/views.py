@@ -18,6 +18,7 @@ from dedup.services import video_open
 
 from . import charts, services
 from .explain import decision_sentence, pair_explanation, pair_summary
+from .groups import groups_overview
 from .models import Calibration, Decision, Verdict
 from .roles import can_administer, can_decide, can_view
 from .sync import sync_line
@@ -86,7 +87,7 @@ def next_pair_view(request: HttpRequest) -> HttpResponse:
 def _pair_context(request: HttpRequest, pair: Pair) -> dict:
     a, b = pair.video_a, pair.video_b
     segments = pair.segments or {}
-    keep = _suggested_keep(a, b)
+    keep = _suggested_keep(pair)
     rows = []
     # higher is better for every row: the copy to keep is the sharper, longer, richer one
     for name, attr in [
@@ -222,10 +223,14 @@ def _fmt(attr: str, v: Video) -> str:
     return f"{v.fps or 0:.2f} fps"
 
 
-def _suggested_keep(a: Video, b: Video) -> Video:
-    from dedup.matching.groups import keep_best
+def _suggested_keep(pair: Pair) -> Video:
+    from dedup.matching.groups import Link, keep_best
 
-    return a if keep_best([a.keep_facts(), b.keep_facts()]) == a.pk else b
+    a, b = pair.video_a, pair.video_b
+    # a pair screen always suggests one: for a partial pair, the containing video (groups do not)
+    label = Pair.Label.NEAR if pair.label == Pair.Label.PARTIAL else pair.label
+    link = Link(a.pk, b.pk, label, (pair.segments or {}).get("speed") or 1.0)
+    return a if keep_best([a.keep_facts(), b.keep_facts()], [link]) == a.pk else b
 
 
 @login_required
@@ -307,6 +312,13 @@ def undo(request: HttpRequest) -> HttpResponse:
     if undone is None:
         messages.info(request, "Nothing to undo.")
         return redirect("review:queue")
+    if undone.resolution_id:  # a group action is undone whole, and shown where it was done
+        messages.success(request, "Undone: the whole group resolution.")
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("review:groups")
+            return response
+        return redirect("review:groups")
     messages.success(request, f"Undone: {undone.undoes.get_action_display()}.")
     if undone.pair_id:
         if request.htmx:
@@ -329,8 +341,17 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     decisions = Decision.objects.filter(video_a__in=ids, video_b__in=ids).select_related(
         "user", "video_a", "video_b"
     )
+    (overview,) = groups_overview(group_ids=[group.pk])
     return render(
-        request, "review/group.html", {"group": group, "members": members, "decisions": decisions[:100]}
+        request,
+        "review/group.html",
+        {
+            "group": group,
+            "members": members,
+            "decisions": decisions[:100],
+            "overview": overview,
+            "can_decide": can_decide(request.user),
+        },
     )
 
 

@@ -328,3 +328,172 @@ def _stop_server(pgdata: Path) -> None:
             postmaster.wait(30)
         except psutil.TimeoutExpired:
             postmaster.kill()
+
+
+CLUSTER_STATE = """
+SELECT v.rel_path, v.status, v.error, v.attempts, v.matched_at IS NOT NULL,
+       (SELECT count(*) FROM dedup_frame f WHERE f.video_id = v.id),
+       (SELECT count(DISTINCT idx) FROM dedup_frame f WHERE f.video_id = v.id),
+       (SELECT min(idx) FROM dedup_frame f WHERE f.video_id = v.id),
+       (SELECT max(idx) FROM dedup_frame f WHERE f.video_id = v.id),
+       (SELECT count(*) FROM dedup_audiohash a WHERE a.video_id = v.id),
+       (SELECT count(DISTINCT value) FROM dedup_audiohash a WHERE a.video_id = v.id),
+       (SELECT count(*) FROM dedup_video w WHERE w.path = v.path)
+FROM dedup_video v ORDER BY v.path
+"""
+
+
+def _query(socket_dir: str, sql: str) -> list | None:
+    """Rows of `sql` on the cluster's database, or None while it is away."""
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=socket_dir, dbname="astradup", user="postgres", autocommit=True, connect_timeout=5
+        ) as db:
+            return db.execute(sql).fetchall()
+    except psycopg.OperationalError:
+        return None
+
+
+def _start_server(pgdata: Path, socket_dir: str) -> None:
+    """Start the killed server again on its data folder and socket, as a supervisor would, with
+    pgserver's own `pg_ctl start` (as its user when run as root): PostgreSQL's crash recovery."""
+    from pgserver._commands import pg_ctl
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    args = ["-w", "-t", "120", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(pgdata / "log"), "start"]
+    pg_ctl(args, pgdata=pgdata, user=user, timeout=180)
+
+
+def _cluster_processes(cluster: subprocess.Popen) -> list[psutil.Process]:
+    return [psutil.Process(cluster.pid), *psutil.Process(cluster.pid).children(recursive=True)]
+
+
+def test_killing_the_database_server_under_a_worker_cluster_recovers_by_itself(tmp_path):
+    """The embedded PostgreSQL of a data folder of its own, killed (SIGKILL, every process of it)
+    while a worker cluster extracts, then started again on the same data (as a supervisor would).
+    Without restarting the cluster or rerunning anything: within two minutes of the server being
+    back every video is ready (or failed with a reason), none half-written or recorded twice, and
+    every process of the cluster is alive, idle, and takes new work."""
+    data = tmp_path / "data"
+    env = dict(
+        os.environ,
+        ASTRADUP_DATA_DIR=str(data),
+        ASTRADUP_MODEL_CACHE=settings.ASTRADUP["MODEL_CACHE"],
+        ASTRADUP_LOG_LEVEL="INFO",
+        ASTRADUP_Q_WORKERS="2",
+        ASTRADUP_HEARTBEAT_SECONDS="2",
+    )
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, "manage.py"]
+    migrate = subprocess.run(
+        [*manage, "migrate", "-v0"], cwd=BASE_DIR, env=env, capture_output=True, timeout=300
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    lib = tmp_path / "library"
+    lib.mkdir()
+    for i, (source, tone) in enumerate(
+        [("testsrc", 440), ("mandelbrot", 330), ("life", None), ("cells", 550)]
+    ):
+        make_clip(lib / f"v{i}.mp4", source=source, duration=20 if i < 2 else 4, size=(320, 240), tone=tone)
+    ingest = subprocess.run(
+        [*manage, "ingest", str(lib)], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr  # enqueued for the cluster
+    pgdata = data / "pg"
+    log = tmp_path / "cluster.log"
+    cluster = None
+    try:
+        with open(log, "w") as out:
+            cluster = subprocess.Popen(
+                [*manage, "qcluster"],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        killed = _kill_server_once_extracting(pgdata, cluster, deadline=time.monotonic() + 240)
+        assert killed, log.read_text()
+        socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]  # left by the killed server
+        # the server stays away until the cluster has met the outage: the extracting processes'
+        # heartbeats fail, and the pusher has died on it and been started again
+        deadline = time.monotonic() + 120
+        met = ("heartbeat not recorded", "reincarnated pusher")
+        while not all(m in log.read_text() for m in met) and time.monotonic() < deadline:
+            assert cluster.poll() is None, log.read_text()
+            time.sleep(0.2)
+        _start_server(pgdata, socket_dir)
+        back = time.monotonic()
+        rows, settled_after = None, None
+        while time.monotonic() < back + 300:
+            assert cluster.poll() is None, "the cluster died\n" + log.read_text()
+            rows = _query(socket_dir, CLUSTER_STATE)
+            if rows and all(row[1] in ("ready", "failed") and (row[1] == "failed" or row[4]) for row in rows):
+                settled_after = time.monotonic() - back
+                break
+            time.sleep(0.5)
+        logs = log.read_text()
+        assert settled_after is not None, (rows, logs)
+        assert settled_after < 120, (settled_after, logs)
+        assert len(rows) == 4, rows
+        for (
+            name,
+            status,
+            error,
+            _attempts,
+            _matched,
+            n,
+            distinct,
+            lo,
+            hi,
+            hashes,
+            hash_values,
+            copies,
+        ) in rows:
+            assert copies == 1, (name, copies)  # one video per path
+            assert n == distinct and hashes == hash_values, (name, n, distinct, hashes, hash_values)
+            if status == "ready":
+                assert n > 0 and lo == 0 and hi == n - 1, (name, n, lo, hi)
+            else:
+                assert error and n == 0 and hashes == 0, (name, status, error, n, hashes)
+        assert all(row[1] == "ready" for row in rows), (rows, logs)
+        assert all(row[3] <= 2 for row in rows), rows  # the outage costs at most one attempt
+        # the cluster's every process still there, and takes new work
+        processes = _cluster_processes(cluster)
+        assert len(processes) == 2 + 2 + 2, processes  # qcluster, sentinel, 2 workers, monitor, pusher
+        assert all(p.status() != psutil.STATUS_ZOMBIE for p in processes), processes
+        make_clip(lib / "later.mp4", source="mandelbrot", duration=4, size=(192, 144), tone=440)
+        again = subprocess.run(
+            [*manage, "ingest", str(lib)], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        deadline = time.monotonic() + 240
+        later = None
+        while time.monotonic() < deadline:
+            later = _query(
+                socket_dir,
+                "SELECT status, matched_at IS NOT NULL FROM dedup_video WHERE file_name = 'later.mp4'",
+            )
+            if later and later[0] == ("ready", True):
+                break
+            time.sleep(0.5)
+        assert later and later[0] == ("ready", True), (later, log.read_text())
+        # ... and none spins: CPU time over a few idle seconds stays small
+        processes = _cluster_processes(cluster)
+        before = {p.pid: sum(p.cpu_times()[:2]) for p in processes}
+        start = time.monotonic()
+        time.sleep(5)
+        elapsed = time.monotonic() - start
+        for p in processes:
+            used = sum(p.cpu_times()[:2]) - before[p.pid]
+            assert used < 0.5 * elapsed, (p.pid, p.cmdline(), used, elapsed)
+    finally:
+        if cluster is not None and cluster.poll() is None:
+            cluster.terminate()
+            try:
+                cluster.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(cluster.pid, signal.SIGKILL)
+        _stop_server(pgdata)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dedup.matching.groups import group_components, keep_best
+from dedup.matching.groups import Link, group_components, keep_best, keep_choice
 from dedup.matching.score import score_pair
 from dedup.matching.signals import ScoringParams, VideoSignals
 
@@ -315,13 +315,47 @@ def test_two_groups_joined_by_one_weak_link_stay_apart():
     assert sorted(group_components(edges)) == [[1, 2, 3], [4, 5, 6]]
 
 
-def test_keep_best_prefers_resolution_then_bitrate_then_duration_then_size():
-    base = {"pixels": 1280 * 720, "bitrate": 2_000_000, "duration": 60.0, "size": 10_000_000}
+def test_keep_best_prefers_resolution_then_duration_then_codec_then_the_earliest_file():
+    base = {"pixels": 1280 * 720, "duration": 60.0, "codec": "h264", "sha256": "", "mtime": 100.0}
     assert keep_best([{**base, "id": 1}, {**base, "id": 2, "pixels": 1920 * 1080}]) == 2
-    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "bitrate": 3_000_000}]) == 2
-    assert keep_best([{**base, "id": 1, "bitrate": 2_010_000}, {**base, "id": 2, "duration": 61.5}]) == 2
-    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "size": 12_000_000}]) == 2
+    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "duration": 61.5}]) == 2
+    assert keep_best([{**base, "id": 1}, {**base, "id": 2, "codec": "hevc"}]) == 2
+    assert keep_best([{**base, "id": 1, "mtime": 200.0}, {**base, "id": 2}]) == 2
     assert keep_best([{**base, "id": 3}, {**base, "id": 2}]) == 2
+
+
+def test_keep_choice_never_picks_for_bitrate_size_or_a_slowed_copys_length():
+    base = {"pixels": 640 * 360, "duration": 10.0, "codec": "h264", "sha256": "", "mtime": 100.0}
+    # a noise-added re-upload is bigger with a higher bitrate; those are not facts keep_choice reads
+    noisy = {**base, "id": 1, "mtime": 300.0, "bitrate": 13_000_000, "size": 13_000_000}
+    original = {**base, "id": 2, "bitrate": 700_000, "size": 700_000}
+    assert keep_best([noisy, original], [Link(1, 2, "near_duplicate")]) == 2
+    # B is A at 0.8x: longer, but not more content
+    slowed = {**base, "id": 3, "duration": 12.5, "mtime": 400.0}
+    choice = keep_choice([original, slowed], [Link(2, 3, "near_duplicate", speed=1.25)])
+    assert choice.keep == 2
+    assert any("playback speed" in r for r in choice.reasons)
+
+
+def test_keep_choice_keeps_the_earliest_ingested_of_byte_identical_files():
+    base = {"pixels": 640 * 360, "duration": 10.0, "codec": "h264", "sha256": "ab" * 32}
+    choice = keep_choice(
+        [{**base, "id": 5, "mtime": 1.0}, {**base, "id": 4, "mtime": 9.0}], [Link(4, 5, "exact")]
+    )
+    assert choice.keep == 4
+    assert "byte-identical" in choice.reasons[0]
+
+
+def test_keep_choice_never_picks_a_partial_member():
+    base = {"pixels": 640 * 360, "duration": 10.0, "codec": "h264", "sha256": "", "mtime": 1.0}
+    montage = {**base, "id": 1, "duration": 60.0, "pixels": 1920 * 1080}
+    clip, copy = {**base, "id": 2}, {**base, "id": 3}
+    links = [Link(1, 2, "partial"), Link(1, 3, "partial"), Link(2, 3, "near_duplicate")]
+    choice = keep_choice([montage, clip, copy], links)
+    assert choice.keep == 2 and choice.partial == {1}
+    # only partial links: nobody is chosen, a person must
+    alone = keep_choice([montage, clip], [Link(1, 2, "partial")])
+    assert alone.keep is None and alone.partial == {1, 2}
 
 
 OTHER_PARAMS = [

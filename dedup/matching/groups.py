@@ -1,5 +1,7 @@
 """Duplicate groups from pair edges, guarded against daisy chains, and the copy to keep."""
 
+from dataclasses import dataclass
+
 
 def group_components(edges: list[tuple[int, int, float, str]]) -> list[list[int]]:
     """Connected components in which every member is linked to most of the others.
@@ -51,15 +53,100 @@ def _links(adjacency: dict[int, dict[int, float]], video: int, members: set[int]
     return sum(1 for m in members if m in neighbours)
 
 
-def keep_best(videos: list[dict]) -> int:
-    """The copy to keep: higher resolution, then bitrate, then duration, then file size.
+# more efficient first: at one resolution the newer codec keeps the same picture in fewer bytes
+CODEC_RANK = {"av1": 4, "hevc": 3, "h265": 3, "vp9": 2, "h264": 1, "avc1": 1}
+NEAR_TIE = 0.98  # values within 2 % of each other are ties
+SPEED_TOLERANCE = 0.02
 
-    Values within 2 % of each other are near-ties and fall through to the next criterion.
+
+@dataclass(frozen=True)
+class Link:
+    """One scored pair inside a group: its label and the matched playback speed (t_b = speed * t_a + offset)."""
+
+    a: int
+    b: int
+    label: str
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
+class KeepChoice:
+    """The copy to keep (None: a person must choose) and why, in words; `partial` are the members
+    linked to the group only as partial copies, never chosen automatically."""
+
+    keep: int | None
+    reasons: tuple[str, ...]
+    partial: frozenset[int]
+
+
+def keep_choice(videos: list[dict], links: list[Link] = ()) -> KeepChoice:
+    """The copy to keep: never a partial member (a montage must not become the canonical of the
+    clips it quotes); among byte-identical files the earliest ingested; then the higher
+    resolution, the longer one (only when no pair is a speed change: a slowed copy is longer
+    without holding more), the more efficient codec, and last the earliest file, most likely the
+    original. Bitrate and file size are never reasons: an added-noise re-upload is bigger, not better.
+
+    `videos`: dicts with id, pixels, duration, codec, sha256, mtime (see Video.keep_facts).
     """
-    candidates = list(videos)
-    for key in ("pixels", "bitrate", "duration", "size"):
-        top = max(v[key] for v in candidates)
-        candidates = [v for v in candidates if v[key] >= top * 0.98]
+    by_id = {v["id"]: v for v in videos}
+    labels: dict[int, set[str]] = {v: set() for v in by_id}
+    for link in links:
+        for v in (link.a, link.b):
+            if v in labels:
+                labels[v].add(link.label)
+    partial = frozenset(v for v, seen in labels.items() if seen and seen <= {"partial"})
+    candidates = [v for v in videos if v["id"] not in partial]
+    if not candidates:
+        return KeepChoice(None, ("every member is only a partial copy of another: choose by hand",), partial)
+    reasons: list[str] = []
+    if partial:
+        reasons.append("partial copies are never kept automatically")
+    # byte-identical files count once, as their earliest-ingested copy
+    first_of: dict[str, dict] = {}
+    for v in sorted(candidates, key=lambda v: v["id"]):
+        if v.get("sha256"):
+            first_of.setdefault(v["sha256"], v)
+    unique = [v for v in candidates if not v.get("sha256") or first_of[v["sha256"]] is v]
+    if len(unique) < len(candidates):
+        reasons.append("byte-identical files (same SHA-256): the earliest ingested is kept")
+    candidates = unique
+    ids = {v["id"] for v in candidates}
+    speeds = [link.speed for link in links if link.a in ids and link.b in ids]
+    steps = [("pixels", "higher resolution"), ("duration", "longer: holds the others")]
+    for key, why in steps:
         if len(candidates) == 1:
             break
-    return min(candidates, key=lambda v: v["id"])["id"]
+        if key == "duration" and any(abs((s or 1.0) - 1.0) > SPEED_TOLERANCE for s in speeds):
+            reasons.append("durations differ by playback speed (a slowed copy is not longer content)")
+            continue
+        top = max(v[key] or 0 for v in candidates)
+        kept = [v for v in candidates if (v[key] or 0) >= top * NEAR_TIE]
+        if len(kept) < len(candidates):
+            reasons.append(why)
+        candidates = kept
+    if len(candidates) > 1:
+        top = max(CODEC_RANK.get(v.get("codec") or "", 0) for v in candidates)
+        kept = [v for v in candidates if CODEC_RANK.get(v.get("codec") or "", 0) == top]
+        if len(kept) < len(candidates):
+            reasons.append(f"more efficient codec ({kept[0]['codec']})")
+        candidates = kept
+    if len(candidates) > 1:
+        reasons.append("the earliest file: most likely the original")
+        candidates = [min(candidates, key=lambda v: (v.get("mtime") or 0.0, v["id"]))]
+    return KeepChoice(candidates[0]["id"], tuple(reasons) or ("the only full copy",), partial)
+
+
+def keep_best(videos: list[dict], links: list[Link] = ()) -> int | None:
+    """The id of the copy to keep (see keep_choice); None when only a person may choose."""
+    return keep_choice(videos, links).keep
+
+
+def group_links(links: list[Link], components: list[list[int]]) -> dict[tuple[int, ...], list[Link]]:
+    """The links inside each component, keyed by the component's (sorted) member ids."""
+    member_of = {v: tuple(comp) for comp in components for v in comp}
+    out: dict[tuple[int, ...], list[Link]] = {tuple(comp): [] for comp in components}
+    for link in links:
+        comp = member_of.get(link.a)
+        if comp is not None and member_of.get(link.b) == comp:
+            out[comp].append(link)
+    return out

@@ -1,13 +1,16 @@
 import os
 import sys
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils import timezone
 
 from dedup import services
 from dedup import workers as worker_entry
 from dedup.models import Video
+from dedup.progress import NO_WORKER, ingest_progress, worker_clusters
 
 
 class Command(BaseCommand):
@@ -21,13 +24,35 @@ class Command(BaseCommand):
             help="Extract and match in this process (no worker cluster); return when done.",
         )
         parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Without --sync: wait until the worker cluster has extracted and matched every video "
+            "(a progress bar on a terminal).",
+        )
+        parser.add_argument(
+            "--poll",
+            type=float,
+            default=1.0,
+            help="Seconds between looks at the workers' progress with --wait.",
+        )
+        parser.add_argument(
             "--workers",
             type=int,
             default=os.cpu_count() or 1,
             help="Extraction processes with --sync (default: one per CPU core).",
         )
 
-    def handle(self, *args, paths: list[Path], sync: bool, workers: int, verbosity: int, **options):
+    def handle(
+        self,
+        *args,
+        paths: list[Path],
+        sync: bool,
+        wait: bool,
+        poll: float,
+        workers: int,
+        verbosity: int,
+        **options,
+    ):
         missing = [services.shown_path(p) for p in paths if not os.path.lexists(p)]
         if missing:
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
@@ -42,6 +67,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 "extraction enqueued; a running worker cluster (manage.py qcluster) processes it"
             )
+            if wait:
+                videos = services.videos_under(paths)
+                try:
+                    self._wait(videos, poll=poll)
+                except KeyboardInterrupt:
+                    self.stderr.write("stopped waiting; the workers go on with what is queued")
+                self._report(videos)
             return
         videos = services.videos_under(paths)
         # left in `processing` by an earlier run or worker that died: tried again now (or failed at
@@ -86,6 +118,38 @@ class Command(BaseCommand):
                 )
             else:
                 self.stdout.write(f"  pending: {video.rel_path}{': ' + video.error if video.error else ''}")
+
+    def _wait(self, videos, *, poll: float) -> None:
+        """Until every video is failed, or ready and matched, by the worker cluster: a progress bar
+        on a terminal, and a warning (once each time it happens) while nothing is working on them."""
+        from tqdm import tqdm
+
+        finished = Q(status=Video.Status.FAILED) | Q(status=Video.Status.READY, matched_at__isnull=False)
+        total = videos.count()
+        bar = tqdm(total=total, desc="workers", unit="video", disable=not sys.stderr.isatty())
+        warned = False
+        try:
+            while True:
+                done = videos.filter(finished).count()
+                bar.update(done - bar.n)
+                if done >= total:
+                    return
+                progress = ingest_progress(videos=videos)
+                bar.set_postfix(
+                    queued=progress.queued,
+                    processing=progress.processing,
+                    failed=progress.failed,
+                    refresh=False,
+                )
+                # matching is queued work too: a cluster is needed until the last video is matched
+                idle = not progress.live_claims and not worker_clusters()
+                if idle and not warned:
+                    bar.clear()
+                    self.stderr.write(f"{NO_WORKER}; waiting (Ctrl-C stops waiting, the work stays queued).")
+                warned = idle
+                time.sleep(poll)
+        finally:
+            bar.close()
 
     def _progress(self, items, desc):
         from tqdm import tqdm
