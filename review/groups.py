@@ -12,7 +12,7 @@ from dedup.models import DuplicateGroup, Frame, Pair, Video
 from dedup.services import groups_refresh
 
 from .models import Claim, Decision, Resolution, Verdict
-from .services import VERDICT_FOR, DecisionRefused, decision_record
+from .services import DecisionRefused, decision_record, decision_take_back
 
 # the strongest label first: a member's kind is the strongest link it has to the group
 KIND_ORDER = (Pair.Label.EXACT, Pair.Label.NEAR, Pair.Label.PARTIAL, Pair.Label.SIMILAR, Pair.Label.DIFFERENT)
@@ -218,26 +218,7 @@ def resolution_undo(*, resolution: Resolution, user) -> Decision | None:
         for decision in resolution.decisions.filter(undone_at__isnull=True).exclude(
             action=Decision.Action.UNDO
         ):
-            Verdict.objects.filter(
-                video_a=decision.video_a_id,
-                video_b=decision.video_b_id,
-                kind=VERDICT_FOR[decision.action],
-                decided_by=user,
-            ).delete()
-            decision.undone_at = now
-            decision.save(update_fields=["undone_at"])
-            undo = Decision.objects.create(
-                pair=decision.pair,
-                video_a=decision.video_a,
-                video_b=decision.video_b,
-                action=Decision.Action.UNDO,
-                user=user,
-                undoes=decision,
-                pair_score=decision.pair_score,
-                pair_label=decision.pair_label,
-                config=decision.config,
-                resolution=resolution,
-            )
+            undo = decision_take_back(decision, user=user, at=now, resolution=resolution)
         DuplicateGroup.objects.filter(canonical__in=resolution.kept.all()).update(canonical=None)
         resolution.undone_at = now
         resolution.save(update_fields=["undone_at"])

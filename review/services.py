@@ -274,28 +274,38 @@ def decision_undo(*, user) -> Decision | None:
             from .groups import resolution_undo
 
             return resolution_undo(resolution=last.resolution, user=user)
-        if last.action in VERDICT_FOR:
-            Verdict.objects.filter(
-                video_a=last.video_a, video_b=last.video_b, kind=VERDICT_FOR[last.action], decided_by=user
-            ).delete()
-            if last.canonical_id:
-                DuplicateGroup.objects.filter(canonical_id=last.canonical_id).update(canonical=None)
-        last.undone_at = timezone.now()
-        last.save(update_fields=["undone_at"])
-        undo = Decision.objects.create(
-            pair=last.pair,
-            video_a=last.video_a,
-            video_b=last.video_b,
-            action=Decision.Action.UNDO,
-            user=user,
-            undoes=last,
-            pair_score=last.pair_score,
-            pair_label=last.pair_label,
-            config=last.config,
-        )
+        if last.action in VERDICT_FOR and last.canonical_id:
+            DuplicateGroup.objects.filter(canonical_id=last.canonical_id).update(canonical=None)
+        undo = decision_take_back(last, user=user, at=timezone.now())
         if last.action in VERDICT_FOR:
             groups_refresh()
     return undo
+
+
+def decision_take_back(decision: Decision, *, user, at, resolution=None) -> Decision:
+    """One decision undone, inside the caller's transaction: its verdict goes, it is marked undone
+    and an UNDO audit row records who took it back (with the resolution it belonged to, if any)."""
+    if decision.action in VERDICT_FOR:
+        Verdict.objects.filter(
+            video_a=decision.video_a_id,
+            video_b=decision.video_b_id,
+            kind=VERDICT_FOR[decision.action],
+            decided_by=user,
+        ).delete()
+    decision.undone_at = at
+    decision.save(update_fields=["undone_at"])
+    return Decision.objects.create(
+        pair=decision.pair,
+        video_a=decision.video_a,
+        video_b=decision.video_b,
+        action=Decision.Action.UNDO,
+        user=user,
+        undoes=decision,
+        pair_score=decision.pair_score,
+        pair_label=decision.pair_label,
+        config=decision.config,
+        resolution=resolution,
+    )
 
 
 def verdict_edges() -> tuple[list[tuple[int, int, float, str]], set[tuple[int, int]]]:
