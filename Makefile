@@ -9,6 +9,8 @@ BENCH_MEDIA ?= /tmp/bench_media_dev
 BENCH_OUT ?= /tmp/bench_dev
 BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
+# every bench* command runs with the benchmarks' app installed (bench/, settings.ASTRADUP_BENCH)
+BENCH_ENV := ASTRADUP_BENCH=1
 
 .PHONY: run test bench bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
 
@@ -52,7 +54,7 @@ bench: system-deps venv
 	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
 	test -f $(BENCH_OUT)/manifest.csv || python3 ../shared/bench/make_bench.py $(BENCH_MEDIA) $(BENCH_OUT) --seed $(BENCH_SEED)
 	rm -rf $(BENCH_DATA)
-	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
 	  $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 # refresh the screenshots in docs/screenshots from the browser test
@@ -64,36 +66,36 @@ screenshots: system-deps venv
 bench-perf: system-deps venv
 	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
 	rm -rf var/bench-perf
-	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-perf ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-perf ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
 	  $(PY) manage.py bench_perf --media $(BENCH_MEDIA) --clips-dir $(CURDIR)/var/perf-clips $(BENCH_PERF_ARGS)
 
 # embedding runtimes side by side on a perf clip (after bench-perf made the clips)
 bench-embed: venv
-	ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4 --frames 240
+	$(BENCH_ENV) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache $(PY) manage.py bench_embed $(CURDIR)/var/perf-clips/perf001.mp4 --frames 240
 
 # on a machine with CUDA, after bench-perf made the clips: fp16 drift, backbone rates, and a worker
 # pool's videos/hour on the clip docs/benchmarks.md (GPU) reports
 bench-gpu: venv
-	$(PY) scripts/gpu_bench.py --clip $(CURDIR)/var/perf-clips/perf022.mp4 --out $(CURDIR)/var/gpu-bench.json $(BENCH_GPU_ARGS)
+	$(BENCH_ENV) $(PY) scripts/gpu_bench.py --clip $(CURDIR)/var/perf-clips/perf022.mp4 --out $(CURDIR)/var/gpu-bench.json $(BENCH_GPU_ARGS)
 
 # the frame-vector index at scale: synthetic 1280-d frame embeddings (BENCH_INDEX_ARGS="--vectors 200000" for a quick run)
 bench-index: venv
 	rm -rf var/bench-index
-	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py migrate -v0
-	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py bench_index $(BENCH_INDEX_ARGS)
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py migrate -v0
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-index $(PY) manage.py bench_index $(BENCH_INDEX_ARGS)
 
 # after `make bench`: label half the candidate pairs from the ground truth, calibrate, score the other half
 bench-calibrate: venv
-	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_calibrate $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_calibrate $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 # after `make bench`: server time of the review screens with 10,000 pairs in the bench library
 bench-review: venv
-	ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_review --pairs 10000
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_review --pairs 10000
 
 # the bench folder imported through the REST API and processed by a worker cluster
 bench-api: system-deps venv
 	rm -rf var/bench-api
-	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-api ASTRADUP_IMPORT_ROOTS=$(BENCH_OUT) \
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-api ASTRADUP_IMPORT_ROOTS=$(BENCH_OUT) \
 	  $(PY) manage.py bench_api_import $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
 clean:

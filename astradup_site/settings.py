@@ -44,6 +44,11 @@ INSTALLED_APPS = [
     "dedup",
     "review",
 ]
+# The benchmarks' commands (bench/, `make bench*`): off in a normal install, so `manage.py help`
+# lists only the product's commands; every `make bench*` target turns it on.
+ASTRADUP_BENCH = env_bool("ASTRADUP_BENCH", False)
+if ASTRADUP_BENCH:
+    INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

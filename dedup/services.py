@@ -895,7 +895,7 @@ def projection_basis(backbone: str) -> np.ndarray | None:
     return _basis(pk) if pk is not None else None
 
 
-def _frame_embeddings(sql: str, params: list) -> tuple[list[int], np.ndarray]:
+def frame_embeddings(sql: str, params: list) -> tuple[list[int], np.ndarray]:
     """(first column, L2-normalised embeddings) of the (id, embedding) rows a query selects."""
     rows = _binary_rows(sql, params)
     if not rows:
@@ -942,7 +942,7 @@ def index_projection_fit(
     step = max(1, -(-total // max_frames))
     moment, used, last = None, 0, 0
     while True:
-        ids, emb = _frame_embeddings(
+        ids, emb = frame_embeddings(
             "SELECT id, embedding FROM dedup_frame WHERE model = %s AND informative AND indexed "
             "AND id > %s ORDER BY id LIMIT %s",
             [backbone, last, batch * step],
@@ -973,7 +973,7 @@ def index_projection_fit(
         while True:
             written, last = 0, 0
             while True:
-                ids, emb = _frame_embeddings(
+                ids, emb = frame_embeddings(
                     "SELECT id, embedding FROM dedup_frame WHERE model = %s AND index_embedding IS NULL "
                     "AND id > %s ORDER BY id LIMIT %s",
                     [backbone, last, batch],

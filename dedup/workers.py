@@ -21,18 +21,6 @@ def init() -> None:
     warm_up()
 
 
-def startup_cpu() -> float:
-    """CPU-seconds a fresh worker spent before its first video: Django, the audio warm-up (init)
-    and loading the embedding model. For bench-perf, run in a pool whose initializer is init."""
-    import resource
-
-    from dedup.services import current_embedder
-
-    current_embedder()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def extract(video_id: int) -> tuple[int, str, str]:
     from dedup import services
 

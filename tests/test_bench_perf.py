@@ -4,8 +4,8 @@
 import pytest
 from django.db import connection
 
-from dedup.management.commands.bench_index import FRAMES_PER_VIDEO
-from dedup.management.commands.bench_perf import fill_library
+from bench.management.commands.bench_index import FRAMES_PER_VIDEO
+from bench.management.commands.bench_perf import fill_library
 from dedup.models import Frame, Video
 from dedup.services import find_candidates, frame_hnsw_indexes, load_signals
 
@@ -32,7 +32,7 @@ def test_the_synthetic_library_loads_ready_videos_into_the_candidate_index(clip)
 def test_the_database_servers_cpu_is_split_by_process_and_sums_to_the_whole():
     """A connection that ends during the run takes its CPU-seconds from the live processes into
     the postmaster's count of exited ones: what it used before the run must not be counted again."""
-    from dedup.management.commands.bench_perf import _cpu_change, _postgres_kind
+    from bench.management.commands.bench_perf import _cpu_change, _postgres_kind
 
     assert _postgres_kind("postgres: checkpointer ") == "checkpointer"
     assert _postgres_kind("postgres: autovacuum worker astradup") == "autovacuum"
@@ -45,7 +45,7 @@ def test_the_database_servers_cpu_is_split_by_process_and_sums_to_the_whole():
 
 
 def test_a_baseline_from_another_cpu_is_called_out_not_read_as_a_regression():
-    from dedup.management.commands.bench_perf import machine_note
+    from bench.management.commands.bench_perf import machine_note
 
     zen4 = {
         "release": "8655e24",
@@ -66,7 +66,7 @@ def test_each_machine_keeps_its_own_baseline(tmp_path):
     saving replaces only this machine's; a file of one result (as kept before) still reads."""
     import json
 
-    from dedup.management.commands.bench_perf import load_baselines, pick_baseline, save_baseline
+    from bench.management.commands.bench_perf import load_baselines, pick_baseline, save_baseline
 
     zen4 = {
         "release": "a",

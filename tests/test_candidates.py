@@ -185,7 +185,7 @@ def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(c
     """`SET LOCAL` outside a transaction block does nothing: the search once ran at pgvector's
     default breadth (ef_search 40, no iterative scan) whatever ASTRADUP_HNSW_EF_SEARCH said, and
     so returned at most 40 neighbours per frame."""
-    from dedup.management.commands.bench_perf import fill_library
+    from bench.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)  # three ready videos, 60 indexed frames each
     video = Video.objects.order_by("pk").first()
@@ -204,7 +204,7 @@ def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(c
 def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbours(
     clip, settings, monkeypatch
 ):
-    from dedup.management.commands.bench_perf import fill_library
+    from bench.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)
     video = Video.objects.order_by("pk").first()
@@ -240,7 +240,7 @@ def test_the_search_widens_and_splits_as_the_library_grows(settings):
 
 
 def test_the_library_size_is_the_planners_estimate_of_the_frame_table(clip):
-    from dedup.management.commands.bench_perf import fill_library
+    from bench.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)
     with connection.cursor() as cursor:
@@ -249,7 +249,7 @@ def test_the_library_size_is_the_planners_estimate_of_the_frame_table(clip):
 
 
 def test_candidate_search_runs_at_the_breadth_and_split_of_the_librarys_size(clip, settings, monkeypatch):
-    from dedup.management.commands.bench_perf import fill_library
+    from bench.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)
     video = Video.objects.order_by("pk").first()
@@ -273,8 +273,8 @@ def test_candidate_search_runs_at_the_breadth_and_split_of_the_librarys_size(cli
 def test_a_large_library_without_a_projected_index_is_advised_to_fit_one(clip, monkeypatch):
     """`migrate` (and so `make run`) warns once the library is past the size where the projected
     index is the one to search, until a projection is fitted."""
+    from bench.management.commands.bench_perf import fill_library
     from dedup import checks
-    from dedup.management.commands.bench_perf import fill_library
 
     fill_library(3, clip)
     with connection.cursor() as cursor:

@@ -165,10 +165,10 @@ def fill_library(n_videos: int, sample_clip: Path) -> dict:
     from django.utils import timezone
     from pgvector import HalfVector
 
+    from bench.management.commands.bench_index import FRAMES_PER_VIDEO, synthetic_videos
     from dedup.features import FEATURE_VERSION
     from dedup.features.frames import sample_frames
     from dedup.features.phash import bands
-    from dedup.management.commands.bench_index import FRAMES_PER_VIDEO, synthetic_videos
     from dedup.services import FRAME_COLUMNS, copy_rows, current_embedder, frame_hnsw_indexes
 
     embedder = current_embedder()
@@ -296,10 +296,11 @@ def _worker_startup_cpu() -> float:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from bench.workers import startup_cpu
     from dedup import workers
 
     with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=workers.init) as pool:
-        return pool.submit(workers.startup_cpu).result()
+        return pool.submit(startup_cpu).result()
 
 
 def _release() -> str:
