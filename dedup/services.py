@@ -1192,7 +1192,7 @@ def search_plan(frames: int) -> tuple[int, int]:
     return ef_search, connections
 
 
-def _frame_neighbours(
+def frame_neighbours(
     backbone: str, source: str, params: list, ef_search: int, groups: int = 1
 ) -> list[tuple]:
     """Rows of `frame_neighbours_sql`. With `groups` N > 1, the video's frames are split into N
@@ -1265,7 +1265,7 @@ def find_candidates(
         params = [fetched, k, video.pk] if projected else [k, video.pk]
         ef_search, connections = search_plan(library_frames())
         per_frame: dict[int, dict[int, float]] = {}
-        rows = _frame_neighbours(video.backbone, source, params, max(ef_search, fetched), connections)
+        rows = frame_neighbours(video.backbone, source, params, max(ef_search, fetched), connections)
         for idx, vid, dist in rows:
             sim = 1.0 - float(dist)
             if sim >= min_sim:

@@ -1,10 +1,19 @@
-"""The index benchmark's own machinery: exact search over streamed blocks, and COPY rows made by numpy."""
+"""The index benchmark's own machinery: exact search over streamed blocks, COPY rows made by numpy,
+and a small run of the product's candidate search."""
 
 import numpy as np
 import pytest
 from django.db import connection
 
-from bench.management.commands.bench_index import COPY_SIGNATURE, COPY_TRAILER, ExactTopK, binary_rows
+from bench.management.commands.bench_index import (
+    COPY_SIGNATURE,
+    COPY_TRAILER,
+    FRAMES_PER_VIDEO,
+    ExactTopK,
+    frame_rows,
+    ready_videos,
+)
+from dedup.services import FRAME_COLUMNS
 
 
 def _unit(rng, shape):
@@ -24,29 +33,36 @@ def test_streamed_exact_search_equals_search_over_everything_at_once():
 
 
 @pytest.mark.django_db
-def test_numpy_copy_rows_load_as_the_same_halfvecs():
+def test_numpy_copy_rows_load_as_the_frames_extraction_writes():
+    from dedup.features.phash import bands
+    from dedup.models import Frame
+
     rng = np.random.default_rng(1)
-    frames, small = _unit(rng, (50, 12)), rng.standard_normal((50, 4)).astype(np.float32)
-    video_ids = np.repeat(np.arange(10, 15), 10)
+    frames, small = _unit(rng, (120, 1280)), rng.standard_normal((120, 256)).astype(np.float32)
+    videos = ready_videos([f"/synthetic/{i}.mp4" for i in range(2)], "efficientnet_lite0")
+    video_ids = np.repeat([v.pk for v in videos], FRAMES_PER_VIDEO)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE t (id serial, video_id int, embedding halfvec(12), small halfvec(4))"
-        )
-        with cursor.cursor.copy(
-            "COPY t (video_id, embedding, small) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
+        columns = ", ".join(FRAME_COLUMNS)
+        with cursor.cursor.copy(f"COPY dedup_frame ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(COPY_SIGNATURE)
-            copy.write(binary_rows(video_ids[:20], frames[:20], small[:20]))
-            copy.write(binary_rows(video_ids[20:], frames[20:], small[20:]))
+            copy.write(frame_rows(video_ids[:60], frames[:60], small[:60], "efficientnet_lite0", 3))
+            copy.write(frame_rows(video_ids[60:], frames[60:], None, "efficientnet_lite0", 3))
             copy.write(COPY_TRAILER)
-        cursor.execute("SELECT video_id, embedding::text, small::text FROM t ORDER BY id")
-        rows = cursor.fetchall()
-    assert [r[0] for r in rows] == video_ids.tolist()
-    loaded = np.array([np.fromstring(r[1].strip("[]"), sep=",") for r in rows])
-    loaded_small = np.array([np.fromstring(r[2].strip("[]"), sep=",") for r in rows])
-    # halfvec's text form is the shortest that reads back as the same float16
+    rows = list(Frame.objects.order_by("video_id", "idx"))
+    assert [(r.video_id, r.idx, r.t) for r in rows] == [
+        (int(v), i % FRAMES_PER_VIDEO, float(i % FRAMES_PER_VIDEO)) for i, v in enumerate(video_ids)
+    ]
+    assert all(
+        r.informative and r.indexed and r.model == "efficientnet_lite0" and r.thumb is None for r in rows
+    )
+    assert all((r.phash_b0, r.phash_b1, r.phash_b2, r.phash_b3) == bands(r.phash) for r in rows)
+    assert len({r.phash for r in rows}) == 120
+    # halfvecs read back as the same float16 values
+    loaded = np.array([r.embedding for r in rows], dtype=np.float32)
     assert np.array_equal(loaded.astype(np.float16), frames.astype(np.float16))
-    assert np.array_equal(loaded_small.astype(np.float16), small.astype(np.float16))
+    loaded_small = np.array([r.index_embedding for r in rows[:60]], dtype=np.float32)
+    assert np.array_equal(loaded_small.astype(np.float16), small[:60].astype(np.float16))
+    assert all(r.index_embedding is None for r in rows[60:])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -64,8 +80,8 @@ def test_the_benchmark_searches_a_small_index_on_one_and_on_several_connections(
     # the command itself, not its name: the bench app is installed only with ASTRADUP_BENCH=1
     call_command(
         bench_index.Command(),
-        *("--vectors", "6000", "--dim", "64", "--queries", "3", "--k", "10", "--warm-up", "1"),
-        *("--ef-search", "40", "--connections", "1", "3", "--spectrum-decay", "1.5", "--project", "16"),
+        *("--vectors", "6000", "--queries", "3", "--k", "10", "--warm-up", "1"),
+        *("--ef-search", "40", "--connections", "1", "3", "--spectrum-decay", "1.5", "--project", "256"),
         stdout=out,
         stderr=StringIO(),
     )

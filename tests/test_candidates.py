@@ -193,7 +193,7 @@ def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(c
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # the index, as in a real library, not a sort
     try:
-        rows = services._frame_neighbours(video.backbone, "full", [60, video.pk], 100)
+        rows = services.frame_neighbours(video.backbone, "full", [60, video.pk], 100)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_seqscan")
@@ -208,7 +208,7 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
 
     fill_library(3, clip)
     video = Video.objects.order_by("pk").first()
-    one = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    one = services.frame_neighbours(video.backbone, "full", [20, video.pk], 100)
     votes = services.find_candidates(video, min_similarity=-1.0).votes
     settings.ASTRADUP = dict(settings.ASTRADUP, CANDIDATE_SEARCH_CONNECTIONS=3)
     searched = []  # (groups, group) of each statement: the split must really happen
@@ -220,7 +220,7 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
             searched.append((groups, group)) or group_search(*a, groups=groups, group=group)
         ),
     )
-    three = services._frame_neighbours(video.backbone, "full", [20, video.pk], 100, 3)
+    three = services.frame_neighbours(video.backbone, "full", [20, video.pk], 100, 3)
     assert sorted(searched) == [(3, 0), (3, 1), (3, 2)]
     assert len(one) == 60 * 20
     assert sorted(three) == sorted(one)

@@ -1,30 +1,40 @@
-"""Scale of the frame-vector index: fill a table shaped like dedup_frame's index (halfvec, cosine
-HNSW) with N synthetic frame embeddings and measure load and build time, index size, insert rate
-with the index in place, candidate-search latency per new one-minute video, and recall@k against
-exact search.
+"""Scale of the frame-vector index: fill the product's frame table (dedup_frame, its HNSW indexes
+as `services.frame_hnsw_indexes` makes them) with N synthetic frame embeddings and measure load and
+build time, index size, insert rate with the index in place, candidate-search latency per new
+one-minute video, and recall@k against exact search. The search is the product's own: a new
+video's frames stored as extraction stores them (`services.copy_rows`), then
+`services.frame_neighbours`, the lateral query and connection split `find_candidates` runs.
 
-Synthetic embeddings imitate the default backbone's: 1280-d, non-negative-mean (unrelated frames
-meet at cosine ≈ 0.5), videos drawn from a few thousand content clusters, frames of one video
-drifting along a shot (consecutive frames ≈ 0.9). Queries are new uploads that re-encode a stored
-video (frame noise: cosine ≈ 0.93 to the original).
+Synthetic embeddings imitate the backbone's: its dimension (1280 for Lite0), non-negative-mean
+(unrelated frames meet at cosine ≈ 0.5), videos drawn from a few thousand content clusters, frames
+of one video drifting along a shot (consecutive frames ≈ 0.9). Queries are new uploads that
+re-encode a stored video (frame noise: cosine ≈ 0.93 to the original).
+
+Run it on a data dir of its own (make bench-index): it fills the library with synthetic videos.
 """
 
 import json
 import time
 
 import numpy as np
-from django.core.management.base import BaseCommand
-from django.db import connection
-from pgvector import HalfVector
-from pgvector.psycopg import register_vector
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.utils import timezone
 
-from dedup.features.projection import fit_basis, second_moment
+from dedup import services
+from dedup.features import FEATURE_VERSION
+from dedup.features.embed import BACKBONES
+from dedup.features.phash import bands
+from dedup.features.projection import PROJECTED_DIM, fit_basis, second_moment
 from dedup.features.projection import project as project_
-from dedup.services import search_plan
+from dedup.models import Video
 from lib.machine import describe
 
 FRAMES_PER_VIDEO = 60
-TABLE = "bench_index_frame"
+# a neighbour the index returns counts as found when it is at least as near as the exact k-th
+# (float rounding apart: PostgreSQL and numpy sum 1280 float products in other orders)
+DISTANCE_TOLERANCE = 1e-4
 
 
 def spectrum(dim: int, decay: float, seed: int) -> np.ndarray:
@@ -96,6 +106,10 @@ class ExactTopK:
     def ids(self) -> np.ndarray:
         return self._ids
 
+    def kth(self) -> np.ndarray:
+        """Each query's k-th best cosine."""
+        return self.sims.min(axis=1)
+
 
 # binary COPY framing (PostgreSQL's COPY BINARY header: signature, flags, extension length)
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\0" + bytes(8)
@@ -107,36 +121,53 @@ def _halfvec_fields(name: str, dim: int) -> list:
     return [(f"{name}_len", ">i4"), (f"{name}_dim", ">i2"), (f"{name}_unused", ">i2"), (name, ">f2", (dim,))]
 
 
-def binary_rows(video_ids: np.ndarray, frames: np.ndarray, small: np.ndarray | None) -> bytes:
-    """COPY BINARY rows (video_id int4, embedding halfvec[, small halfvec]) built by numpy: writing
-    rows one by one through psycopg caps the load at ≈ 16,000 rows/s, 10 minutes per 10 M."""
-    fields = [("n", ">i2"), ("vid_len", ">i4"), ("vid", ">i4"), *_halfvec_fields("e", frames.shape[1])]
-    if small is not None:
-        fields += _halfvec_fields("s", small.shape[1])
-    rows = np.zeros(len(frames), dtype=np.dtype(fields))
-    rows["n"] = 2 if small is None else 3
-    rows["vid_len"], rows["vid"] = 4, video_ids
+def frame_rows(
+    video_ids: np.ndarray, frames: np.ndarray, projected: np.ndarray | None, model: str, seed: int
+) -> bytes:
+    """COPY BINARY rows of dedup_frame, in the columns of `services.FRAME_COLUMNS`, built by numpy:
+    writing rows one by one through psycopg caps the load at ≈ 16,000 rows/s, 10 minutes per 10 M.
+    Every frame informative and indexed, at one frame per second; random pHashes; no thumbnail;
+    index_embedding: `projected`, or NULL."""
+    assert list(services.FRAME_COLUMNS) == [
+        *("video_id", "idx", "t", "informative", "indexed", "phash"),
+        *("phash_b0", "phash_b1", "phash_b2", "phash_b3", "thumb", "model", "embedding", "index_embedding"),
+    ], "dedup_frame's COPY columns changed: update frame_rows"
+    n, name = len(frames), model.encode()
+    fields = [("n", ">i2"), ("vid_len", ">i4"), ("vid", ">i8"), ("idx_len", ">i4"), ("idx", ">i4")]
+    fields += [
+        ("t_len", ">i4"),
+        ("t", ">f8"),
+        ("inf_len", ">i4"),
+        ("inf", "u1"),
+        ("ind_len", ">i4"),
+        ("ind", "u1"),
+    ]
+    fields += [("ph_len", ">i4"), ("ph", ">i8")]
+    fields += [x for b in range(4) for x in ((f"b{b}_len", ">i4"), (f"b{b}", ">i2"))]
+    fields += [("thumb_len", ">i4"), ("model_len", ">i4"), ("model", f"S{len(name)}")]
+    fields += _halfvec_fields("e", frames.shape[1])
+    fields += _halfvec_fields("s", projected.shape[1]) if projected is not None else [("s_len", ">i4")]
+    rows = np.zeros(n, dtype=np.dtype(fields))
+    rows["n"] = len(services.FRAME_COLUMNS)
+    idx = np.arange(n) % FRAMES_PER_VIDEO
+    rows["vid_len"], rows["vid"], rows["idx_len"], rows["idx"] = 8, video_ids, 4, idx
+    rows["t_len"], rows["t"] = 8, idx
+    rows["inf_len"], rows["inf"], rows["ind_len"], rows["ind"] = 1, 1, 1, 1
+    phash = np.random.default_rng([seed, int(video_ids[0]) if n else 0]).integers(-(2**63), 2**63 - 1, n)
+    rows["ph_len"], rows["ph"] = 8, phash
+    for b in range(4):  # as dedup.features.phash.bands
+        rows[f"b{b}_len"] = 2
+        rows[f"b{b}"] = ((phash.view(np.uint64) >> np.uint64(16 * b)) & np.uint64(0xFFFF)).astype(
+            np.int32
+        ) - 32768
+    rows["thumb_len"] = -1  # NULL
+    rows["model_len"], rows["model"] = len(name), name
     rows["e_len"], rows["e_dim"], rows["e"] = 4 + 2 * frames.shape[1], frames.shape[1], frames
-    if small is not None:
-        rows["s_len"], rows["s_dim"], rows["s"] = 4 + 2 * small.shape[1], small.shape[1], small
+    if projected is not None:
+        rows["s_len"], rows["s_dim"], rows["s"] = 4 + 2 * projected.shape[1], projected.shape[1], projected
+    else:
+        rows["s_len"] = -1
     return rows.tobytes()
-
-
-def _insert_video(cur, video_id: int, frames: np.ndarray, basis: np.ndarray | None) -> None:
-    """One video's frames as extraction stores them: one statement, with their projections."""
-    if basis is None:
-        cur.executemany(
-            f"INSERT INTO {TABLE} (video_id, embedding) VALUES (%s, %s)",
-            [(video_id, HalfVector(f)) for f in frames],
-        )
-        return
-    cur.executemany(
-        f"INSERT INTO {TABLE} (video_id, embedding, small) VALUES (%s, %s, %s)",
-        [
-            (video_id, HalfVector(f), HalfVector(p))
-            for f, p in zip(frames, project_(frames, basis), strict=True)
-        ],
-    )
 
 
 def reencode(frames: np.ndarray, rng) -> np.ndarray:
@@ -144,81 +175,70 @@ def reencode(frames: np.ndarray, rng) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _unit16(x: np.ndarray) -> np.ndarray:
+    """Vectors as the table holds them (halfvec), scaled to unit length as cosine compares them."""
+    x = x.astype(np.float16).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def ready_videos(paths: list[str], backbone: str) -> list[Video]:
+    """Ready one-minute videos, as a library holds them (pks in the order of `paths`)."""
+    now = timezone.now()
+    return Video.objects.bulk_create(
+        [
+            Video(
+                path=path,
+                rel_path=path.lstrip("/"),
+                file_name=path.rsplit("/", 1)[-1],
+                status=Video.Status.READY,
+                duration=float(FRAMES_PER_VIDEO),
+                size=30_000_000,
+                sha256="",
+                feature_version=FEATURE_VERSION,
+                backbone=backbone,
+                has_audio=False,
+                finished_at=now,
+                matched_at=now,
+            )
+            for path in paths
+        ],
+        batch_size=5000,
+    )
+
+
 class Command(BaseCommand):
-    help = "HNSW scale benchmark on synthetic frame embeddings (make bench-index)."
+    help = (
+        "HNSW scale benchmark on synthetic frame embeddings in the product's frame table (make bench-index)."
+    )
 
     @staticmethod
-    def _search_as_the_app(cur, q, basis, k, rerank, pool=None):
-        """Store the new video's frames, then one lateral query over them, as find_candidates
-        does (the query vectors come from the table, not from the client); the frames are
-        removed again. Returns (frame number, neighbour id, neighbour video) rows and the query's
+    def _search_as_the_app(
+        number: int, frames: np.ndarray, basis, backbone: str, k: int, ef: int, connections: int
+    ) -> tuple[list[tuple], float]:
+        """Store a new video's frames as extraction does (one transaction, `services.copy_rows`),
+        then search them as `find_candidates` does (`services.frame_neighbours`); the video is
+        removed again. Returns the (frame idx, neighbour video, distance) rows and the search's
         time (storing the frames is extraction's cost, measured by the insert rate)."""
-        new_video = -1
-        _insert_video(cur, new_video, q, basis)
-        if basis is not None:
-            sql = (
-                f"SELECT q.id, n.id - 1, n.video_id FROM {TABLE} q CROSS JOIN LATERAL ("
-                f"SELECT c.id, c.video_id FROM (SELECT f.id, f.video_id, f.embedding FROM {TABLE} f "
-                "WHERE f.video_id <> q.video_id ORDER BY f.small <=> q.small LIMIT %s) c "
-                "ORDER BY c.embedding <=> q.embedding LIMIT %s) n WHERE q.video_id = %s"
-            )
-            params = (rerank * k, k, new_video)
-        else:
-            sql = (
-                f"SELECT q.id, n.id - 1, n.video_id FROM {TABLE} q CROSS JOIN LATERAL ("
-                f"SELECT f.id, f.video_id FROM {TABLE} f WHERE f.video_id <> q.video_id "
-                "ORDER BY f.embedding <=> q.embedding LIMIT %s) n WHERE q.video_id = %s"
-            )
-            params = (k, new_video)
-        cur.execute(f"SELECT min(id) FROM {TABLE} WHERE video_id = %s", (new_video,))
-        first = cur.fetchone()[0]
-        if pool is None:
-            start = time.perf_counter()
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-            elapsed = time.perf_counter() - start
-        else:
-            # as ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS does: the frames committed, then split by
-            # frame number over the pool's connections, searched at once
-            cur.connection.commit()
-            executor, conns = pool
-            grouped = sql + f" AND q.id %% {len(conns)} = %s"
-
-            def group(i: int) -> list:
-                with conns[i].cursor() as c:
-                    c.execute(grouped, (*params, i))
-                    found = c.fetchall()
-                conns[i].commit()
-                return found
-
-            start = time.perf_counter()
-            rows = [r for found in executor.map(group, range(len(conns))) for r in found]
-            elapsed = time.perf_counter() - start
-        cur.execute(f"DELETE FROM {TABLE} WHERE video_id = %s", (new_video,))
-        if pool is not None:
-            cur.connection.commit()
-        return [(r[0] - first + 1, r[1], r[2]) for r in rows], elapsed
-
-    @staticmethod
-    def _pool(n: int, prepare):
-        """n more connections to the benchmark's database, each prepared (search settings), and
-        threads to drive them."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        conns = []
-        for _ in range(n):
-            c = connection.get_new_connection(connection.get_connection_params())
-            with c.cursor() as cur:
-                prepare(cur)
-            c.commit()
-            conns.append(c)
-        return ThreadPoolExecutor(n), conns
+        (video,) = ready_videos([f"/synthetic/query/{number:07d}.mp4"], backbone)
+        _store(video.pk, frames, basis, backbone)
+        projected = basis is not None
+        source = "projected" if projected else "full"
+        fetched = services.PROJECTED_RERANK * k if projected else k
+        params = [fetched, k, video.pk] if projected else [k, video.pk]
+        start = time.perf_counter()
+        rows = services.frame_neighbours(backbone, source, params, max(ef, fetched), connections)
+        elapsed = time.perf_counter() - start
+        video.delete()
+        return rows, elapsed
 
     def add_arguments(self, parser):
         parser.add_argument("--vectors", type=int, default=1_000_000)
-        parser.add_argument("--dim", type=int, default=1280)
-        parser.add_argument("--m", type=int, default=16)
-        parser.add_argument("--ef-construction", type=int, default=64)
+        parser.add_argument(
+            "--backbone",
+            default=None,
+            choices=sorted(BACKBONES),
+            help="Whose index (and dimension) to fill; default ASTRADUP_BACKBONE.",
+        )
         parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 100, 200])
         parser.add_argument("--k", type=int, default=40)
         parser.add_argument("--queries", type=int, default=20, help="New one-minute videos searched.")
@@ -234,10 +254,11 @@ class Command(BaseCommand):
             "--project",
             type=int,
             default=0,
-            help="Index a projection to this many dimensions, as fit_index_projection does, and search "
-            "it as the app does (top k x --rerank by projected cosine, re-ranked by full cosine).",
+            choices=[0, PROJECTED_DIM],
+            help=f"{PROJECTED_DIM}: fit an index projection as fit_index_projection does, and search the "
+            "projected index as the app does (top k x PROJECTED_RERANK by projected cosine, re-ranked "
+            "by full cosine).",
         )
-        parser.add_argument("--rerank", type=int, default=2)
         parser.add_argument(
             "--warm-up",
             type=int,
@@ -254,12 +275,6 @@ class Command(BaseCommand):
             "each count is measured at each --ef-search.",
         )
         parser.add_argument(
-            "--per-frame-statements",
-            action="store_true",
-            help="One statement per query frame (as the tables before the projection were measured); "
-            "default: one lateral query per video, as the app sends.",
-        )
-        parser.add_argument(
             "--storage",
             choices=["plain", "external"],
             default="plain",
@@ -271,9 +286,7 @@ class Command(BaseCommand):
         self,
         *args,
         vectors,
-        dim,
-        m,
-        ef_construction,
+        backbone,
         ef_search,
         k,
         queries,
@@ -281,28 +294,29 @@ class Command(BaseCommand):
         maintenance_work_mem,
         spectrum_decay,
         project,
-        rerank,
         warm_up,
         storage,
-        per_frame_statements,
         connections,
         **o,
     ):
+        backbone = backbone or settings.ASTRADUP["BACKBONE"]
+        dim = BACKBONES[backbone].dim
+        if Video.objects.exists():
+            raise CommandError("the library is not empty: run it on a data dir of its own (make bench-index)")
         n_videos = vectors // FRAMES_PER_VIDEO
-        raw = connection.cursor().connection  # psycopg 3
-        register_vector(raw)
+        indexes = dict(services.frame_hnsw_indexes(backbone))
+        searched = f"frame_proj_hnsw_{backbone}" if project else f"frame_emb_hnsw_{backbone}"
         result: dict = {
             "vectors": n_videos * FRAMES_PER_VIDEO,
+            "backbone": backbone,
             "dim": dim,
-            "m": m,
-            "ef_construction": ef_construction,
+            "index": indexes[searched],
             "spectrum_decay": spectrum_decay,
             "storage": storage,
-            "statements": "one per frame" if per_frame_statements else "one per video",
         }
         # what candidate search in the app would use at this size (ASTRADUP_HNSW_EF_SEARCH and
         # ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS as set, by the library's size where auto)
-        plan = search_plan(result["vectors"])
+        plan = services.search_plan(result["vectors"])
         result["app_search_plan"] = {"ef_search": plan[0], "connections": plan[1]}
         colour = spectrum(dim, spectrum_decay, seed) if spectrum_decay else None
 
@@ -316,16 +330,20 @@ class Command(BaseCommand):
             # fitted on a sample, as fit_index_projection does on a library's frames
             sample = np.concatenate([f for _, f in videos(min(n_videos, 2000))])
             basis = fit_basis(second_moment(sample), dim=project)
-            result.update(project=project, rerank=rerank, fit_frames=len(sample))
-        small = f", small halfvec({project}) NOT NULL" if project else ""
+            result.update(project=project, rerank=services.PROJECTED_RERANK, fit_frames=len(sample))
+        pks = np.array(
+            [
+                v.pk
+                for v in ready_videos([f"/synthetic/library/{i:07d}.mp4" for i in range(n_videos)], backbone)
+            ]
+        )
+        cursor = connection.cursor()
+        raw = cursor.connection  # psycopg 3, in autocommit as Django keeps it
         with raw.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            cur.execute(
-                f"CREATE TABLE {TABLE} (id bigserial PRIMARY KEY, video_id int NOT NULL, "
-                f"embedding halfvec({dim}) NOT NULL{small})"
-            )
-            cur.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE {storage.upper()}")
-        raw.commit()
+            cur.execute(f"ALTER TABLE dedup_frame ALTER COLUMN embedding SET STORAGE {storage.upper()}")
+            # built after the load: inserting into an HNSW index row by row takes ~5 videos/s
+            for name in indexes:
+                cur.execute(f"DROP INDEX IF EXISTS {name}")
 
         # the queries are re-encodes of stored videos, picked before the load so that exact search
         # runs over the vectors as they stream past (10 M × 1280 would not fit in memory)
@@ -335,13 +353,12 @@ class Command(BaseCommand):
             reencode(next(videos(1, start=int(v)))[1].astype(np.float16).astype(np.float32), rng)
             for v in picked
         ]
-        exact = ExactTopK(np.concatenate(query_frames), k)
+        exact = ExactTopK(_unit16(np.concatenate(query_frames)), k)
         t0 = time.monotonic()
+        columns = ", ".join(services.FRAME_COLUMNS)
         with (
             raw.cursor() as cur,
-            cur.copy(
-                f"COPY {TABLE} (video_id, embedding{', small' if project else ''}) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy,
+            cur.copy(f"COPY dedup_frame ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy,
         ):
             copy.write(COPY_SIGNATURE)
             chunk: list[np.ndarray] = []
@@ -350,14 +367,14 @@ class Command(BaseCommand):
                 chunk.append(frames)
                 if len(chunk) == 500 or vid == n_videos - 1:
                     block = np.concatenate(chunk)
-                    ids = np.repeat(np.arange(vid + 1 - len(chunk), vid + 1), FRAMES_PER_VIDEO)
-                    copy.write(binary_rows(ids, block, project_(block, basis) if project else None))
+                    ids = np.repeat(pks[vid + 1 - len(chunk) : vid + 1], FRAMES_PER_VIDEO)
+                    small = project_(block, basis) if basis is not None else None
+                    copy.write(frame_rows(ids, block, small, backbone, seed))
                     # exact search sees what the table holds: halfvec-rounded vectors
-                    exact.add(block.astype(np.float16).astype(np.float32), first)
+                    exact.add(_unit16(block), first)
                     first += len(block)
                     chunk = []
             copy.write(COPY_TRAILER)
-        raw.commit()
         load = time.monotonic() - t0
         result["copy_rows_per_s"] = round(first / load)
         self.stderr.write(f"loaded {first} vectors in {load:.0f} s (exact search included)")
@@ -365,101 +382,60 @@ class Command(BaseCommand):
         # loaded rows (30 GB at 10 M) runs during the searches, and until it has analysed the
         # table the planner finds the new video's frames by walking the primary key (14 s at 10 M)
         t0 = time.monotonic()
-        autocommit, raw.autocommit = raw.autocommit, True
         with raw.cursor() as cur:
-            cur.execute(f"VACUUM (ANALYZE) {TABLE}")
-        raw.autocommit = autocommit
+            cur.execute("VACUUM (ANALYZE) dedup_frame")
+            cur.execute("ANALYZE dedup_video")
         result["vacuum_analyze_s"] = round(time.monotonic() - t0, 1)
 
         t0 = time.monotonic()
         with raw.cursor() as cur:
             cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
             cur.execute("SET max_parallel_maintenance_workers = 1")  # plus the leader: both cores
-            # dedup_frame's video_id index: the app finds a new video's frames through it
-            cur.execute(f"CREATE INDEX {TABLE}_video ON {TABLE} (video_id)")
-            cur.execute(
-                f"CREATE INDEX {TABLE}_hnsw ON {TABLE} USING hnsw ({'small' if project else 'embedding'} halfvec_cosine_ops) "
-                f"WITH (m = {m}, ef_construction = {ef_construction})"
-            )
-            raw.commit()
+            for ddl in indexes.values():
+                cur.execute(ddl)
             result["build_s"] = round(time.monotonic() - t0, 1)
-            cur.execute(f"SELECT pg_relation_size('{TABLE}_hnsw'), pg_table_size('{TABLE}')")
+            cur.execute("RESET maintenance_work_mem")
+            cur.execute("RESET max_parallel_maintenance_workers")
+            cur.execute(f"SELECT pg_relation_size('{searched}'), pg_table_size('dedup_frame')")
             index_bytes, table_bytes = cur.fetchone()
         result["index_mb"] = round(index_bytes / 2**20)
         result["table_mb"] = round(table_bytes / 2**20)
         self.stderr.write(f"built the index in {result['build_s']} s ({result['index_mb']} MB)")
 
+        # per query video: (60, k) exact neighbour positions and each frame's exact k-th cosine
         truths = np.split(exact.ids(), queries)
-
-        def search_settings(cur, ef: int) -> None:
-            # as find_candidates sets them: at least the neighbours each frame takes from the index
-            cur.execute(f"SET hnsw.ef_search = {max(ef, rerank * k if project else k)}")
-            cur.execute("SET hnsw.iterative_scan = relaxed_order")
-
-        # per query video: (60, k) exact neighbour ids
+        kths = np.split(exact.kth(), queries)
+        searches = 0
         if warm_up:
             others = np.setdiff1d(np.arange(n_videos), picked)
             warm_rng = np.random.default_rng(seed + 11)
-            with raw.cursor() as cur:
-                search_settings(cur, ef_search[0])
-                for v in warm_rng.choice(others, size=min(warm_up, len(others)), replace=False):
-                    frames = next(videos(1, start=int(v)))[1]
-                    self._search_as_the_app(cur, reencode(frames, warm_rng), basis, k, rerank)
+            for v in warm_rng.choice(others, size=min(warm_up, len(others)), replace=False):
+                frames = next(videos(1, start=int(v)))[1]
+                self._search_as_the_app(
+                    searches, reencode(frames, warm_rng), basis, backbone, k, ef_search[0], 1
+                )
+                searches += 1
             result["warm_up_videos"] = warm_up
         result["search"] = {}
-        runs = [(ef, n) for ef in ef_search for n in connections]
-        for ef, n_conn in runs:
+        for ef, n_conn in [(ef, n) for ef in ef_search for n in connections]:
             latencies, recalls, video_recalls, found = [], [], [], 0
-            pool = self._pool(n_conn, lambda c, ef=ef: search_settings(c, ef)) if n_conn > 1 else None
-            with raw.cursor() as cur:
-                search_settings(cur, ef)
-                for q, truth, original in zip(query_frames, truths, picked, strict=True):
-                    t0 = time.perf_counter()
-                    votes: dict[int, int] = {}
-                    if per_frame_statements:  # how the tables before the projection were measured
-                        rows = []
-                        for i, frame in enumerate(q, start=1):
-                            if project:
-                                cur.execute(
-                                    f"SELECT id - 1, video_id FROM (SELECT id, video_id, embedding FROM {TABLE} "
-                                    "ORDER BY small <=> %s LIMIT %s) c ORDER BY embedding <=> %s LIMIT %s",
-                                    (
-                                        HalfVector(project_(frame[None], basis)[0]),
-                                        rerank * k,
-                                        HalfVector(frame),
-                                        k,
-                                    ),
-                                )
-                            else:
-                                cur.execute(
-                                    f"SELECT id - 1, video_id FROM {TABLE} ORDER BY embedding <=> %s LIMIT %s",
-                                    (HalfVector(frame), k),
-                                )
-                            rows += [(i, *r) for r in cur.fetchall()]
-                        elapsed = time.perf_counter() - t0
-                    else:
-                        rows, elapsed = self._search_as_the_app(cur, q, basis, k, rerank, pool)
-                    by_frame: dict[int, list] = {i: [] for i in range(1, len(q) + 1)}
-                    for i, frame_id, vid in rows:
-                        by_frame[i].append(frame_id)
-                        votes[vid] = votes.get(vid, 0) + 1
-                    hits = [by_frame[i] for i in range(1, len(q) + 1)]
-                    latencies.append(elapsed)
-                    found += max(votes, key=votes.get) == original
-                    recalls.extend(
-                        len(set(h) & set(t.tolist())) / k for h, t in zip(hits, truth, strict=True)
-                    )
+            for q, truth, kth, original in zip(query_frames, truths, kths, picked, strict=True):
+                rows, elapsed = self._search_as_the_app(searches, q, basis, backbone, k, ef, n_conn)
+                searches += 1
+                latencies.append(elapsed)
+                votes: dict[int, int] = {}
+                by_frame: dict[int, list] = {i: [] for i in range(len(q))}
+                for idx, vid, dist in rows:
+                    by_frame[idx].append((vid, 1.0 - float(dist)))
+                    votes[vid] = votes.get(vid, 0) + 1
+                found += bool(votes) and max(votes, key=votes.get) == pks[original]
+                for i, hits in by_frame.items():
+                    recalls.append(sum(sim >= kth[i] - DISTANCE_TOLERANCE for _, sim in hits) / k)
                     # what candidate search uses: which videos the neighbours belong to (frames of
                     # one shot are near-ties, so which of them make the exact top k is a coin-toss)
-                    for h, t in zip(hits, truth, strict=True):
-                        exact_videos = {int(i) // FRAMES_PER_VIDEO for i in t}
-                        got = {int(i) // FRAMES_PER_VIDEO for i in h}
-                        video_recalls.append(len(got & exact_videos) / len(exact_videos))
-                raw.commit()
-            if pool is not None:
-                pool[0].shutdown()
-                for c in pool[1]:
-                    c.close()
+                    exact_videos = {int(pks[int(j) // FRAMES_PER_VIDEO]) for j in truth[i]}
+                    got = {vid for vid, _ in hits}
+                    video_recalls.append(len(got & exact_videos) / len(exact_videos))
             key = str(ef) if connections == [1] else f"{ef} x{n_conn}"
             result["search"][key] = {
                 "per_video_ms_p50": round(1000 * float(np.percentile(latencies, 50)), 1),
@@ -472,15 +448,26 @@ class Command(BaseCommand):
 
         # inserting new videos with the index in place (one transaction per video, as extraction does)
         t0 = time.monotonic()
-        inserted = 0
-        with raw.cursor() as cur:
-            for vid, frames in videos(20, start=n_videos):
-                _insert_video(cur, vid, frames, basis)
-                raw.commit()
-                inserted += 1
-        result["insert_videos_per_s"] = round(inserted / (time.monotonic() - t0), 2)
+        new = ready_videos([f"/synthetic/new/{i:07d}.mp4" for i in range(20)], backbone)
+        for video, (_, frames) in zip(new, videos(20, start=n_videos), strict=True):
+            _store(video.pk, frames, basis, backbone)
+        result["insert_videos_per_s"] = round(len(new) / (time.monotonic() - t0), 2)
         result["machine"] = describe()
         self.stdout.write(json.dumps(result, indent=1))
-        with raw.cursor() as cur:
-            cur.execute(f"DROP TABLE {TABLE}")
-        raw.commit()
+
+
+def _store(video_id: int, frames: np.ndarray, basis, backbone: str) -> None:
+    """One video's frames written as `video_extract` writes them: one transaction, binary COPY
+    through `services.copy_rows`, with their projections where the index is projected."""
+    from pgvector import HalfVector
+
+    small = project_(frames, basis) if basis is not None else [None] * len(frames)
+    rng = np.random.default_rng(video_id)
+    hashes = rng.integers(-(2**63), 2**63 - 1, len(frames), dtype=np.int64)
+    rows = (
+        [video_id, i, float(i), True, True, int(h), *bands(int(h)), None, backbone, HalfVector(f)]
+        + [HalfVector(s) if s is not None else None]
+        for i, (f, s, h) in enumerate(zip(frames, small, hashes, strict=True))
+    )
+    with transaction.atomic():
+        services.copy_rows("dedup_frame", services.FRAME_COLUMNS, rows)
