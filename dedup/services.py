@@ -1366,8 +1366,8 @@ def pair_scored(
         visual=result.visual,
         audio=result.audio,
         metadata=result.metadata,
-        breakdown=dict(result.breakdown, candidate_reasons=sorted(reasons or [])),
-        segments=result.segments,
+        breakdown=dict(result.breakdown.as_json(), candidate_reasons=sorted(reasons or [])),
+        segments=result.segments.as_json(),
         config=config,
     )
 

@@ -41,3 +41,7 @@ class ScoringParams:
     similar_threshold: float = 0.70
     partial_threshold: float = 0.73
     frame_match_threshold: float = 0.60
+
+
+def clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
