@@ -1,5 +1,7 @@
 """Audio evidence: Chromaprint agreement at the best offset, and the MFCC summary of whole files."""
 
+from typing import Any
+
 import numpy as np
 
 from ..features.audio import FP_ITEM_SECONDS
@@ -89,12 +91,12 @@ def _mfcc_similarity(ma: np.ndarray, mb: np.ndarray) -> float:
 
 def audio_score(
     a: VideoSignals, b: VideoSignals, offset_hint: float | None, *, whole_files: bool = True
-) -> tuple[float | None, dict]:
+) -> tuple[float | None, dict[str, Any]]:
     """Fingerprint agreement at the best offset, plus the MFCC summary when the match spans both
     whole files (a summary of a file says nothing about a clip inside it)."""
     if not (a.audio_usable and b.audio_usable):
         return None, {"audio_missing": True}
-    parts: dict = {}
+    parts: dict[str, Any] = {}
     fp_score = None
     if a.fingerprint is not None and b.fingerprint is not None:
         sim, off, n = fingerprint_similarity(a.fingerprint, b.fingerprint, offset_hint=offset_hint)

@@ -141,8 +141,8 @@ class Segments:
 
     a: list[list[float]] = field(default_factory=list)
     b: list[list[float]] = field(default_factory=list)
-    coverage_a: float = 0.0
-    coverage_b: float = 0.0
+    coverage_a: float | None = 0.0  # None: a row without it (read, never written)
+    coverage_b: float | None = 0.0
     offset: float | None = None  # seconds: a time t of A is shown at speed * t + offset in B
     speed: float | None = None
 
@@ -168,8 +168,8 @@ class Segments:
         return cls(
             a=[list(span) for span in d.get("a") or []],
             b=[list(span) for span in d.get("b") or []],
-            coverage_a=float(d.get("coverage_a") or 0.0),
-            coverage_b=float(d.get("coverage_b") or 0.0),
+            coverage_a=_float(d.get("coverage_a")),
+            coverage_b=_float(d.get("coverage_b")),
             offset=_float(d.get("offset")),
             speed=_float(d.get(SPEED)),
         )

@@ -3,6 +3,7 @@ that a new config (from calibration or an admin) re-scores stored pairs exactly 
 would, without reading any video again."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class FusionInputs:
     boilerplate: bool = False  # a short shared opener/closer, not a copy
     identical: bool = False  # byte-identical files
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "visual_full": round(self.visual_full, 6),
             "visual_segment": round(self.visual_segment, 6),
@@ -41,7 +42,7 @@ class FusionInputs:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FusionInputs":
+    def from_dict(cls, d: dict[str, Any]) -> "FusionInputs":
         return cls(
             visual_full=d["visual_full"],
             visual_segment=d["visual_segment"],
@@ -74,7 +75,7 @@ class FusionArrays:
 
     @classmethod
     def stack(cls, items: list[FusionInputs]) -> "FusionArrays":
-        def col(name, dtype=float):
+        def col(name: str, dtype: type = float) -> np.ndarray:
             values = [getattr(i, name) for i in items]
             if dtype is float:
                 return np.array([np.nan if v is None else v for v in values], dtype=float)
@@ -95,7 +96,9 @@ class FusionArrays:
         return FusionArrays(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
-def fuse_arrays(params: ScoringParams, visual, audio, metadata) -> np.ndarray:
+def fuse_arrays(
+    params: ScoringParams, visual: np.ndarray, audio: np.ndarray, metadata: np.ndarray
+) -> np.ndarray:
     """Weighted mean over the modalities present on both sides (NaN = missing), like `fuse`."""
     has_a, has_m = ~np.isnan(audio), ~np.isnan(metadata)
     num = params.visual_weight * visual

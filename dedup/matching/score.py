@@ -85,8 +85,8 @@ class ScoreContext:
     params: ScoringParams
 
 
-def metadata_score(a: VideoSignals, b: VideoSignals) -> tuple[float, dict]:
-    parts = {}
+def metadata_score(a: VideoSignals, b: VideoSignals) -> tuple[float, dict[str, float]]:
+    parts: dict[str, float] = {}
     delta = abs(a.duration - b.duration)
     longest = max(a.duration, b.duration, 1e-3)
     parts["duration"] = 1.0 if delta <= 5.0 else clip01(1.0 - (delta - 5.0) / longest)

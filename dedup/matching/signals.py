@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class VideoSignals:
     mfcc: np.ndarray | None = None
     has_audio: bool = False
     thumbs: np.ndarray | None = None  # (n, 256) uint8 16x16 grey thumbnails; None before feature version 5
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audio_usable(self) -> bool:

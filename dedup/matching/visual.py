@@ -185,6 +185,8 @@ def motion_offset(a: VideoSignals, b: VideoSignals) -> tuple[float, float] | Non
         return None
     if ia.size > MOTION_MAX_WALKERS:
         ia = ia[np.linspace(0, ia.size - 1, MOTION_MAX_WALKERS).round().astype(int)]
+    if a.thumbs is None or b.thumbs is None:
+        return None
     ta = a.times[ia]
     step = min(sample_step(a.times), sample_step(b.times))
     na = _normalised(a.thumbs[ia])

@@ -8,7 +8,7 @@ MIN_BAR_FRACTION = 0.02
 UNIFORM_STD = 7.0  # grey-level std below which a frame is considered uniform (black, white, flat)
 
 
-def detect_bars(images: list) -> tuple[int, int, int, int]:
+def detect_bars(images: list[np.ndarray]) -> tuple[int, int, int, int]:
     """Letterbox/pillarbox bars: rows/columns that stay dark, and steady, in every sampled frame."""
     import cv2
 

@@ -12,8 +12,9 @@ the file's display matrix says (`upright`)."""
 
 import logging
 from bisect import bisect_right
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,7 +32,7 @@ SEEK_MIN_GAIN = 0.2  # seconds of decoding a seek must skip to be worth the deco
 
 class Decoded(NamedTuple):
     times: np.ndarray  # (n,) seconds
-    images: list  # n RGB uint8 arrays at the working size
+    images: list[np.ndarray]  # n RGB uint8 arrays at the working size
     decoder: str  # "cpu" or "cuda" (NVDEC)
     # what the decoder skipped: "NONREF" (non-reference frames), "BIDIR" (and the reference B-frames
     # away from the wanted times) or "DEFAULT" (nothing)
@@ -56,7 +57,7 @@ def _seeks_after(keyframes: list[float], targets: list[float], ti: int, k: int) 
     return keyframes[k_next] - keyframes[k] > SEEK_MIN_GAIN
 
 
-def _picture_after_seek(container, stream, key: float, wanted: float, gate: SkipGate):
+def _picture_after_seek(container: Any, stream: Any, key: float, wanted: float, gate: SkipGate) -> Any:
     """The first picture shown at or after `wanted` (less 0.05 s), decoded from the keyframe at
     `key` and nothing past that picture; None where the packets do not allow it.
 
@@ -68,9 +69,11 @@ def _picture_after_seek(container, stream, key: float, wanted: float, gate: Skip
     tb = float(stream.time_base)
     container.seek(round(key / tb), stream=stream, backward=True)
     codec = stream.codec_context
-    shown = []  # only pictures at or after `wanted`: the earlier ones (up to a second's) are let go
+    shown: list[
+        Any
+    ] = []  # only pictures at or after `wanted`: the earlier ones (up to a second's) are let go
 
-    def keep(frames) -> None:
+    def keep(frames: list[Any]) -> None:
         shown.extend(f for f in frames if f.pts is not None and f.pts * tb >= wanted - 0.05)
 
     shown_last = None
@@ -161,7 +164,7 @@ def decode_frames(
         # took half of its 3.2 ms at 720p; the pixels are the same
         scaler = VideoReformatter()
 
-        def picture(frame) -> np.ndarray:
+        def picture(frame: Any) -> np.ndarray:
             """The frame upright at the working size of the picture players show."""
             nonlocal turned
             matrix = display_matrix(frame)
@@ -173,14 +176,14 @@ def decode_frames(
         ti = 0
         pos = -1e9
 
-        def frames_from(seek_to: float | None):
+        def frames_from(seek_to: float | None) -> Iterator[Any]:
             if seek_to is not None:
                 # the keyframe's own pts: truncating would land on the keyframe before it
                 container.seek(round(seek_to / tb), stream=stream, backward=True)
             for packet in container.demux(stream):
                 yield from gate.feed(codec, packet)
 
-        gen = frames_from(None)
+        gen: Iterator[Any] | None = frames_from(None)
         sought: set[int] = set()
         # MPEG-TS seeks by byte position and may land a keyframe or more past the one asked for,
         # which would lose every second in between: such a file is decoded from the start instead

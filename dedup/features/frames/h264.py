@@ -7,7 +7,7 @@ transcoders use), the reference B-frames are skipped too, except around each wan
 same pictures at the same times for about a fifth less decoding (`SkipGate`)."""
 
 from bisect import bisect_right
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # x264 records its settings in an SEI message at the start of its first picture
 X264_SETTINGS = b"x264 - core "
@@ -50,7 +50,7 @@ def _nal_length_size(extradata: bytes | None) -> int:
     return 0
 
 
-def _is_reference(packet, length_size: int) -> bool:
+def _is_reference(packet: Any, length_size: int) -> bool:
     """Whether the picture in an H.264 packet is a reference (nal_ref_idc of its first slice);
     True where no slice is found, which keeps the packet decoded."""
     data = memoryview(packet)
@@ -83,7 +83,7 @@ class PacketIndex(NamedTuple):
     timed: int = -1  # ... of them with a timestamp (a raw H.264 or HEVC stream has none)
 
 
-def index_packets(container, stream) -> PacketIndex:
+def index_packets(container: Any, stream: Any) -> PacketIndex:
     """One pass over the packets: the keyframes, the reference frames, and whether the encoder's
     settings allow skipping reference B-frames (the first keyframe must carry x264's settings and
     no later one, from a stream joined to another, may forbid it). Leaves the container at the end."""
@@ -138,7 +138,7 @@ class SkipGate:
         self.skipped = "BIDIR" if self.skip_b else self.base  # for `Decoded.skipped`
         refs = index.references
         self.b_refs = {pts for pts, is_b in refs if is_b}
-        self.decoded = set()  # the reference B-frames to decode
+        self.decoded: set[int] = set()  # the reference B-frames to decode
         anchors = [i for i, (_, is_b) in enumerate(refs) if not is_b]  # positions in `refs`
         shown = [refs[i][0] for i in anchors]  # their times, increasing
         back = index.max_refs + self.REFS_BEFORE
@@ -157,7 +157,7 @@ class SkipGate:
             return self.base
         return "BIDIR"
 
-    def feed(self, codec, packet) -> list:
+    def feed(self, codec: Any, packet: Any) -> list[Any]:
         mode = self.mode(packet.pts)
         if codec.skip_frame != mode:
             codec.skip_frame = mode

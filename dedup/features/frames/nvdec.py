@@ -5,6 +5,7 @@ too, the same pictures at a fraction of the CPU time: on a GPU box the CPUs' dec
 limited throughput (docs/benchmarks.md, GPU)."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def _cuda_context_current() -> None:
     cuda = ctypes.CDLL("libcuda.so.1")
     if STATE.context is None:
         ctx, device = ctypes.c_void_p(), ctypes.c_int()
-        for name, call in (
+        steps: tuple[tuple[str, Callable[[], int]], ...] = (
             ("cuInit", lambda: cuda.cuInit(0)),
             ("cuDeviceGet", lambda: cuda.cuDeviceGet(ctypes.byref(device), 0)),
             # CUDA >= 11 allows this on an active context; the flags govern every later wait
@@ -65,7 +66,8 @@ def _cuda_context_current() -> None:
                 lambda: cuda.cuDevicePrimaryCtxSetFlags_v2(device, CU_CTX_SCHED_BLOCKING_SYNC),
             ),
             ("cuDevicePrimaryCtxRetain", lambda: cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), device)),
-        ):
+        )
+        for name, call in steps:
             status = call()
             if status != 0:
                 raise OSError(f"{name} failed with CUDA error {status}")
@@ -95,7 +97,7 @@ def open_video(path: Path, device: str, *, download_all: bool = False) -> tuple[
         from av.codec.hwaccel import HWAccel
 
         # is_hw_owned would otherwise add primary_ctx=1, which fails beside torch's context
-        options = {"current_ctx": "1", "primary_ctx": "0"}
+        options: dict[str, object] = {"current_ctx": "1", "primary_ctx": "0"}
         nvdec = HWAccel("cuda", allow_software_fallback=True, options=options, is_hw_owned=not download_all)
         try:
             _cuda_context_current()

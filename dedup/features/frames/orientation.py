@@ -1,6 +1,7 @@
 """Orientation: the display matrix phones write, and pictures turned upright as players show them."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -8,7 +9,7 @@ from .. import ExtractionError
 from ..probe import main_video_stream
 
 
-def display_matrix(frame) -> bytes | None:
+def display_matrix(frame: Any) -> bytes | None:
     """The display matrix a decoded frame carries (from the container: an MP4/MOV track's matrix,
     which phones write), None where there is none.
 
@@ -17,7 +18,8 @@ def display_matrix(frame) -> bytes | None:
     pictures in memory (+90 MB per one-minute video in a worker, measured)."""
     from av.sidedata.sidedata import SideDataContainer
 
-    data = SideDataContainer(frame).get("DISPLAYMATRIX")
+    # PyAV's stub leaves out the constructor's frame argument
+    data = SideDataContainer(frame).get("DISPLAYMATRIX")  # type: ignore[call-arg]
     return bytes(data) if data is not None else None
 
 

@@ -20,7 +20,7 @@ SAMPLE_RATES = (1.0, 2.0, 4.0)
 @dataclass(frozen=True)
 class SampledFrames:
     times: np.ndarray  # (n,) seconds
-    images: list  # n RGB uint8 arrays, bars cropped, working size
+    images: list[np.ndarray]  # n RGB uint8 arrays, bars cropped, working size
     informative: np.ndarray  # (n,) bool
     crop: tuple[int, int, int, int]  # top, bottom, left, right bars removed (in working pixels)
     decoder: str = "cpu"  # where the pictures were decoded: "cpu" or "cuda" (NVDEC)
