@@ -39,6 +39,7 @@ run: system-deps venv
 test: EXTRA_APT = chromium
 test: system-deps venv
 	$(PY) -m ruff check .
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) -m mypy
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) manage.py makemigrations --check --dry-run -v0
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -25,6 +25,7 @@ from .features.embed import BACKBONES, get_embedder, pick_device, pick_runtime, 
 from .features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
 from .features.probe import probe_video
 from .features.projection import PROJECTED_DIM, fit_basis, project, second_moment
+from .matching.breakdown import SPEED
 from .matching.groups import Link, group_components, group_links, keep_best
 from .matching.score import LABELS, FusionArrays, FusionInputs, classify, score_pair
 from .matching.signals import ScoringParams, VideoSignals
@@ -1366,8 +1367,8 @@ def pair_scored(
         visual=result.visual,
         audio=result.audio,
         metadata=result.metadata,
-        breakdown=dict(result.breakdown, candidate_reasons=sorted(reasons or [])),
-        segments=result.segments,
+        breakdown=dict(result.breakdown.as_json(), candidate_reasons=sorted(reasons or [])),
+        segments=result.segments.as_json(),
         config=config,
     )
 
@@ -1569,6 +1570,6 @@ def groups_refresh() -> None:
 def scored_links(video_ids: list[int]) -> list[Link]:
     """The scored pairs among these videos, as keep_choice reads them (label and matched speed)."""
     rows = Pair.objects.filter(video_a__in=video_ids, video_b__in=video_ids).values_list(
-        "video_a_id", "video_b_id", "label", KT("segments__speed")
+        "video_a_id", "video_b_id", "label", KT(f"segments__{SPEED}")
     )
     return [Link(a, b, label, float(speed) if speed else 1.0) for a, b, label, speed in rows]

@@ -5,6 +5,8 @@ a partial copy no whole-file MFCC, an unaligned pair no segment, and a blank num
 
 from dataclasses import dataclass
 
+from dedup.matching.breakdown import Breakdown, Json, Segments
+
 IDENTICAL = "Byte-identical files (same SHA-256)"
 
 
@@ -20,68 +22,72 @@ def _num(value, digits: int = 3) -> str:
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if isinstance(value, int | float) else ""
 
 
-def _visual(breakdown: dict) -> str:
+def _visual(breakdown: Breakdown) -> str:
     parts = []
-    if breakdown.get("matched_quality") is not None:
-        parts.append(f"aligned-frame similarity {_num(breakdown['matched_quality'])}")
-    if breakdown.get("matched_frames"):
-        parts.append(f"{breakdown['matched_frames']} frames matched")
-    elif "matched_frames" in breakdown:
+    if breakdown.matched_quality is not None:
+        parts.append(f"aligned-frame similarity {_num(breakdown.matched_quality)}")
+    if breakdown.matched_frames:
+        parts.append(f"{breakdown.matched_frames} frames matched")
+    elif breakdown.matched_frames is not None:
         parts.append("no frames lined up")
-    if breakdown.get("phash_close_frames") is not None and breakdown.get("matched_frames"):
-        parts.append(f"{breakdown['phash_close_frames']} with near-identical pHash")
-    if breakdown.get("best_frame_similarity") is not None:
-        parts.append(f"best single-frame similarity {_num(breakdown['best_frame_similarity'])}")
-    if breakdown.get("residual") is not None:
-        parts.append(f"motion agreement {_num(breakdown['residual'])}")
-    if breakdown.get("low_res_motion") is not None:
-        parts.append(f"low-resolution motion {_num(breakdown['low_res_motion'])}")
+    if breakdown.phash_close_frames is not None and breakdown.matched_frames:
+        parts.append(f"{breakdown.phash_close_frames} with near-identical pHash")
+    if breakdown.best_frame_similarity is not None:
+        parts.append(f"best single-frame similarity {_num(breakdown.best_frame_similarity)}")
+    if breakdown.residual is not None:
+        parts.append(f"motion agreement {_num(breakdown.residual)}")
+    if breakdown.low_res_motion is not None:
+        parts.append(f"low-resolution motion {_num(breakdown.low_res_motion)}")
     text = ", ".join(parts)
     how = {"audio": "lined up by the soundtrack", "motion": "lined up by low-resolution motion"}
-    if breakdown.get("aligned_by") in how:
-        text = f"{text} · {how[breakdown['aligned_by']]}" if text else how[breakdown["aligned_by"]]
+    if breakdown.aligned_by in how:
+        text = f"{text} · {how[breakdown.aligned_by]}" if text else how[breakdown.aligned_by]
     return text
 
 
-def _audio(breakdown: dict, audio: float | None) -> str:
-    if breakdown.get("audio_missing"):
+def _audio(breakdown: Breakdown, audio: float | None) -> str:
+    if breakdown.audio_missing:
         return "no comparable audio on one side (weights renormalised)"
     parts = []
-    if breakdown.get("fingerprint") is not None:
-        chromaprint = f"Chromaprint {_num(breakdown['fingerprint'])}"
-        if breakdown.get("fingerprint_offset") is not None:
-            chromaprint += f" at {_num(breakdown['fingerprint_offset'], 2)} s offset"
+    if breakdown.fingerprint is not None:
+        chromaprint = f"Chromaprint {_num(breakdown.fingerprint)}"
+        if breakdown.fingerprint_offset is not None:
+            chromaprint += f" at {_num(breakdown.fingerprint_offset, 2)} s offset"
         parts.append(chromaprint)
-    if breakdown.get("mfcc") is not None:
-        parts.append(f"MFCC {_num(breakdown['mfcc'])}")
+    if breakdown.mfcc is not None:
+        parts.append(f"MFCC {_num(breakdown.mfcc)}")
     if not parts and audio is None:
         return "no audio compared"
     return ", ".join(parts)
 
 
-def _span(seg: list) -> str:
+def _span(seg: list[float]) -> str:
     return f"{_num(seg[0], 2)}–{_num(seg[1], 2)} s"
 
 
-def _segments(segments: dict, breakdown: dict) -> str:
-    if not (segments.get("a") and segments.get("b")):
+def _segments(segments: Segments, breakdown: Breakdown) -> str:
+    if not (segments.span_a and segments.span_b):
         return "no matched segment"
     text = (
-        f"A {_span(segments['a'][0])} ({_num(segments.get('coverage_a'), 2)} of A) ↔ "
-        f"B {_span(segments['b'][0])} ({_num(segments.get('coverage_b'), 2)} of B)"
+        f"A {_span(segments.span_a)} ({_num(segments.coverage_a, 2)} of A) ↔ "
+        f"B {_span(segments.span_b)} ({_num(segments.coverage_b, 2)} of B)"
     )
-    if segments.get("offset") is not None:
-        text += f", offset {_num(segments['offset'], 2)} s"
-    if segments.get("speed") is not None:
-        text += f", speed {_num(segments['speed'])}×"
-    if breakdown.get("boilerplate"):
+    if segments.offset is not None:
+        text += f", offset {_num(segments.offset, 2)} s"
+    if segments.speed is not None:
+        text += f", speed {_num(segments.speed)}×"
+    if breakdown.boilerplate:
         text += " · looks like a shared intro/outro"
     return text
 
 
-def pair_explanation(*, breakdown: dict | None, segments: dict | None, audio: float | None) -> Explanation:
-    breakdown, segments = breakdown or {}, segments or {}
-    if breakdown.get("byte_identical"):
+def pair_explanation(*, breakdown: Json | None, segments: Json | None, audio: float | None) -> Explanation:
+    """The rows of the decision screen, from a pair's stored `breakdown` and `segments` JSON."""
+    return _explanation(Breakdown.from_json(breakdown), Segments.from_json(segments), audio)
+
+
+def _explanation(breakdown: Breakdown, segments: Segments, audio: float | None) -> Explanation:
+    if breakdown.byte_identical:
         return Explanation(
             headline=IDENTICAL,
             visual="the same bytes: every frame is identical",
@@ -111,8 +117,8 @@ def _speed_words(speed) -> str:
     return f" at {_num(1.0 / speed, 2)}× speed"
 
 
-def _soundtrack_words(breakdown: dict, audio: float | None) -> str:
-    if breakdown.get("audio_missing"):
+def _soundtrack_words(breakdown: Breakdown, audio: float | None) -> str:
+    if breakdown.audio_missing:
         return "no comparable audio on one side"
     if audio is None:
         return "no audio compared"
@@ -123,17 +129,20 @@ def _soundtrack_words(breakdown: dict, audio: float | None) -> str:
     return "soundtrack differs"
 
 
-def pair_summary(*, breakdown: dict | None, segments: dict | None, audio: float | None) -> str:
+def pair_summary(*, breakdown: Json | None, segments: Json | None, audio: float | None) -> str:
     """Why the pair was flagged, in one line of words ("B is A at 1.25× speed, covers 94 % of A,
     soundtrack matches"); the numbers behind it are the Explanation rows."""
-    breakdown, segments = breakdown or {}, segments or {}
-    if breakdown.get("byte_identical"):
+    return _summary(Breakdown.from_json(breakdown), Segments.from_json(segments), audio)
+
+
+def _summary(breakdown: Breakdown, segments: Segments, audio: float | None) -> str:
+    if breakdown.byte_identical:
         return IDENTICAL
     sound = _soundtrack_words(breakdown, audio)
-    if not (segments.get("a") and segments.get("b")):
+    if not (segments.span_a and segments.span_b):
         return f"No stretch of the pictures lines up, single frames look alike; {sound}"
-    cov_a, cov_b = segments.get("coverage_a") or 0.0, segments.get("coverage_b") or 0.0
-    speed = _speed_words(segments.get("speed"))
+    cov_a, cov_b = segments.coverage_a or 0.0, segments.coverage_b or 0.0
+    speed = _speed_words(segments.speed)
     if cov_a >= FULL and cov_b >= FULL:
         what = f"B is A{speed}, covers {_pct(cov_a)} of A"
     elif cov_b >= FULL:
@@ -143,8 +152,8 @@ def pair_summary(*, breakdown: dict | None, segments: dict | None, audio: float 
     else:
         what = f"A and B share a stretch{speed}: {_pct(cov_a)} of A, {_pct(cov_b)} of B"
     how = {"audio": ", lined up by the soundtrack", "motion": ", lined up by low-resolution motion"}
-    what += how.get(breakdown.get("aligned_by"), "")
-    if breakdown.get("boilerplate"):
+    what += how.get(breakdown.aligned_by or "", "")
+    if breakdown.boilerplate:
         what += ", looks like a shared intro/outro only"
     return f"{what}, {sound}"
 

@@ -22,6 +22,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, RowNumber
 from django.utils import timezone
 
+from dedup.matching.breakdown import SEGMENT_SCORE
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
 from dedup.services import config_activate, groups_refresh, pair_score, scoring_params
@@ -108,7 +109,7 @@ def _most_informative_first(pairs: QuerySet[Pair]) -> QuerySet[Pair]:
     each kind of evidence in turn (visual-led, audio-led, visual only, partial segment) so the
     labels cover every modality instead of piling up on the commonest one."""
     config = ScoringConfig.active()
-    segment = Cast(KT("breakdown__segment_score"), FloatField())
+    segment = Cast(KT(f"breakdown__{SEGMENT_SCORE}"), FloatField())
     return (
         pairs.annotate(
             uncertainty=Case(

@@ -1,6 +1,6 @@
 """Does skipping x264's reference B-frames change what the sampler takes? (docs/benchmarks.md)
 
-For each video: the sampler as it runs (`_SkipGate`) against the same sampler with only the
+For each video: the sampler as it runs (`frames.h264.SkipGate`) against the same sampler with only the
 non-reference frames skipped: the mode chosen, whether the sampled times are the same, how far the
 pictures differ (max grey level, frames that differ) and the CPU seconds of each. Exits 1 where
 anything differs.
@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dedup.features import frames  # noqa: E402
+from dedup.features.frames import h264  # noqa: E402
 from dedup.features.probe import probe_video  # noqa: E402
 
 # x264 settings the rule must take (ref=1, strict pyramid) or refuse (ref > 1), 20 s each
@@ -55,15 +56,16 @@ def make_variants(out: Path) -> list[Path]:
 
 
 def sample(path: Path, duration: float, *, skip_b: bool) -> tuple[frames.SampledFrames, float]:
-    rule = frames.p_frames_ignore_b_frames
+    # the rule is swapped where the packet index reads it: an experiment, not a product setting
+    rule = h264.p_frames_ignore_b_frames
     if not skip_b:
-        frames.p_frames_ignore_b_frames = lambda settings: False
+        h264.p_frames_ignore_b_frames = lambda settings: False
     try:
         start = time.process_time()
         sampled = frames.sample_frames(path, duration)
         return sampled, time.process_time() - start
     finally:
-        frames.p_frames_ignore_b_frames = rule
+        h264.p_frames_ignore_b_frames = rule
 
 
 def main() -> int:
@@ -71,12 +73,12 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("videos", nargs="*", type=Path)
-    parser.add_argument("--refs-before", type=int, default=frames._SkipGate.REFS_BEFORE)
+    parser.add_argument("--refs-before", type=int, default=h264.SkipGate.REFS_BEFORE)
     parser.add_argument(
         "--make-variants", type=Path, help="Encode the x264 variants here and check them too."
     )
     args = parser.parse_args()
-    frames._SkipGate.REFS_BEFORE = args.refs_before
+    h264.SkipGate.REFS_BEFORE = args.refs_before
     videos = list(args.videos) + (make_variants(args.make_variants) if args.make_variants else [])
     differing, cpu = 0, {"skip": 0.0, "nonref": 0.0}
     for path in videos:

@@ -88,16 +88,19 @@ def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
     ones alone were)."""
     import numpy as np
 
-    from dedup.features import frames
     from dedup.features.frames import sample_frames
 
     out, sampled = {}, {}
     for where in ("cpu", "cuda", "cuda_download_all"):
-        frames.NVDEC_DOWNLOADS_ALL = where == "cuda_download_all"
         cpu, wall = [], []
         for _ in range(repeats):
             t, c = time.perf_counter(), time.process_time()
-            sampled[where] = sample_frames(clip, clip_duration(clip), device=where.split("_")[0])
+            sampled[where] = sample_frames(
+                clip,
+                clip_duration(clip),
+                device=where.split("_")[0],
+                nvdec_download_all=where == "cuda_download_all",
+            )
             cpu.append(time.process_time() - c)
             wall.append(time.perf_counter() - t)
         out[where] = {
@@ -107,7 +110,6 @@ def nvdec(clip: Path, device: str, repeats: int = 3) -> dict:
             "cpu_s": round(min(cpu), 3),
             "wall_s": round(min(wall), 3),
         }
-    frames.NVDEC_DOWNLOADS_ALL = False
     a, b = sampled["cpu"], sampled["cuda"]
     same = len(a.images) == len(b.images) and all(
         x.shape == y.shape for x, y in zip(a.images, b.images, strict=False)
@@ -217,6 +219,7 @@ def embed_rate(clip: Path, device: str, seconds: float) -> float:
 _EMBEDDER = None
 _AUDIO_FEATURES = False
 _DECODE_DEVICE = "cpu"
+_NVDEC_DOWNLOAD_ALL = False
 
 
 def _audio_features_available() -> bool:
@@ -229,12 +232,10 @@ def _audio_features_available() -> bool:
 
 
 def _worker_init(device: str, decode_device: str, download_all: bool = False) -> None:
-    global _EMBEDDER, _AUDIO_FEATURES, _DECODE_DEVICE
+    global _EMBEDDER, _AUDIO_FEATURES, _DECODE_DEVICE, _NVDEC_DOWNLOAD_ALL
     import torch
 
-    from dedup.features import frames
-
-    frames.NVDEC_DOWNLOADS_ALL = download_all
+    _NVDEC_DOWNLOAD_ALL = download_all
     torch.set_num_threads(1)
     _DECODE_DEVICE = decode_device
     if device == "none" and decode_device == "cuda":
@@ -265,7 +266,12 @@ def _task(path: str) -> dict:
 
     if _EMBEDDER is None:
         t = time.process_time()
-        frames = sample_frames(Path(path), clip_duration(Path(path)), device=_DECODE_DEVICE)
+        frames = sample_frames(
+            Path(path),
+            clip_duration(Path(path)),
+            device=_DECODE_DEVICE,
+            nvdec_download_all=_NVDEC_DOWNLOAD_ALL,
+        )
         return {
             "cpu": {"decode": time.process_time() - t},
             "frames": len(frames.images),
@@ -281,6 +287,7 @@ def _task(path: str) -> dict:
         max_frames=3600,  # the app's defaults: ASTRADUP_MAX_FRAMES
         frame_memory_mb=800,  # ... and ASTRADUP_FRAME_MEMORY_MB
         decode_device=_DECODE_DEVICE,
+        nvdec_download_all=_NVDEC_DOWNLOAD_ALL,
         audio=extract_audio if _AUDIO_FEATURES else _pcm_only,
     )
     gpu_mb = 0

@@ -145,7 +145,7 @@ def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, m
     """Short-GOP sources are sampled by seeking to the keyframe before each second and decoding
     only up to the wanted picture, then draining the decoder: the pictures must be the very ones
     that decoding on from the keyframe yields, B-frames and all."""
-    from dedup.features import frames
+    from dedup.features.frames import decode
 
     from .media import ffmpeg
 
@@ -156,14 +156,14 @@ def test_seeking_to_each_second_gives_the_pictures_decoding_on_gives(tmp_path, m
         "-force_key_frames", keys, "-sc_threshold", "0", str(path),
     )  # fmt: skip
     used = []
-    seek_and_drain = frames._picture_after_seek
-    monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
-    times, images = frames.decode_frames(path, 10.0)[:2]
+    seek_and_drain = decode._picture_after_seek
+    monkeypatch.setattr(decode, "_picture_after_seek", lambda *a: used.append(seek_and_drain(*a)) or used[-1])
+    times, images = decode.decode_frames(path, 10.0)[:2]
     assert sum(p is not None for p in used) >= 3
 
     # the same seeks, each followed by decoding on until the picture comes out
-    monkeypatch.setattr(frames, "_picture_after_seek", lambda *a: None)
-    forward_times, forward_images = frames.decode_frames(path, 10.0)[:2]
+    monkeypatch.setattr(decode, "_picture_after_seek", lambda *a: None)
+    forward_times, forward_images = decode.decode_frames(path, 10.0)[:2]
     assert np.array_equal(times, forward_times) and len(times) == 11
     assert all(np.array_equal(a, b) for a, b in zip(images, forward_images, strict=True))
 
@@ -212,18 +212,18 @@ def test_b_frames_are_skipped_only_where_no_picture_needs_them(tmp_path, monkeyp
     """Skipping reference B-frames away from the wanted seconds must change nothing: the sampled
     pictures and their times are those of skipping only the non-reference frames, and each is the
     picture a full decode gives at that time."""
-    from dedup.features import frames
+    from dedup.features.frames import h264
 
     path = _encoded(tmp_path, name, *x264)
     modes = []
-    choose = frames._SkipGate.mode
-    monkeypatch.setattr(frames._SkipGate, "mode", lambda gate, t: modes.append(choose(gate, t)) or modes[-1])
+    choose = h264.SkipGate.mode
+    monkeypatch.setattr(h264.SkipGate, "mode", lambda gate, t: modes.append(choose(gate, t)) or modes[-1])
     decoded = sample_frames(path, 10.0, fps=1.0)
     assert decoded.skipped == skipped
     # reference B-frames skipped (one per mini-GOP of up to 3 or 8 B-frames; 300 frames, 11 wanted)
     assert (modes.count("BIDIR") >= 10) == (skipped == "BIDIR")
 
-    monkeypatch.setattr(frames, "p_frames_ignore_b_frames", lambda settings: False)
+    monkeypatch.setattr(h264, "p_frames_ignore_b_frames", lambda settings: False)
     plain = sample_frames(path, 10.0, fps=1.0)
     assert plain.skipped == "NONREF"
     assert np.array_equal(decoded.times, plain.times) and len(decoded.times) == 11
@@ -235,10 +235,10 @@ def test_b_frames_are_skipped_only_where_no_picture_needs_them(tmp_path, monkeyp
 def test_a_wrong_b_frame_skip_would_show(tmp_path, monkeypatch):
     """The check above can fail: where P-frames are predicted from B-frames (x264's medium preset),
     skipping their B-frames changes the pictures."""
-    from dedup.features import frames
+    from dedup.features.frames import h264
 
     path = _encoded(tmp_path, "medium.mp4", "-preset", "medium")
-    monkeypatch.setattr(frames, "p_frames_ignore_b_frames", lambda settings: True)
+    monkeypatch.setattr(h264, "p_frames_ignore_b_frames", lambda settings: True)
     decoded = sample_frames(path, 10.0, fps=1.0)
     assert decoded.skipped == "BIDIR"
     full = _full_decode(path)
@@ -278,10 +278,10 @@ def test_x264_settings_decide_the_b_frame_skip():
 def test_decoding_on_the_gpu_falls_back_to_the_cpu_with_the_same_pictures(clip, monkeypatch):
     """Asked for NVDEC where no GPU can be opened (CI), the sampler decodes on the CPU and says
     so; on a GPU machine NVDEC's pictures are the CPU's, bit for bit (H.264 decoding is exact)."""
-    from dedup.features import frames
     from dedup.features.embed import pick_device
+    from dedup.features.frames import nvdec
 
-    monkeypatch.setattr(frames, "_gpu_decode_failure", None)
+    monkeypatch.setattr(nvdec.STATE, "failure", None)
     on_cpu = sample_frames(clip, probe_video(clip).duration, fps=1.0)
     asked_gpu = sample_frames(clip, probe_video(clip).duration, fps=1.0, device="cuda")
     assert on_cpu.decoder == "cpu"
@@ -289,18 +289,19 @@ def test_decoding_on_the_gpu_falls_back_to_the_cpu_with_the_same_pictures(clip, 
     assert all(np.array_equal(a, b) for a, b in zip(on_cpu.images, asked_gpu.images, strict=True))
     if pick_device("auto") == "cpu":
         assert asked_gpu.decoder == "cpu"
-        assert frames._gpu_decode_failure  # remembered: later videos do not try the GPU again
+        assert nvdec.STATE.failure  # remembered: later videos do not try the GPU again
 
 
 def test_a_broken_file_asked_for_the_gpu_is_an_extraction_error_not_a_gpu_failure(tmp_path, monkeypatch):
-    from dedup.features import ExtractionError, frames
+    from dedup.features import ExtractionError
+    from dedup.features.frames import decode_frames, nvdec
 
-    monkeypatch.setattr(frames, "_gpu_decode_failure", None)
+    monkeypatch.setattr(nvdec.STATE, "failure", None)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     with pytest.raises(ExtractionError, match="cannot open"):
-        frames.decode_frames(broken, 5.0, device="cuda")
-    assert frames._gpu_decode_failure is None
+        decode_frames(broken, 5.0, device="cuda")
+    assert nvdec.STATE.failure is None
 
 
 def test_the_decode_device_follows_the_embedding_device_unless_set():

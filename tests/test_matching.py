@@ -108,22 +108,22 @@ def source() -> Footage:
 def test_a_copy_of_the_whole_video_is_a_duplicate(source):
     result = score_pair(video(sample(source, 0, 20), id=1), video(sample(source, 0, 20), id=2))
     assert result.label in {"exact", "near_duplicate"}
-    assert result.segments["coverage_a"] == result.segments["coverage_b"] == 1.0
+    assert result.segments.coverage_a == result.segments.coverage_b == 1.0
 
 
 def test_a_trimmed_copy_aligns_at_its_offset(source):
     result = score_pair(video(sample(source, 0, 20), id=1), video(sample(source, 3, 14), id=2))
     assert result.label in DUPLICATE
-    assert result.segments["offset"] == pytest.approx(-3, abs=0.6)
-    assert result.segments["a"][0][0] == pytest.approx(3, abs=1)
+    assert result.segments.offset == pytest.approx(-3, abs=0.6)
+    assert result.segments.a[0][0] == pytest.approx(3, abs=1)
 
 
 def test_a_copy_with_an_added_intro_aligns_after_the_intro(source):
     intro = sample(Footage(99, 10), 0, 4)
     result = score_pair(video(sample(source, 0, 16), id=1), video(intro + sample(source, 0, 16), id=2))
     assert result.label in DUPLICATE
-    assert result.segments["offset"] == pytest.approx(4, abs=0.6)
-    assert result.segments["b"][0][0] == pytest.approx(4, abs=1)
+    assert result.segments.offset == pytest.approx(4, abs=0.6)
+    assert result.segments.b[0][0] == pytest.approx(4, abs=1)
 
 
 def test_a_ten_second_clip_inside_a_long_video_is_partial(source):
@@ -131,8 +131,8 @@ def test_a_ten_second_clip_inside_a_long_video_is_partial(source):
     clip = video(sample(source, 30, 10), id=2)
     result = score_pair(long, clip)
     assert result.label == "partial"
-    assert result.segments["a"][0][0] == pytest.approx(30, abs=1)
-    assert result.segments["coverage_b"] == 1.0 and result.segments["coverage_a"] < 0.2
+    assert result.segments.a[0][0] == pytest.approx(30, abs=1)
+    assert result.segments.coverage_b == 1.0 and result.segments.coverage_a < 0.2
 
 
 @pytest.mark.parametrize("speed", [1.25, 0.8])
@@ -141,9 +141,9 @@ def test_a_speed_changed_copy_aligns(source, speed):
         video(sample(source, 0, 30), id=1), video(sample(source, 0, int(30 / speed) - 1, speed), id=2)
     )
     assert result.label in DUPLICATE
-    assert result.segments["speed"] == pytest.approx(1 / speed, abs=0.05) or result.segments[
-        "speed"
-    ] == pytest.approx(speed, abs=0.05)
+    assert result.segments.speed == pytest.approx(
+        1 / speed, abs=0.05
+    ) or result.segments.speed == pytest.approx(speed, abs=0.05)
 
 
 def test_a_short_copy_cut_half_a_second_off_aligns_when_sampled_at_4_fps():
@@ -154,8 +154,8 @@ def test_a_short_copy_cut_half_a_second_off_aligns_when_sampled_at_4_fps():
         video(sample(fast, 0, 9, rate=4), id=1, rate=4), video(sample(fast, 0.5, 6, rate=4), id=2, rate=4)
     )
     assert dense.label in DUPLICATE
-    assert dense.segments["offset"] == pytest.approx(-0.5, abs=0.15)
-    assert dense.segments["a"][0][0] == pytest.approx(0.5, abs=0.6)
+    assert dense.segments.offset == pytest.approx(-0.5, abs=0.15)
+    assert dense.segments.a[0][0] == pytest.approx(0.5, abs=0.6)
     sparse = score_pair(video(sample(fast, 0, 9), id=1), video(sample(fast, 0.5, 6), id=2))
     assert sparse.score < dense.score - 0.2
 
@@ -165,16 +165,16 @@ def test_a_densely_sampled_clip_aligns_inside_a_long_video_sampled_at_1_fps(sour
     clip = video(sample(source, 30.5, 8, rate=4), id=2, rate=4)
     result = score_pair(long, clip)
     assert result.label == "partial"
-    assert result.segments["offset"] == pytest.approx(-30.5, abs=0.15)
-    assert result.segments["a"][0][0] == pytest.approx(31, abs=0.6)
-    assert result.segments["coverage_b"] > 0.85 and result.segments["coverage_a"] < 0.15
+    assert result.segments.offset == pytest.approx(-30.5, abs=0.15)
+    assert result.segments.a[0][0] == pytest.approx(31, abs=0.6)
+    assert result.segments.coverage_b > 0.85 and result.segments.coverage_a < 0.15
 
 
 def test_three_shared_seconds_are_not_a_partial_copy_but_a_three_second_clip_is(source):
     a = video(sample(Footage(5, 20), 0, 8) + sample(source, 10, 3) + sample(Footage(6, 20), 0, 8), id=1)
     b = video(sample(Footage(7, 20), 0, 6) + sample(source, 10, 3) + sample(Footage(8, 20), 0, 6), id=2)
     shared = score_pair(a, b)
-    assert shared.breakdown["matched_frames"] == 3 and shared.label not in DUPLICATE
+    assert shared.breakdown.matched_frames == 3 and shared.label not in DUPLICATE
     clip = score_pair(video(sample(source, 0, 20), id=3), video(sample(source, 10, 3), id=4))
     assert clip.label == "partial"
     longer = score_pair(
@@ -195,23 +195,23 @@ def test_thumbnail_motion_confirms_a_blurred_copy_that_the_embeddings_doubt():
 
     assert score_pair(original, clip(None)).label not in DUPLICATE
     confirmed = score_pair(original, clip(thumbs.seconds(5, 6)))
-    assert confirmed.label == "partial" and confirmed.breakdown["low_res_motion"] > 0.95
-    assert confirmed.segments["offset"] == pytest.approx(-5, abs=0.5)
+    assert confirmed.label == "partial" and confirmed.breakdown.low_res_motion > 0.95
+    assert confirmed.segments.offset == pytest.approx(-5, abs=0.5)
     mirrored = thumbs.seconds(5, 6).reshape(-1, 16, 16)[:, :, ::-1].reshape(6, 256)
     assert score_pair(original, clip(mirrored)).label == "partial"
     # thumbnails of another moment move otherwise: no help
     other_moment = score_pair(original, clip(thumbs.seconds(9, 6)))
-    assert other_moment.label not in DUPLICATE and other_moment.breakdown["low_res_motion"] < 0.5
+    assert other_moment.label not in DUPLICATE and other_moment.breakdown.low_res_motion < 0.5
 
 
 def test_in_look_alike_footage_the_thumbnails_find_the_moment_the_pictures_miss():
     look, thumbs = LookAlike(6, 30), Thumbnails(6, 30)
     original = video(sample(look, 0, 14), id=1, noise=0.2, thumbs=thumbs.seconds(0, 14))
     blind = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5))
-    assert blind.segments.get("offset") != pytest.approx(-5, abs=0.5)  # the vote picks another moment
+    assert blind.segments.offset != pytest.approx(-5, abs=0.5)  # the vote picks another moment
     found = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5, thumbs=thumbs.seconds(5, 6)))
-    assert found.breakdown["aligned_by"] == "motion"
-    assert found.segments["offset"] == pytest.approx(-5, abs=0.5) and found.label == "partial"
+    assert found.breakdown.aligned_by == "motion"
+    assert found.segments.offset == pytest.approx(-5, abs=0.5) and found.label == "partial"
 
 
 def test_in_look_alike_footage_the_soundtrack_finds_the_moment_the_pictures_miss():
@@ -224,10 +224,10 @@ def test_in_look_alike_footage_the_soundtrack_finds_the_moment_the_pictures_miss
     original = video(sample(look, 0, 14), id=1, noise=0.2, fingerprint=song)
     clip = video(sample(look, 5, 6), id=2, noise=0.5, fingerprint=song[start : start + 48].copy())
     blind = score_pair(original, video(sample(look, 5, 6), id=2, noise=0.5))
-    assert blind.segments.get("offset") != pytest.approx(-5, abs=0.5)
+    assert blind.segments.offset != pytest.approx(-5, abs=0.5)
     found = score_pair(original, clip)
-    assert found.breakdown["aligned_by"] == "audio"
-    assert found.segments["offset"] == pytest.approx(-5, abs=0.5) and found.label == "partial"
+    assert found.breakdown.aligned_by == "audio"
+    assert found.segments.offset == pytest.approx(-5, abs=0.5) and found.label == "partial"
 
 
 def test_a_clip_of_a_few_seconds_is_heard_on_one_second_of_fingerprint_overlap():
@@ -252,7 +252,7 @@ def test_a_silent_copy_is_not_punished_for_its_silence(source):
     with_sound = video(sample(source, 0, 20), id=1, fingerprint=fp)
     silent = video(sample(source, 0, 20), id=2)
     result = score_pair(with_sound, silent)
-    assert result.audio is None and "audio_missing" in result.breakdown
+    assert result.audio is None and result.breakdown.audio_missing
     twin = score_pair(video(sample(source, 0, 20), id=3), silent)
     assert result.score == pytest.approx(twin.score, abs=0.02)
     assert result.label in {"exact", "near_duplicate"}
@@ -271,7 +271,7 @@ def test_a_shared_intro_does_not_make_two_videos_duplicates():
     a = video(intro + sample(Footage(10, 30), 0, 20), id=1)
     b = video(intro + sample(Footage(11, 30), 0, 20), id=2)
     result = score_pair(a, b)
-    assert result.breakdown["boilerplate"] is True
+    assert result.breakdown.boilerplate is True
     assert result.label not in DUPLICATE
 
 
@@ -388,14 +388,14 @@ def test_stored_fusion_inputs_rescore_exactly_like_a_full_score(source, params):
         ),
     ]
     for a, b in cases:
-        stored = score_pair(a, b).breakdown["fusion"]
+        stored = score_pair(a, b).breakdown.as_json()["fusion"]
         again = score_pair(a, b, params)
         assert classify_one(FusionInputs.from_dict(stored), params) == (again.score, again.label)
 
 
 def _fingerprint_similarity_by_scan(fa, fb, offsets, min_overlap):
     """The offset-by-offset scan the vectorised search replaced: the reference it must equal."""
-    from dedup.matching.score import FP_ITEM_SECONDS
+    from dedup.features.audio import FP_ITEM_SECONDS
 
     best = (0.0, 0.0, 0)
     for off in offsets:
@@ -415,12 +415,8 @@ def _fingerprint_similarity_by_scan(fa, fb, offsets, min_overlap):
     "na, nb, shift", [(480, 480, 0), (480, 200, 150), (60, 900, -1), (9, 12, 0), (300, 30, 0)]
 )
 def test_the_fingerprint_search_finds_what_a_scan_of_every_offset_finds(na, nb, shift):
-    from dedup.matching.score import (
-        FP_ITEM_SECONDS,
-        MIN_FP_OVERLAP,
-        MIN_FP_OVERLAP_SHORT,
-        fingerprint_similarity,
-    )
+    from dedup.features.audio import FP_ITEM_SECONDS
+    from dedup.matching.audio import MIN_FP_OVERLAP, MIN_FP_OVERLAP_SHORT, fingerprint_similarity
 
     rng = np.random.default_rng(na + nb)
     song = rng.integers(0, 2**32, na + nb + 400, dtype=np.uint64).astype(np.uint32)

@@ -37,10 +37,12 @@ def extract_features(
     frame_memory_mb: int = 0,
     sha256: bool = True,
     decode_device: str = "cpu",
+    nvdec_download_all: bool = False,
     audio: Callable[[Path], AudioFeatures | None] = extract_audio,
 ) -> VideoFeatures:
     """Probe, hash the file (unless `sha256` is False), extract the audio signals, sample frames
-    (decoded on `decode_device`: "cpu", or "cuda" for NVDEC where it can; at most `max_frames`,
+    (decoded on `decode_device`: "cpu", or "cuda" for NVDEC where it can, `nvdec_download_all` as
+    `decode_frames` takes it; at most `max_frames`,
     fewer where their pictures would take more than `frame_memory_mb`, 0 for no such limit), pHash
     and thumbnail them and embed them with `embedder` (an `Embedder`), timing each stage in this
     process's CPU seconds. Raises ExtractionError for a file that cannot be processed.
@@ -74,7 +76,14 @@ def extract_features(
     )
     fps = sampling_fps(probe.duration, dense_min_frames, budget)
     frames = timed(
-        "decode", sample_frames, path, probe.duration, fps=fps, max_frames=budget, device=decode_device
+        "decode",
+        sample_frames,
+        path,
+        probe.duration,
+        fps=fps,
+        max_frames=budget,
+        device=decode_device,
+        nvdec_download_all=nvdec_download_all,
     )
     if frames.turned:  # the stream's size is the stored picture's; players show it turned
         probe = probe.turned()

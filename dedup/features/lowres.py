@@ -2,7 +2,7 @@
 
 Heavy blur and re-encoding move a CNN embedding a long way and a 16x16 grey image hardly at all,
 so how the thumbnails change over aligned seconds confirms a copy the embedding doubts (see
-`dedup.matching.score.low_res_motion`). 256 bytes a frame.
+`dedup.matching.visual.low_res_motion`). 256 bytes a frame.
 """
 
 import numpy as np

@@ -7,7 +7,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import ExtractionError
 
@@ -202,7 +202,7 @@ def _sha256_of(fh: BinaryIO, chunk: int) -> str:
     return digest.hexdigest()
 
 
-def main_video_stream(container):
+def main_video_stream(container: Any) -> Any:
     """The video stream that is the film: the first one that is not a cover picture (an MP4's or
     MKV's album art is a one-picture video stream); None where there is none."""
     import av

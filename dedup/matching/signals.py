@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class VideoSignals:
     mfcc: np.ndarray | None = None
     has_audio: bool = False
     thumbs: np.ndarray | None = None  # (n, 256) uint8 16x16 grey thumbnails; None before feature version 5
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audio_usable(self) -> bool:
@@ -41,3 +42,7 @@ class ScoringParams:
     similar_threshold: float = 0.70
     partial_threshold: float = 0.73
     frame_match_threshold: float = 0.60
+
+
+def clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
