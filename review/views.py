@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from dedup.features.probe import FileRefused, reopenable_path
-from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Verdict, Video
 from dedup.services import video_open
 
 from . import charts, services
 from .explain import decision_sentence, pair_explanation, pair_summary
 from .groups import groups_overview
-from .models import Calibration, Decision, Verdict
+from .models import Calibration, Decision
 from .roles import can_administer, can_decide, can_view
 from .sync import sync_line
 

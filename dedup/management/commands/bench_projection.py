@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand
 
 from dedup.features.projection import fit_basis, project, second_moment
 from dedup.models import Video
-from dedup.services import _frame_embeddings
+from dedup.services import frame_embeddings
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, manifest: str, dims: list, rerank: list, k: int, basis: list, **options):
-        videos, x = _frame_embeddings(
+        videos, x = frame_embeddings(
             "SELECT video_id, embedding FROM dedup_frame WHERE informative AND indexed ORDER BY id", []
         )
         vid = np.array(videos)
