@@ -1,6 +1,6 @@
-"""Candidate search"""
+"""Candidate search: the videos worth scoring against one video, found through index lookups
+(frame embeddings through HNSW, pHash bands, audio hashes, SHA-256), never a scan of all pairs."""
 
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,8 +9,6 @@ from django.db import connection, transaction
 from ..features.embed import BACKBONES
 from ..features.projection import PROJECTED_DIM
 from ..models import Frame, IndexProjection, Video
-
-logger = logging.getLogger(__name__)
 
 # Frames whose near-identical copies sit in at least this many other videos *and* this share of
 # the library are boilerplate (test cards, logos, stock intros): they barely vote and, while
@@ -163,87 +161,28 @@ def _frame_neighbours_group(
         return cursor.fetchall()
 
 
+Vote = tuple[int, float, str]  # (other video, weight, why): one piece of evidence for a candidate
+
+
 def find_candidates(
     video: Video, *, neighbours: int | None = None, min_similarity: float | None = None
 ) -> Candidates:
-    """Index lookups only (HNSW, pHash bands, audio hashes, SHA-256): never a scan of all pairs."""
+    """Index lookups only (HNSW, pHash bands, audio hashes, SHA-256): never a scan of all pairs.
+    Each source of evidence votes; a video's votes add up in the order the sources are asked."""
     conf = settings.ASTRADUP
     k = neighbours or conf["CANDIDATE_NEIGHBOURS"]
     min_sim = min_similarity if min_similarity is not None else conf["CANDIDATE_MIN_SIMILARITY"]
     votes: dict[int, float] = {}
     reasons: dict[int, set] = {}
-
-    def add(vid: int, weight: float, why: str) -> None:
+    embedding, common = _embedding_votes(video, k=k, min_similarity=min_sim)
+    for vid, weight, why in [
+        *_sha256_votes(video),
+        *embedding,
+        *_phash_votes(video, common),
+        *_audio_votes(video),
+    ]:
         votes[vid] = votes.get(vid, 0.0) + weight
         reasons.setdefault(vid, set()).add(why)
-
-    for other in (
-        Video.objects.filter(sha256=video.sha256, status=Video.Status.READY)
-        .exclude(pk=video.pk)
-        .values_list("pk", flat=True)
-        if video.sha256
-        else []
-    ):
-        add(other, 100.0, "sha256")
-
-    library = Video.objects.filter(status=Video.Status.READY).count()
-    common_cutoff = max(COMMON_FRAME_MIN_VIDEOS, int(COMMON_FRAME_LIBRARY_SHARE * library))
-    common: set[int] = set()
-    with connection.cursor() as cursor:
-        # no projection: every frame is in the full index (none carries a projection); ready: the
-        # projected index; a fit filling it: every frame, scanned (the fit dropped the indexes)
-        ready = (
-            IndexProjection.objects.filter(backbone=video.backbone).values_list("ready", flat=True).first()
-        )
-        source = "full" if ready is None else "projected" if ready else "all"
-        projected = source == "projected"
-        fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
-        params = [fetched, k, video.pk] if projected else [k, video.pk]
-        ef_search, connections = search_plan(library_frames())
-        per_frame: dict[int, dict[int, float]] = {}
-        rows = _frame_neighbours(video.backbone, source, params, max(ef_search, fetched), connections)
-        for idx, vid, dist in rows:
-            sim = 1.0 - float(dist)
-            if sim >= min_sim:
-                best = per_frame.setdefault(idx, {})
-                best[vid] = max(best.get(vid, 0.0), sim)
-        for idx, hits in per_frame.items():
-            weight = 1.0
-            if sum(1 for sim in hits.values() if sim >= COMMON_FRAME_SIMILARITY) >= common_cutoff:
-                common.add(idx)
-                weight = COMMON_FRAME_VOTE
-            for vid, sim in hits.items():
-                add(vid, weight * sim, "embedding")
-
-        # pHash: any hash within Hamming distance 3 shares one of the four 16-bit bands exactly
-        cursor.execute(
-            """
-            SELECT DISTINCT f.video_id, q.idx
-            FROM dedup_frame q JOIN dedup_frame f
-              ON (f.phash_b0 = q.phash_b0 OR f.phash_b1 = q.phash_b1 OR f.phash_b2 = q.phash_b2 OR f.phash_b3 = q.phash_b3)
-            WHERE q.video_id = %s AND q.informative AND f.informative AND f.video_id <> q.video_id
-              AND bit_count((f.phash # q.phash)::bit(64)) <= 6
-            """,
-            [video.pk],
-        )
-        phash_hits: dict[int, int] = {}
-        for vid, idx in cursor.fetchall():
-            if idx not in common:
-                phash_hits[vid] = phash_hits.get(vid, 0) + 1
-        for vid, n in phash_hits.items():
-            add(vid, 0.5 * n, "phash")
-
-        if video.audio_fingerprint:
-            cursor.execute(
-                """
-                SELECT o.video_id, count(*) FROM dedup_audiohash q JOIN dedup_audiohash o ON o.value = q.value
-                WHERE q.video_id = %s AND o.video_id <> q.video_id
-                GROUP BY o.video_id HAVING count(*) >= 8
-                """,
-                [video.pk],
-            )
-            for vid, n in cursor.fetchall():
-                add(vid, 0.05 * n, "audio")
     ready = set(
         Video.objects.filter(pk__in=votes.keys(), status=Video.Status.READY).values_list("pk", flat=True)
     )
@@ -255,3 +194,90 @@ def find_candidates(
         reasons={v: r for v, r in reasons.items() if v in ready},
         common_frames=common,
     )
+
+
+def _sha256_votes(video: Video) -> list[Vote]:
+    """Byte-identical files."""
+    if not video.sha256:
+        return []
+    others = (
+        Video.objects.filter(sha256=video.sha256, status=Video.Status.READY)
+        .exclude(pk=video.pk)
+        .values_list("pk", flat=True)
+    )
+    return [(other, 100.0, "sha256") for other in others]
+
+
+def _search_source(backbone: str) -> str:
+    """Which frame index to search (see `frame_neighbours_sql`): no projection, every frame is in
+    the full index (none carries a projection); ready, the projected index; a fit filling it, every
+    frame, scanned (the fit dropped the indexes)."""
+    ready = IndexProjection.objects.filter(backbone=backbone).values_list("ready", flat=True).first()
+    return "full" if ready is None else "projected" if ready else "all"
+
+
+def _embedding_votes(video: Video, *, k: int, min_similarity: float) -> tuple[list[Vote], set[int]]:
+    """The k nearest library frames of each informative frame, each video's best per frame voting
+    its similarity; and the video's common frames (idx), which match too much of the library and
+    vote little."""
+    library = Video.objects.filter(status=Video.Status.READY).count()
+    common_cutoff = max(COMMON_FRAME_MIN_VIDEOS, int(COMMON_FRAME_LIBRARY_SHARE * library))
+    source = _search_source(video.backbone)
+    projected = source == "projected"
+    fetched = PROJECTED_RERANK * k if projected else k  # neighbours each frame takes from the index
+    params = [fetched, k, video.pk] if projected else [k, video.pk]
+    ef_search, connections = search_plan(library_frames())
+    per_frame: dict[int, dict[int, float]] = {}
+    rows = _frame_neighbours(video.backbone, source, params, max(ef_search, fetched), connections)
+    for idx, vid, dist in rows:
+        sim = 1.0 - float(dist)
+        if sim >= min_similarity:
+            best = per_frame.setdefault(idx, {})
+            best[vid] = max(best.get(vid, 0.0), sim)
+    votes: list[Vote] = []
+    common: set[int] = set()
+    for idx, hits in per_frame.items():
+        weight = 1.0
+        if sum(1 for sim in hits.values() if sim >= COMMON_FRAME_SIMILARITY) >= common_cutoff:
+            common.add(idx)
+            weight = COMMON_FRAME_VOTE
+        votes.extend((vid, weight * sim, "embedding") for vid, sim in hits.items())
+    return votes, common
+
+
+def _phash_votes(video: Video, common: set[int]) -> list[Vote]:
+    """Frames whose perceptual hashes are near (common frames left out): any hash within Hamming
+    distance 3 shares one of the four 16-bit bands exactly."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT f.video_id, q.idx
+            FROM dedup_frame q JOIN dedup_frame f
+              ON (f.phash_b0 = q.phash_b0 OR f.phash_b1 = q.phash_b1 OR f.phash_b2 = q.phash_b2 OR f.phash_b3 = q.phash_b3)
+            WHERE q.video_id = %s AND q.informative AND f.informative AND f.video_id <> q.video_id
+              AND bit_count((f.phash # q.phash)::bit(64)) <= 6
+            """,
+            [video.pk],
+        )
+        rows = cursor.fetchall()
+    hits: dict[int, int] = {}
+    for vid, idx in rows:
+        if idx not in common:
+            hits[vid] = hits.get(vid, 0) + 1
+    return [(vid, 0.5 * n, "phash") for vid, n in hits.items()]
+
+
+def _audio_votes(video: Video) -> list[Vote]:
+    """Videos sharing at least 8 audio fingerprint values."""
+    if not video.audio_fingerprint:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT o.video_id, count(*) FROM dedup_audiohash q JOIN dedup_audiohash o ON o.value = q.value
+            WHERE q.video_id = %s AND o.video_id <> q.video_id
+            GROUP BY o.video_id HAVING count(*) >= 8
+            """,
+            [video.pk],
+        )
+        return [(vid, 0.05 * n, "audio") for vid, n in cursor.fetchall()]

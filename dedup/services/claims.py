@@ -1,4 +1,11 @@
-"""Claims"""
+"""Extraction claims. A video is extracted by the process that claims it (a conditional UPDATE).
+That process marks the claim alive from a thread (`claim_heartbeat`); when it dies (a native crash,
+kill -9, the OOM killer, a lost machine) the claim is dead once its process is gone from this host
+or it has been silent for four heartbeats, and the video is tried again, or failed once
+EXTRACT_ATTEMPTS processes have died on it. Who notices: the next claim of the video,
+`claims_recover` (every minute and at each worker start under the cluster, and for its own videos
+at the start of `ingest --sync`), and the parent of a pool of extraction processes, which sees its
+child die (`video_crash_settle`)."""
 
 import logging
 import os
@@ -18,14 +25,6 @@ from ..models import Video
 from .ingest import enqueue_extraction
 
 logger = logging.getLogger(__name__)
-
-# A video is extracted by the process that claims it (a conditional UPDATE). That process marks the
-# claim alive from a thread (`claim_heartbeat`); when it dies (a native crash, kill -9, the OOM killer, a
-# lost machine) the claim is dead once its process is gone from this host or it has been silent
-# for four heartbeats, and the video is tried again, or failed once EXTRACT_ATTEMPTS processes
-# have died on it. Who notices: the next claim of the video, `claims_recover` (every minute and at
-# each worker start under the cluster, and for its own videos at the start of `ingest --sync`),
-# and the parent of a pool of extraction processes, which sees its child die (`video_crash_settle`).
 
 CLAIM_FIELDS = ("status", "attempts", "claimed_by", "heartbeat_at", "started_at")
 

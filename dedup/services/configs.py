@@ -1,4 +1,4 @@
-"""Config versions"""
+"""Scoring config versions: one active at a time, and every pair re-scored under a new one."""
 
 import logging
 

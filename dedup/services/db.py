@@ -1,14 +1,11 @@
-"""Database plumbing: binary COPY into the frame tables, binary reads and the halfvec codec, the frame HNSW index DDL, planner statistics."""
-
-import logging
+"""Database plumbing: binary COPY into the frame tables, binary reads and the halfvec codec, the
+frame HNSW index DDL, planner statistics."""
 
 import numpy as np
 from django.db import connection
 
 from ..features.embed import BACKBONES
 from ..features.projection import PROJECTED_DIM
-
-logger = logging.getLogger(__name__)
 
 # Column: binary COPY type, for the rows video_extract writes. Every column without a database
 # default is listed (Django's `default=` is applied by the ORM only).

@@ -1,4 +1,5 @@
-"""Extraction: the embedder the settings choose, one claimed video's signals extracted and written, stale features found and carried forward."""
+"""Extraction: the embedder the settings choose, one claimed video's signals extracted and written
+in one transaction, stale features found or carried forward."""
 
 import logging
 import time
@@ -69,7 +70,7 @@ def decode_device(embedder) -> str:
 def embedder_prepare() -> None:
     """Make what workers load (the converted model) before starting them, so a pool of fresh
     processes does not convert it once each."""
-    from .features.embed import openvino_ir
+    from ..features.embed import openvino_ir
 
     name, weights, _, runtime = _embedder_choice()
     if runtime == "openvino":
@@ -104,7 +105,7 @@ def _source_checked(video: Video) -> Path:
     inside the folder it was ingested from (or a configured root), so a symlink or FIFO swapped in
     after ingest is never opened. A file changed since ingest loses its ingest-time hash (its
     features come from what is there now) and has its size and time read again."""
-    from .features.probe import FileRefused, regular_file
+    from ..features.probe import FileRefused, regular_file
 
     within = [*import_roots(), upload_folder()]
     if video.root:
@@ -126,107 +127,54 @@ def _source_checked(video: Video) -> Path:
 
 
 def _extract_claimed(video: Video) -> Video:
-    from .features.extract import extract_features
-    from .features.frames import one_per_second
-    from .features.phash import bands
-
-    video_id = video.pk
+    """Read the claimed video's features, then write them under the claim (if it is still ours)."""
     try:
         source = _source_checked(video)
         embedder = current_embedder()
-        features = extract_features(
-            source,
-            embedder,
-            embed_batch=embed_batch(embedder),
-            dense_min_frames=settings.ASTRADUP["DENSE_MIN_FRAMES"],
-            max_frames=settings.ASTRADUP["MAX_FRAMES"],
-            frame_memory_mb=settings.ASTRADUP["FRAME_MEMORY_MB"],
-            sha256=not video.sha256,
-            decode_device=decode_device(embedder),
-        )
+        features = _features_read(source, embedder, sha256=not video.sha256)
     except ExtractionError as exc:
         video.mark_failed(str(exc))
         return video
     except OUTAGE_ERRORS:
         raise  # the database went away (`_source_checked` writes): no fault of the video's
     except Exception as exc:  # an unexpected failure still leaves a readable reason
-        logger.exception("extraction of video %s failed", video_id)
+        logger.exception("extraction of video %s failed", video.pk)
         video.mark_failed(f"internal error: {type(exc).__name__}: {exc}")
         return video
-    probe, frames, hashes, thumbs = features.probe, features.frames, features.hashes, features.thumbs
-    embeddings, audio, timings = features.embeddings, features.audio, dict(features.cpu)
     video.sha256 = video.sha256 or features.sha256
+    return _features_write(video, features, embedder.name)
 
+
+def _features_read(source: Path, embedder, *, sha256: bool):
+    from ..features.extract import extract_features
+
+    conf = settings.ASTRADUP
+    return extract_features(
+        source,
+        embedder,
+        embed_batch=embed_batch(embedder),
+        dense_min_frames=conf["DENSE_MIN_FRAMES"],
+        max_frames=conf["MAX_FRAMES"],
+        frame_memory_mb=conf["FRAME_MEMORY_MB"],
+        sha256=sha256,
+        decode_device=decode_device(embedder),
+    )
+
+
+def _features_write(video: Video, features, backbone: str) -> Video:
+    """Frames, audio hashes and the video's own fields in one transaction, unless the claim was
+    ended meanwhile (taken for dead: another attempt writes). Returns the video as stored."""
+    timings = dict(features.cpu)
     start = time.process_time()
     with transaction.atomic():
-        locked = Video.objects.select_for_update().get(pk=video_id)
+        locked = Video.objects.select_for_update().get(pk=video.pk)
         if locked.status != Video.Status.PROCESSING or locked.claimed_by != video.claimed_by:
-            return locked  # this claim was ended meanwhile (taken for dead): another attempt writes
-        Frame.objects.filter(video_id=video_id).delete()
-        AudioHash.objects.filter(video_id=video_id).delete()
-        indexed = one_per_second(frames.times)
-        basis = projection_basis(embedder.name)
-        projected = project(embeddings, basis) if basis is not None else None
-        copy_rows(
-            "dedup_frame",
-            FRAME_COLUMNS,
-            [
-                [
-                    video_id,
-                    i,
-                    float(frames.times[i]),
-                    bool(frames.informative[i]),
-                    bool(indexed[i]),
-                    h,
-                    *bands(h),
-                    thumbs[i],
-                    embedder.name,
-                    HalfVector(embeddings[i]),
-                    HalfVector(projected[i]) if projected is not None else None,
-                ]
-                for i, h in enumerate(hashes)
-            ],
-        )
-        informative = embeddings[frames.informative] if frames.informative.any() else embeddings
-        pooled = informative.mean(axis=0)
-        pooled = pooled / (np.linalg.norm(pooled) + 1e-9)
-        for name in (
-            "container",
-            "duration",
-            "width",
-            "height",
-            "sar",
-            "fps",
-            "video_codec",
-            "audio_codec",
-            "bitrate",
-            "has_audio",
-        ):
-            setattr(locked, name, getattr(probe, name))
-        locked.size = probe.size
-        if locked.sha256 != video.sha256 and video.sha256:  # hashed here: the file changed since ingest
-            locked.identical_to = (
-                Video.objects.filter(sha256=video.sha256, identical_to__isnull=True)
-                .exclude(pk=video_id)
-                .order_by("pk")
-                .first()
-            )
-        locked.sha256 = video.sha256
-        locked.crop = list(frames.crop)
-        locked.embedding = pooled.tolist()
-        locked.backbone = embedder.name
-        locked.feature_version = FEATURE_VERSION
-        locked.audio_fingerprint = None
-        locked.mfcc = None
-        locked.audio_silent = False
-        if audio is not None:
-            locked.audio_silent = audio.silent
-            if audio.fingerprint is not None:
-                locked.audio_fingerprint = audio.fingerprint.astype("<u4").tobytes()
-                values = np.unique(audio.fingerprint.astype(np.uint32).view(np.int32))
-                copy_rows("dedup_audiohash", AUDIOHASH_COLUMNS, [[video_id, int(v)] for v in values])
-            if audio.mfcc is not None:
-                locked.mfcc = audio.mfcc.astype("<f4").tobytes()
+            return locked
+        Frame.objects.filter(video_id=video.pk).delete()
+        AudioHash.objects.filter(video_id=video.pk).delete()
+        _frames_copy(video.pk, features, backbone)
+        _audio_hashes_copy(video.pk, features.audio)
+        _video_fields_set(locked, features, backbone, sha256=video.sha256)
         locked.status = Video.Status.READY
         locked.error = ""
         locked.heartbeat_at = None
@@ -236,6 +184,92 @@ def _extract_claimed(video: Video) -> Video:
         locked.timings = timings
         locked.save()
     return locked
+
+
+def _frames_copy(video_id: int, features, backbone: str) -> None:
+    """The video's frame rows, with their index projection where the backbone has one."""
+    from ..features.frames import one_per_second
+    from ..features.phash import bands
+
+    frames, embeddings, thumbs = features.frames, features.embeddings, features.thumbs
+    indexed = one_per_second(frames.times)
+    basis = projection_basis(backbone)
+    projected = project(embeddings, basis) if basis is not None else None
+    copy_rows(
+        "dedup_frame",
+        FRAME_COLUMNS,
+        [
+            [
+                video_id,
+                i,
+                float(frames.times[i]),
+                bool(frames.informative[i]),
+                bool(indexed[i]),
+                h,
+                *bands(h),
+                thumbs[i],
+                backbone,
+                HalfVector(embeddings[i]),
+                HalfVector(projected[i]) if projected is not None else None,
+            ]
+            for i, h in enumerate(features.hashes)
+        ],
+    )
+
+
+def _audio_hashes_copy(video_id: int, audio) -> None:
+    """The distinct values of the audio fingerprint, which candidate search joins on."""
+    if audio is None or audio.fingerprint is None:
+        return
+    values = np.unique(audio.fingerprint.astype(np.uint32).view(np.int32))
+    copy_rows("dedup_audiohash", AUDIOHASH_COLUMNS, [[video_id, int(v)] for v in values])
+
+
+PROBED_FIELDS = (
+    "container",
+    "duration",
+    "width",
+    "height",
+    "sar",
+    "fps",
+    "video_codec",
+    "audio_codec",
+    "bitrate",
+    "has_audio",
+)
+
+
+def _video_fields_set(locked: Video, features, backbone: str, *, sha256: str) -> None:
+    """The video's own fields from its features: what the probe read, the pooled embedding, the
+    audio signals, and its byte-identical original where the file was hashed here."""
+    probe, frames, embeddings, audio = features.probe, features.frames, features.embeddings, features.audio
+    informative = embeddings[frames.informative] if frames.informative.any() else embeddings
+    pooled = informative.mean(axis=0)
+    pooled = pooled / (np.linalg.norm(pooled) + 1e-9)
+    for name in PROBED_FIELDS:
+        setattr(locked, name, getattr(probe, name))
+    locked.size = probe.size
+    if locked.sha256 != sha256 and sha256:  # hashed here: the file changed since ingest
+        locked.identical_to = (
+            Video.objects.filter(sha256=sha256, identical_to__isnull=True)
+            .exclude(pk=locked.pk)
+            .order_by("pk")
+            .first()
+        )
+    locked.sha256 = sha256
+    locked.crop = list(frames.crop)
+    locked.embedding = pooled.tolist()
+    locked.backbone = backbone
+    locked.feature_version = FEATURE_VERSION
+    locked.audio_fingerprint = None
+    locked.mfcc = None
+    locked.audio_silent = False
+    if audio is not None:
+        locked.audio_silent = audio.silent
+        if audio.fingerprint is not None:
+            locked.audio_fingerprint = audio.fingerprint.astype("<u4").tobytes()
+        if audio.mfcc is not None:
+            locked.mfcc = audio.mfcc.astype("<f4").tobytes()
 
 
 def stale_videos():

@@ -1,14 +1,11 @@
-"""Duplicate groups"""
-
-import logging
+"""Duplicate groups: connected components of confident pairs and moderators' verdicts, each with
+the copy to keep."""
 
 from django.db import transaction
 from django.db.models.fields.json import KT
 
 from ..matching.groups import Link, group_components, group_links, keep_best
 from ..models import DuplicateGroup, Pair, Verdict, Video
-
-logger = logging.getLogger(__name__)
 
 
 def verdict_edges() -> tuple[list[tuple[int, int, float, str]], set[tuple[int, int]]]:

@@ -1,6 +1,5 @@
 """Ingest: find video files under the given paths, record each once, store uploads, queue extraction."""
 
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Video
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,7 +61,7 @@ def video_open(*, video: Video) -> BinaryIO:
     """The recorded video's file, open for reading, where it still resolves inside the folder it was
     ingested from or a configured root (import roots, uploads); FileRefused otherwise, so that a
     symlink swapped in after ingest is never followed out."""
-    from .features.probe import open_regular
+    from ..features.probe import open_regular
 
     within = [*import_roots(), upload_folder()]
     if video.root:  # "" (no root recorded) must not mean the working directory
@@ -77,7 +74,7 @@ def iter_candidate_files(paths: list[Path], *, within: list[Path] | None = None)
     every one that cannot be examined safely (with the reason). Every file must resolve inside one
     of `within` (None: inside the file or folder given, as the CLI's admin named it), so a symlink
     leading out of an import root is refused and never opened."""
-    from .features.probe import FileRefused, has_video_extension, looks_like_video, refusal_of, regular_file
+    from ..features.probe import FileRefused, has_video_extension, looks_like_video, refusal_of, regular_file
 
     def folders_refused():
         while unreadable:
@@ -125,7 +122,7 @@ def video_ingest(
     work, and neither do concurrent runs over the same files. Files that resolve outside `within`
     (see `iter_candidate_files`), that are no regular files or cannot be read are skipped with the
     reason, never opened."""
-    from .features.probe import FileRefused, open_regular, sha256_file
+    from ..features.probe import FileRefused, open_regular, sha256_file
 
     result = IngestResult()
     for found in iter_candidate_files(paths, within=within):

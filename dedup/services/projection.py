@@ -1,6 +1,6 @@
-"""Index projection"""
+"""The index projection: a low-dimensional basis fitted on the library's frame embeddings, every
+frame's projection stored, and the frame indexes rebuilt on it (docs/matching.md)."""
 
-import logging
 from functools import lru_cache
 
 import numpy as np
@@ -10,8 +10,6 @@ from pgvector import HalfVector
 from ..features.projection import PROJECTED_DIM, fit_basis, project, second_moment
 from ..models import Frame, IndexProjection
 from .db import frame_embeddings, frame_hnsw_indexes, statistics_refresh
-
-logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=4)
@@ -48,19 +46,26 @@ def index_projection_fit(
     million frames, and the full one comes back empty (it holds only frames without a projection,
     migration 0009). Meanwhile candidate search scans, so run it with the workers stopped; a run
     that stopped half-way is repaired by running it again."""
-    import psycopg
-    from pgvector.psycopg.halfvec import register_halfvec_info
-    from psycopg.types import TypeInfo
-
     log = log or (lambda message: None)
-    frames = Frame.objects.filter(model=backbone, informative=True, indexed=True)
-    total = frames.count()
+    total = Frame.objects.filter(model=backbone, informative=True, indexed=True).count()
     if total < min_frames:
         raise ValueError(
             f"{total} indexed frames of {backbone}; fitting a projection needs at least {min_frames} "
             "(a library this small is searched fast enough without one)"
         )
-    step = max(1, -(-total // max_frames))
+    basis, used = _basis_fit(backbone, step=max(1, -(-total // max_frames)), batch=batch)
+    log(f"fitted a {PROJECTED_DIM}-d basis on {used} of {total} indexed frames")
+    projection = _projection_replace(backbone, basis, used)
+    _projections_write(backbone, basis, batch=batch, log=log)
+    _frame_indexes_build(backbone, maintenance_work_mem=maintenance_work_mem, log=log)
+    IndexProjection.objects.filter(pk=projection.pk).update(ready=True)
+    projection.ready = True
+    statistics_refresh()
+    return projection
+
+
+def _basis_fit(backbone: str, *, step: int, batch: int) -> tuple[np.ndarray, int]:
+    """The basis fitted on every `step`-th indexed frame, read in blocks; and how many were used."""
     moment, used, last = None, 0, 0
     while True:
         ids, emb = frame_embeddings(
@@ -74,18 +79,29 @@ def index_projection_fit(
         block = second_moment(emb[::step])
         moment = block if moment is None else moment + block
         used += len(emb[::step])
-    basis = fit_basis(moment)
-    log(f"fitted a {PROJECTED_DIM}-d basis on {used} of {total} indexed frames")
+    return fit_basis(moment), used
 
+
+def _projection_replace(backbone: str, basis: np.ndarray, used: int) -> IndexProjection:
+    """The backbone's frame indexes dropped, its old projection gone from the table and from every
+    frame, the new one stored (not ready yet: candidate search scans meanwhile)."""
     with connection.cursor() as cursor:
         for name, _ in frame_hnsw_indexes(backbone):
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
     with transaction.atomic():
         IndexProjection.objects.filter(backbone=backbone).delete()
         Frame.objects.filter(model=backbone).exclude(index_embedding=None).update(index_embedding=None)
-        projection = IndexProjection.objects.create(
+        return IndexProjection.objects.create(
             backbone=backbone, dim=PROJECTED_DIM, basis=basis.astype("<f4").tobytes(), frames=used
         )
+
+
+def _projections_write(backbone: str, basis: np.ndarray, *, batch: int, log) -> None:
+    """Every frame without a projection given one, in blocks; passes repeat until none is left
+    (workers may write frames meanwhile)."""
+    import psycopg
+    from pgvector.psycopg.halfvec import register_halfvec_info
+    from psycopg.types import TypeInfo
 
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as writer:
@@ -111,13 +127,12 @@ def index_projection_fit(
                 log(f"projected {written} frames")
             if not written:
                 break
+
+
+def _frame_indexes_build(backbone: str, *, maintenance_work_mem: str, log) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SET maintenance_work_mem = %s", [maintenance_work_mem])
         for name, ddl in frame_hnsw_indexes(backbone):
             log(f"building {name}")
             cursor.execute(ddl)
         cursor.execute("RESET maintenance_work_mem")
-    IndexProjection.objects.filter(pk=projection.pk).update(ready=True)
-    projection.ready = True
-    statistics_refresh()
-    return projection

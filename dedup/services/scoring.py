@@ -1,6 +1,6 @@
-"""Scoring"""
+"""Scoring: a video's signals read back, pairs scored and upserted, a ready video matched against
+its candidates."""
 
-import logging
 import time
 
 import numpy as np
@@ -15,8 +15,6 @@ from ..models import Pair, ScoringConfig, Video
 from .candidates import find_candidates
 from .db import frame_rows, halfvecs
 from .groups import groups_refresh
-
-logger = logging.getLogger(__name__)
 
 
 def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignals:
