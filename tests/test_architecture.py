@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def imported(path: Path) -> set[str]:
     """Every module a file imports, relative imports resolved to absolute names."""
     package = ".".join(path.relative_to(ROOT).with_suffix("").parts)
@@ -46,7 +47,9 @@ def test_dedup_never_imports_review(path):
     assert not outside(imported(path), "review")
 
 
-@pytest.mark.parametrize("path", [*modules("dedup"), *modules("review")], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", [*modules("dedup"), *modules("review")], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_the_product_never_imports_the_benchmarks(path):
     # the bench app is installed only on request (ASTRADUP_BENCH): the product must run without it
     assert not outside(imported(path), "bench")
