@@ -31,6 +31,7 @@ import argparse
 import concurrent.futures as cf
 import csv
 import importlib.util
+import itertools
 import json
 import os
 import random
@@ -148,7 +149,7 @@ def terminal_cmd(rng, args, work, out, media_files):
     filters = ["[0:v]null[b0]"]
     cur = "b0"
     k = 0
-    for c, (t0, t1) in enumerate(zip(bounds, bounds[1:])):
+    for c, (t0, t1) in enumerate(itertools.pairwise(bounds)):
         rate = rng.uniform(0.6, 1.4)  # one new line every `rate` s: mostly still frames
         lines = terminal_lines(rng, media_files, rows + int((t1 - t0) / rate) + 3)
         tf = os.path.join(work, "term_%d.txt" % c)
@@ -212,10 +213,10 @@ def slides_cmd(rng, args, work, out, images):
     ]
     cur, k, n_slide, used = "s0", 0, 0, []
     deck = rng.choice(["Quarterly review", "Onboarding", "Architecture", "Roadmap", "Lab meeting"])
-    for c, (t0, t1) in enumerate(zip(bounds, bounds[1:])):
+    for t0, t1 in itertools.pairwise(bounds):
         n = rng.randint(2, 3)  # slides change every few seconds, never across a chapter cut
         edges = [t0 + (t1 - t0) * i / n for i in range(n + 1)]
-        for a, b in zip(edges, edges[1:]):
+        for a, b in itertools.pairwise(edges):
             n_slide += 1
             tf = os.path.join(work, "slide_%02d.txt" % n_slide)
             with open(tf, "w") as f:
@@ -259,7 +260,7 @@ def slides_cmd(rng, args, work, out, images):
                 filters.append("[%s]%s[s%d]" % (cur, boxes, k))
                 cur = "s%d" % k
     filters.append("[1:v]format=yuva420p[ptr]")
-    for c, (t0, t1) in enumerate(zip(bounds, bounds[1:])):  # the pointer rests elsewhere per chapter
+    for c, (t0, t1) in enumerate(itertools.pairwise(bounds)):  # the pointer rests elsewhere per chapter
         k += 1
         filters.append(pointer_overlay(rng, "ptr%d" % c, t0, t1, cur, "s%d" % k))
         cur = "s%d" % k
@@ -366,7 +367,7 @@ def plan_montages(planner, mb, rng, n_montages, hard):
     ctx = planner.ctx
     pool = [o for o in planner.originals if o["dur"] >= 5.0]
     montages = []
-    for m in range(n_montages):
+    for _ in range(n_montages):
         n = rng.randint(3, 6)
         srcs = rng.sample(pool, min(n, len(pool)))
         W, H = rng.choice(MONTAGE_FRAMES)
