@@ -674,6 +674,8 @@ def main(argv=None):
     if args.dry_run:
         for t in sorted(planner.usage):
             print("  %-14s used in %d copies/excerpts" % (t, planner.usage[t]))
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(media, ignore_errors=True)
         return 0
 
     os.makedirs(vdir, exist_ok=True)
