@@ -10,6 +10,7 @@ verdict (`duplicate` or `different`, `via=verdict`): re-scoring never overturns 
 import csv
 import itertools
 import json
+from collections.abc import Sequence
 
 from .matching.breakdown import Breakdown, Segments
 from .models import Pair, Video
@@ -39,8 +40,8 @@ COLUMNS = [
 
 def _pair_row(p: Pair) -> dict:
     seg = Segments.from_json(p.segments)
-    a_seg = seg.span_a or [None, None]
-    b_seg = seg.span_b or [None, None]
+    a_seg: Sequence[float | None] = seg.span_a or [None, None]
+    b_seg: Sequence[float | None] = seg.span_b or [None, None]
     return {
         "a": p.video_a.rel_path,
         "b": p.video_b.rel_path,
@@ -81,7 +82,7 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
         verdict_rows.append(row)
     group_rows = []
     if include_groups:
-        members: dict[int, list[Video]] = {}
+        members: dict[int | None, list[Video]] = {}
         for video in Video.objects.filter(group__isnull=False).only("pk", "rel_path", "group_id"):
             members.setdefault(video.group_id, []).append(video)
         for videos in members.values():
