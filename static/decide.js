@@ -201,24 +201,59 @@
   });
   document.addEventListener("loadeddata", function () { if (frameViewOpen()) drawFrames(); }, true);
 
-  // ---- the next pair's files, ahead: the start of each (its metadata, its first seconds) into the
-  // browser's cache while this pair is looked at; its keyframes are <link rel=prefetch> in the card
+  // ---- the next pair, ahead: its keyframes (decoded by the server on their first request, the
+  // slow part of a first view: <link rel=prefetch>) and the start of its files (their metadata and
+  // first seconds, a Range fetch the players then read from the browser's cache). Started once this
+  // pair's own keyframes in view and both players' metadata are in, so as not to slow them down.
   const PREFETCH_BYTES = 1024 * 1024;
   const prefetched = new Set();
+  let waiting = null;
+  function loaded(card) {
+    const players = card.querySelectorAll("video");
+    for (let i = 0; i < players.length; i++) if (players[i].readyState < 1) return false;
+    const imgs = card.querySelectorAll(".strip img");
+    for (let i = 0; i < imgs.length; i++) {
+      const r = imgs[i].getBoundingClientRect();
+      const inView = r.right > 0 && r.left < window.innerWidth && r.bottom > 0 && r.top < window.innerHeight;
+      if (inView && !imgs[i].complete) return false;
+    }
+    return true;
+  }
   function prefetchUpcoming() {
-    const upcoming = document.querySelector("#pair-card .upcoming[data-media]");
-    if (!upcoming || !window.fetch) return;
-    const shown = [document.getElementById("player-a"), document.getElementById("player-b")]
-      .filter(Boolean).map(function (v) { return new URL(v.src, location.href).pathname; });
-    upcoming.dataset.media.split(/\s+/).forEach(function (url) {
-      if (!url || prefetched.has(url) || shown.indexOf(url) >= 0) return;
-      prefetched.add(url);
-      const options = { credentials: "same-origin", headers: { Range: "bytes=0-" + (PREFETCH_BYTES - 1) }, priority: "low" };
-      fetch(url, options).then(function (r) { return r.arrayBuffer(); }).catch(function () { prefetched.delete(url); });
-    });
+    const card = document.getElementById("pair-card");
+    const upcoming = card && card.querySelector(".upcoming");
+    if (!upcoming) return;
+    if (waiting !== null) clearTimeout(waiting);
+    const started = Date.now();
+    (function attempt() {
+      waiting = null;
+      if (!upcoming.isConnected) return;  // swapped out meanwhile: the new card starts its own
+      if (!loaded(card) && Date.now() - started < 5000) { waiting = setTimeout(attempt, 150); return; }
+      (upcoming.dataset.frames || "").split(/\s+/).forEach(function (url) {
+        if (!url || prefetched.has(url)) return;
+        prefetched.add(url);
+        const link = document.createElement("link");
+        link.rel = "prefetch";
+        link.as = "image";
+        link.href = url;
+        upcoming.appendChild(link);
+      });
+      if (!window.fetch) return;
+      const shown = Array.prototype.map.call(card.querySelectorAll("video"), function (v) {
+        return new URL(v.src, location.href).pathname;
+      });
+      (upcoming.dataset.media || "").split(/\s+/).forEach(function (url) {
+        if (!url || prefetched.has(url) || shown.indexOf(url) >= 0) return;
+        prefetched.add(url);
+        const options = { credentials: "same-origin", headers: { Range: "bytes=0-" + (PREFETCH_BYTES - 1) }, priority: "low" };
+        fetch(url, options).then(function (r) { return r.arrayBuffer(); }).catch(function () { prefetched.delete(url); });
+      });
+    })();
   }
   prefetchUpcoming();
-  document.addEventListener("htmx:afterSettle", prefetchUpcoming);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "pair-card") prefetchUpcoming();
+  });
 
   document.addEventListener("change", function (event) {
     const radio = event.target;

@@ -2,7 +2,7 @@
 (`make bench-review-ui`; docs/review.md has the numbers). A benchmark, not a test: it runs only
 with ASTRADUP_BENCH_REVIEW_UI=1 and asserts nothing about time.
 
-For each decision: the key is pressed as soon as the pair on screen is ready, and two times are
+For each decision: the key is pressed THINK_MS (1 s) after the pair on screen is ready, and two times are
 taken from the key press — the swap (the next pair's card in the page) and ready (its keyframes
 shown and both players holding their file's metadata: the moment a moderator can judge it).
 The file needs nothing newer than the review screen of commit dd82b70, so the same script times
@@ -26,6 +26,8 @@ from .media import make_clip
 
 CHROMIUM = "/usr/bin/chromium"
 DECISIONS = int(os.environ.get("ASTRADUP_BENCH_DECISIONS", "50"))
+# how long the scripted moderator looks at a ready pair before the key: a quick human's glance
+THINK_MS = int(os.environ.get("ASTRADUP_BENCH_THINK_MS", "1000"))
 FRAMES = 8  # sampled frames per video (1 fps over 8 s clips)
 
 pytestmark = [
@@ -152,6 +154,7 @@ def test_fifty_keyboard_decisions(live_server, tmp_path, library, monkeypatch):
         wait(lambda s: s["ready"], "the first pair did not load")
         started = time.perf_counter()
         for i in range(DECISIONS):
+            page.wait_for_timeout(THINK_MS)
             shown = page.evaluate(READY)["pair"]
             t0 = time.perf_counter()
             page.keyboard.press("c" if i % 2 == 0 else "n")
@@ -166,7 +169,8 @@ def test_fifty_keyboard_decisions(live_server, tmp_path, library, monkeypatch):
 
     result = {
         "decisions": DECISIONS,
-        "total_s": round(total, 2),
+        "think_ms": THINK_MS,
+        "total_s": round(total, 2),  # with the think times
         "swap_ms_mean": round(1000 * statistics.mean(swaps)),
         "swap_ms_median": round(1000 * statistics.median(swaps)),
         "ready_ms_mean": round(1000 * statistics.mean(readies)),
