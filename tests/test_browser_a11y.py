@@ -123,6 +123,11 @@ def test_a_refusal_takes_the_focus_and_is_announced(live_server, browser_page, l
     services.pair_claim(pair=pair, user=User.objects.get(username="maria"))
     page = browser_page
     _log_in(page, f"{live_server.url}/review/pairs/{pair.pk}", "bob")
+    page.keyboard.press("Tab")  # whatever has the keyboard's focus shows it
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert ring == ["solid", "3px"], ring
     page.locator("button[data-key=c]").focus()
     page.keyboard.press("Enter")  # refused (409): swapped in, focused, said
     page.wait_for_selector("#pair-card ul.messages li.error")
