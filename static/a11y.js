@@ -14,7 +14,7 @@
   }
   window.astradupAnnounce = announce;
 
-  // A swapped region opts in with data-swap-focus; polled parts (the library's status bar) do not,
+  // A swapped region opts in with data-swap-focus (and names what to read in data-announce); polled parts (the library's status bar) do not,
   // so a poll never takes the focus from where the user is.
   document.addEventListener("htmx:afterSettle", function (event) {
     const old = event.detail.target;
@@ -26,7 +26,11 @@
       if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
       heading.focus({ preventScroll: true });
     }
-    const parts = Array.prototype.map.call(region.querySelectorAll("[data-announce]"), function (el) {
+    // data-announce: the selectors of what to read, in that order
+    const selectors = (region.getAttribute("data-announce") || "").split(",");
+    const found = [];
+    selectors.forEach(function (sel) { if (sel.trim()) found.push.apply(found, region.querySelectorAll(sel.trim())); });
+    const parts = found.map(function (el) {
       return el.textContent.replace(/\s+/g, " ").trim();
     });
     announce(parts.filter(Boolean).join(" "));
