@@ -15,7 +15,7 @@ BENCH_HARD_SEED ?= 11
 BENCH_HARD_OUT ?= /tmp/bench_hard
 BENCH_HARD_DATA ?= var/bench-hard
 
-.PHONY: run test bench bench-hard bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-hard bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-review-ui bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -105,6 +105,14 @@ bench-calibrate: venv
 # after `make bench`: server time of the review screens with 10,000 pairs in the bench library
 bench-review: venv
 	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_review --pairs 10000
+
+# the review screen in Chromium: a scripted moderator's 50 keyboard decisions on a generated library,
+# ms per decision from the key to the next pair's card and to its keyframes and players ready
+bench-review-ui: EXTRA_APT = chromium
+bench-review-ui: system-deps venv
+	rm -rf var/bench-review-ui
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-review-ui ASTRADUP_BENCH_REVIEW_UI=1 \
+	  $(PY) -m pytest -q -s -p no:cacheprovider tests/test_bench_review_ui.py
 
 # the bench folder imported through the REST API and processed by a worker cluster
 bench-api: system-deps venv
