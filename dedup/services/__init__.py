@@ -7,7 +7,14 @@ projection (the index projection), candidates (index lookups for a video's candi
 The names other apps and commands use are importable from here; code inside dedup imports them from
 their module."""
 
-from .candidates import find_candidates, frame_neighbours, frame_neighbours_sql, library_frames, search_plan
+from .candidates import (
+    PROJECTED_RERANK,
+    find_candidates,
+    frame_neighbours,
+    frame_neighbours_sql,
+    library_frames,
+    search_plan,
+)
 from .claims import (
     CLAIM_FIELDS,
     claim_dead_cause,
@@ -48,6 +55,7 @@ from .projection import index_projection_fit
 from .scoring import load_signals, pair_score, pairs_score_again, video_match
 
 __all__ = [
+    "PROJECTED_RERANK",
     "CLAIM_FIELDS",
     "FRAME_COLUMNS",
     "IngestResult",
