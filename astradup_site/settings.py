@@ -133,6 +133,10 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(env_str("ASTRADUP_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 MEDIA_URL = "media/"
+# nginx's internal location for video files and thumbnails (e.g. /_protected): Django checks the
+# request and the file, nginx sends it (X-Accel-Redirect; review.views._accel_redirect). Unset:
+# Django streams them itself, with Range support.
+ASTRADUP_ACCEL_REDIRECT = env_str("ASTRADUP_ACCEL_REDIRECT", "")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
