@@ -29,7 +29,7 @@ def wait_port(port: int, *, deadline: float, process: subprocess.Popen | None = 
                 return
         except OSError:
             if process is not None and process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited with status {process.returncode}") from None
+                raise RuntimeError(f"{process.args!r} exited with status {process.returncode}") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on 127.0.0.1:{port}") from None
             time.sleep(0.2)
