@@ -12,6 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.in"
 ACCEL_PREFIX = "/_protected"  # the internal location of deploy/nginx.conf.in
+# the web server's and the workers' commands after the interpreter, in the deploy check and in
+# docker-compose.yml alike (tests/test_compose.py holds the compose file to them)
+GUNICORN = ["-m", "gunicorn", "-c", "python:astradup_site.gunicorn"]
+WSGI_APP = "astradup_site.wsgi"
+QCLUSTER = ["manage.py", "qcluster"]
+# the compose file's nginx: the same template, rendered into deploy/nginx.compose.conf
+COMPOSE_NGINX = {"listen": "8080", "upstream": "web:8000", "run_dir": Path("/tmp"), "log": "stderr"}
 
 
 def free_port() -> int:
@@ -35,17 +42,20 @@ def wait_port(port: int, *, deadline: float, process: subprocess.Popen | None = 
             time.sleep(0.2)
 
 
-def nginx_config(*, listen: int, upstream: str, run_dir: Path, user: str | None = None) -> str:
+def nginx_config(
+    *, listen: int | str, upstream: str, run_dir: Path, user: str | None = None, log: str | None = None
+) -> str:
     """deploy/nginx.conf.in for nginx on 127.0.0.1:`listen` in front of `upstream` (host:port),
-    its pid, log and temporary files under `run_dir`. `user`: who its worker processes run as
+    its pid, log and temporary files under `run_dir` (a `listen` given as text is used as it
+    is: "8080" listens on every address, as in a container). `user`: who its worker processes run as
     when it is started by root (nginx's default, nobody, cannot read a private temporary folder)."""
     text = NGINX_TEMPLATE.read_text()
     for name, value in {
         "USER": f"user {user};" if user and os.geteuid() == 0 else "",
         "RUN": str(run_dir),
-        "LOG": str(run_dir / "nginx-error.log"),
+        "LOG": log or str(run_dir / "nginx-error.log"),
         "UPSTREAM": upstream,
-        "LISTEN": f"127.0.0.1:{listen}",
+        "LISTEN": listen if isinstance(listen, str) else f"127.0.0.1:{listen}",
     }.items():
         text = text.replace(f"@@{name}@@", value)
     return text

@@ -279,12 +279,17 @@ class Topology:
         )
         web = self.start(
             "gunicorn",
-            [sys.executable, "-m", "gunicorn", "-c", "python:astradup_site.gunicorn"]
-            + ["--bind", f"127.0.0.1:{self.ports['web']}", "astradup_site.wsgi"],
+            [
+                sys.executable,
+                *topology.GUNICORN,
+                "--bind",
+                f"127.0.0.1:{self.ports['web']}",
+                topology.WSGI_APP,
+            ],
             python=True,
         )
         for n in (1, 2):
-            self.start(f"qcluster-{n}", [sys.executable, "manage.py", "qcluster"], python=True)
+            self.start(f"qcluster-{n}", [sys.executable, *topology.QCLUSTER], python=True)
         topology.wait_port(self.ports["web"], deadline=deadline, process=web)
         self.start(
             "nginx",
