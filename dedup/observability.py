@@ -10,13 +10,14 @@ every worker on every machine: the stage histogram comes from the timings each e
 import ipaddress
 import os
 import time
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 # per route (the URL pattern's name), not per URL: one series per view, whatever the ids
 REQUESTS = Counter(
@@ -124,12 +125,15 @@ def stage_histograms() -> dict[str, tuple[list[int], int, float]]:
         return {row[0]: (list(row[3:]), row[1], float(row[2])) for row in cursor.fetchall()}
 
 
+# other apps' series, read at each scrape: callables that yield metric families (review's
+# decisions, registered in review.apps)
+APP_COLLECTORS: list[Callable[[], Iterator[Metric]]] = []
+
+
 class LibraryCollector:
     """The library's numbers, read at each scrape."""
 
     def collect(self):
-        from review.models import Decision
-
         from .models import Pair, ScoringConfig, Video
         from .progress import worker_clusters
         from .views import counts_by
@@ -182,13 +186,8 @@ class LibraryCollector:
             pairs.add_metric([label], counts.get(label, 0))
         yield pairs
 
-        decisions = CounterMetricFamily(
-            "astradup_decisions", "Moderator decisions, by action", labels=["action"]
-        )
-        counts = counts_by(Decision.objects.all(), "action")
-        for action in Decision.Action.values:
-            decisions.add_metric([action], counts.get(action, 0))
-        yield decisions
+        for collect in APP_COLLECTORS:  # the review app's decisions (dedup never imports review)
+            yield from collect()
 
         active = ScoringConfig.objects.filter(is_active=True).values_list("pk", flat=True).first()
         yield GaugeMetricFamily(
