@@ -35,8 +35,8 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 	$(PY) -m lib.portable_pgvector
 
+# gunicorn and a worker cluster on the embedded database (dedup/management/commands/serve.py)
 run: system-deps venv
-	# gunicorn and a worker cluster on the embedded database (dedup/management/commands/serve.py)
 	$(PY) manage.py serve
 
 # browser tests drive Debian's chromium (never a downloaded browser)
