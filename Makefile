@@ -15,7 +15,7 @@ BENCH_HARD_SEED ?= 11
 BENCH_HARD_OUT ?= /tmp/bench_hard
 BENCH_HARD_DATA ?= var/bench-hard
 
-.PHONY: run test bench bench-hard bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-review-ui bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-hard bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-review-ui bench-api deploy-check lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -35,6 +35,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 	$(PY) -m lib.portable_pgvector
 
+# gunicorn and a worker cluster on the embedded database (dedup/management/commands/serve.py)
 run: system-deps venv
 	$(PY) manage.py serve
 
@@ -119,6 +120,13 @@ bench-api: system-deps venv
 	rm -rf var/bench-api
 	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-api ASTRADUP_IMPORT_ROOTS=$(BENCH_OUT) \
 	  $(PY) manage.py bench_api_import $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
+
+# the production topology on this machine (PostgreSQL 15 + pgvector, Redis, gunicorn behind nginx,
+# two worker clusters on loopback ports, in a temporary folder), used through nginx and stopped
+# with SIGTERM (scripts/deploy_check.py; DEPLOY_CHECK_ARGS=--keep keeps its folder)
+deploy-check: EXTRA_APT = nginx-light redis-server postgresql-15 postgresql-server-dev-15
+deploy-check: system-deps venv
+	$(PY) scripts/deploy_check.py $(DEPLOY_CHECK_ARGS)
 
 clean:
 	rm -rf var/test var/bench

@@ -52,6 +52,8 @@ if ASTRADUP_BENCH:
     INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
+    # first: it times the whole of every request (/metrics)
+    "dedup.observability.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -133,10 +135,15 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = Path(env_str("ASTRADUP_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 MEDIA_URL = "media/"
+# nginx's internal location for video files and thumbnails (e.g. /_protected): Django checks the
+# request and the file, nginx sends it (X-Accel-Redirect; review.views._accel_redirect). Unset:
+# Django streams them itself, with Range support.
+ASTRADUP_ACCEL_REDIRECT = env_str("ASTRADUP_ACCEL_REDIRECT", "")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        # hashed names, collected by `serve` at start (dedup.staticfiles)
+        "BACKEND": "dedup.staticfiles.ManifestStaticStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -182,6 +189,10 @@ ASTRADUP_TOKEN_FAILURE_LIMIT = env_int("ASTRADUP_TOKEN_FAILURE_LIMIT", 20)
 ASTRADUP_TOKEN_LOCKOUT_SECONDS = env_int("ASTRADUP_TOKEN_LOCKOUT_SECONDS", 900)
 # /health details (counts, versions, workers) for monitoring without a login: `Authorization: Bearer …`
 ASTRADUP_METRICS_TOKEN = env_str("ASTRADUP_METRICS_TOKEN", "")
+# /metrics (Prometheus) answers ASTRADUP_METRICS_TOKEN, or clients in these addresses or networks
+# (e.g. 10.0.0.5,192.168.1.0/24). Behind nginx every client is nginx's address unless
+# DJANGO_BEHIND_PROXY is on, so 127.0.0.1 here would open /metrics to everyone through it.
+ASTRADUP_METRICS_ALLOWED_IPS = env_list("ASTRADUP_METRICS_ALLOWED_IPS", [])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -274,11 +285,27 @@ ASTRADUP: dict[str, Any] = {
     "CALIBRATION_TARGET_PRECISION": env_float("ASTRADUP_CALIBRATION_TARGET_PRECISION", 0.99),
 }
 
+# ASTRADUP_LOG_FORMAT=json: one JSON object a line (time, level, logger, message, and an
+# exception's traceback), for a log collector; gunicorn's own lines too (astradup_site/gunicorn.py)
+ASTRADUP_LOG_FORMAT = env_str("ASTRADUP_LOG_FORMAT", "plain")
+LOG_FORMATTERS: dict[str, Any] = {
+    "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+    },
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": LOG_FORMATTERS,
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if ASTRADUP_LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("ASTRADUP_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

@@ -109,6 +109,11 @@ def sees_health_details(request: HttpRequest) -> bool:
 
     if request.user.is_authenticated and can_view(request.user):
         return True
+    return presents_metrics_token(request)
+
+
+def presents_metrics_token(request: HttpRequest) -> bool:
+    """`Authorization: Bearer <ASTRADUP_METRICS_TOKEN>` (compared in constant time); never without a token set."""
     token = settings.ASTRADUP_METRICS_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, presented = header.partition(" ")

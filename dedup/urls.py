@@ -6,6 +6,9 @@ app_name = "dedup"
 urlpatterns = [
     path("", views.library, name="library"),
     path("health", views.health, name="health"),
+    path("health/live", views.health_live, name="health_live"),
+    path("health/ready", views.health_ready, name="health_ready"),
+    path("metrics", views.metrics, name="metrics"),
     path("upload", views.library_upload, name="upload"),
     path("library/status", views.library_status, name="library_status"),
 ]

@@ -134,10 +134,44 @@ def library_upload(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def health_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: this process answers. Nothing else is asked (a database outage must not make an
+    orchestrator restart every web server)."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def health_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, pgvector and broker answer (dedup.observability.readiness); 503
+    otherwise. What each said, and the workers seen, only for those who may see /health's details."""
+    from .observability import readiness
+
+    ok, body = readiness()
+    shown = body if sees_health_details(request) else {}
+    return JsonResponse({"status": "ok" if ok else "error", **shown}, status=200 if ok else 503)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format, for ASTRADUP_METRICS_TOKEN or ASTRADUP_METRICS_ALLOWED_IPS only."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from .observability import may_scrape, registry
+
+    if not may_scrape(request):
+        return HttpResponse(
+            "metrics need ASTRADUP_METRICS_TOKEN or an allowed address\n",
+            status=403,
+            content_type="text/plain",
+        )
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness for anyone (`{"status": "ok"}`, or 503); counts, versions and workers only for
     users with a role or a caller with the metrics token (dedup.security.sees_health_details)."""
-    from django_q.models import OrmQ
+    from django_q.brokers import get_broker
     from django_q.status import Stat
 
     details = sees_health_details(request)
@@ -149,7 +183,7 @@ def health(request: HttpRequest) -> JsonResponse:
         if details:
             body["database"] = "ok"
             body["pgvector"] = row[0] if row else None
-            body["queued_tasks"] = OrmQ.objects.count()
+            body["queued_tasks"] = get_broker().queue_size()  # the ORM's or Redis' queue
             body["videos"] = counts_by(Video.objects.all(), "status")
     except Exception as exc:  # report, don't crash: this is what monitoring polls
         # the error names hosts and users: only for those who may see the details

@@ -22,3 +22,9 @@ class ReviewConfig(AppConfig):
         # after every migrate (and the test runner's flushes), once Django has created the
         # permission rows that the role groups are given
         post_migrate.connect(_grant_roles, sender=self, dispatch_uid="review.grant_roles")
+        from dedup.observability import APP_COLLECTORS
+
+        from .metrics import decision_metrics
+
+        if decision_metrics not in APP_COLLECTORS:
+            APP_COLLECTORS.append(decision_metrics)

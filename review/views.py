@@ -2,6 +2,7 @@ import mimetypes
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from dedup.access import can_administer, can_decide, role_required, viewer_required
 from dedup.features.probe import FileRefused, reopenable_path
@@ -395,25 +396,56 @@ def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
         tmp = cache.with_suffix(".tmp")
         tmp.write_bytes(jpeg.tobytes())
         tmp.replace(cache)
-    response = FileResponse(open(cache, "rb"), content_type="image/jpeg")
+    # a file of ours under the data dir: nginx may send it by name
+    response = _accel_redirect(os.path.realpath(cache), "image/jpeg") or FileResponse(
+        open(cache, "rb"), content_type="image/jpeg"
+    )
     response["Cache-Control"] = "private, max-age=86400"
     return response
 
 
+def _accel_redirect(real_path: str, content_type: str) -> HttpResponse | None:
+    """With ASTRADUP_ACCEL_REDIRECT (the prefix of nginx's internal location; docs/operations.md)
+    an empty response whose X-Accel-Redirect names the file: nginx sends it, answering Range and
+    HEAD itself, and Python holds no connection for the length of a video. None without it: the
+    caller streams the file (the range view below). `real_path` must be the checked file's path
+    with no symbolic link left in it; nginx's location refuses to follow any (disable_symlinks),
+    so a link swapped in after the check is not followed out of the roots either."""
+    prefix = settings.ASTRADUP_ACCEL_REDIRECT
+    if not prefix:
+        return None
+    response = HttpResponse(content_type=content_type)
+    # percent-encoded: nginx decodes it, and a "?" or "%" in a file name must not cut or change it
+    response["X-Accel-Redirect"] = prefix.rstrip("/") + quote(real_path)
+    return response
+
+
 @login_required
-@require_GET
+@require_safe
 @viewer_required
 def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
-    """The video file, with HTTP Range support so players can seek."""
+    """The video file, with HTTP Range support so players can seek (HEAD too: players and
+    monitoring ask for the size)."""
     video = get_object_or_404(Video, pk=video_id)
     try:
         # what is served is the file checked to lie inside the video's roots, by its descriptor
         fh = video_open(video=video)
     except FileRefused as exc:
         raise Http404(f"file not available: {exc}") from exc
+    content_type = mimetypes.guess_type(Path(video.path).name)[0] or "video/mp4"
+    if settings.ASTRADUP_ACCEL_REDIRECT:
+        # the file the descriptor holds, by the path the kernel resolved when it was opened
+        with fh:
+            try:
+                real = os.readlink(f"/proc/self/fd/{fh.fileno()}")
+            except OSError:  # no /proc: the name, resolved now (nginx still follows no link)
+                real = os.path.realpath(video.path)
+        response = _accel_redirect(real, content_type)
+        assert response is not None
+        response["Cache-Control"] = "private, max-age=3600"  # nginx adds its own ETag
+        return response
     stat = os.fstat(fh.fileno())
     size = stat.st_size
-    content_type = mimetypes.guess_type(Path(video.path).name)[0] or "video/mp4"
     # cacheable with a validator: the start of the next pair's files, fetched ahead by the pair
     # screen (static/decide.js), is then played from the browser's cache, which keeps byte ranges
     # only of responses it can validate

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,6 +75,36 @@ def _assert_stopped(*groups: list[psutil.Process]) -> None:
     for processes in groups:
         gone, alive = psutil.wait_procs(processes, timeout=30)
         assert not alive, [p.cmdline() for p in alive]
+
+
+def test_serve_runs_gunicorn_with_hashed_static_files(tmp_path):
+    """No `runserver` in what `make run` starts: gunicorn answers, and the pages link the static
+    files by their hashed names (collected at start), which are served with a long cache life."""
+    server, env, workers = _serve(tmp_path)
+    try:
+        port = _port(server)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=10) as response:
+            assert response.headers["Server"].startswith("gunicorn")
+            page = response.read().decode()
+        css = re.search(r'href="(/static/astradup\.[0-9a-f]{12}\.css)"', page)
+        assert css, "the stylesheet is not linked by its hashed name"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{css.group(1)}", timeout=10) as response:
+            assert response.status == 200 and "immutable" in response.headers["Cache-Control"]
+        web = [
+            p
+            for p in psutil.Process(server.pid).children(recursive=True)
+            if "gunicorn" in " ".join(p.cmdline())
+        ]
+        assert len(web) >= 2  # the arbiter and its worker processes
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        _assert_stopped(web, workers, _database_processes(tmp_path))
+    finally:
+        _stop(server, workers, tmp_path)
+
+
+def _port(server: subprocess.Popen) -> int:
+    return int(server.args[-1].rpartition(":")[2])
 
 
 def test_sigterm_stops_the_server_and_its_worker_cluster(tmp_path):
