@@ -261,10 +261,10 @@ ASTRADUP = {
     "EXTRACT_ATTEMPTS": env_int("ASTRADUP_EXTRACT_ATTEMPTS", 3),
     "IMPORT_ROOTS": env_list("ASTRADUP_IMPORT_ROOTS", [str(DATA_DIR / "import")]),
     "UPLOAD_MAX_MB": env_int("ASTRADUP_UPLOAD_MAX_MB", 2048),
-    # HNSW search breadth; auto (0): scaled with the library's size (dedup.services.search_plan)
+    # HNSW search breadth; auto (0): scaled with the library's size (dedup.services.candidates.search_plan)
     "HNSW_EF_SEARCH": env_auto_int("ASTRADUP_HNSW_EF_SEARCH"),
     "CANDIDATE_NEIGHBOURS": env_int("ASTRADUP_CANDIDATE_NEIGHBOURS", 40),
-    # connections one video's frame search is split over (dedup.services.frame_neighbours); auto (0):
+    # connections one video's frame search is split over (dedup.services.candidates.frame_neighbours); auto (0):
     # by the library's size, as the breadth
     "CANDIDATE_SEARCH_CONNECTIONS": env_auto_int("ASTRADUP_CANDIDATE_SEARCH_CONNECTIONS"),
     "CANDIDATE_MIN_SIMILARITY": env_float("ASTRADUP_CANDIDATE_MIN_SIMILARITY", 0.60),

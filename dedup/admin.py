@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from .models import DuplicateGroup, IndexProjection, Pair, ScoringConfig, Video
-from .services import config_activate
+from .services.configs import config_activate
 
 
 @admin.register(ScoringConfig)
@@ -10,13 +10,7 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         "id",
         "name",
         "is_active",
-        "visual_weight",
-        "audio_weight",
-        "metadata_weight",
-        "exact_threshold",
-        "near_threshold",
-        "similar_threshold",
-        "partial_threshold",
+        *ScoringConfig.PARAM_FIELDS,
         "based_on",
         "created_at",
         "activated_at",

@@ -13,33 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from review.roles import can_decide, can_view
-
-from . import services
+from .access import CanChange, CanView
 from .exports import write_matches
 from .features.probe import refusal_of
 from .models import DuplicateGroup, Pair, Video
-
-
-class CanView(BasePermission):
-    message = "You need the viewer, moderator or admin role."
-
-    def has_permission(self, request, view):
-        return can_view(request.user)
-
-
-class CanChange(BasePermission):
-    message = "Only moderators and admins change the library."
-
-    def has_permission(self, request, view):
-        return can_view(request.user) and (
-            request.method in ("GET", "HEAD", "OPTIONS") or can_decide(request.user)
-        )
-
+from .services.ingest import IngestResult, UploadRefused, import_roots, video_ingest, video_upload
 
 # ---------------------------------------------------------------- errors
 
@@ -170,7 +151,7 @@ class ImportIn(serializers.Serializer):
     )
 
     def validate_paths(self, paths: list[str]) -> list[Path]:
-        roots = services.import_roots()
+        roots = import_roots()
         checked = []
         for raw in paths:
             try:
@@ -212,7 +193,7 @@ class ImportOut(serializers.Serializer):
     )
 
 
-def _import_body(result: services.IngestResult) -> dict:
+def _import_body(result: IngestResult) -> dict:
     return {
         "created": result.created,
         "existing": result.existing,
@@ -273,7 +254,7 @@ class ImportApi(ApiView):
         data = ImportIn(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
-            result = services.video_ingest(paths=data.validated_data["paths"], within=services.import_roots())
+            result = video_ingest(paths=data.validated_data["paths"], within=import_roots())
         return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
 
 
@@ -288,8 +269,8 @@ class UploadApi(ApiView):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            result = services.video_upload(upload=data.validated_data["file"])
-        except services.UploadRefused as exc:
+            result = video_upload(upload=data.validated_data["file"])
+        except UploadRefused as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
 

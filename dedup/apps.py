@@ -23,11 +23,11 @@ def worker_started(sender, proc_name: str = "", **kwargs) -> None:
 
     from django.db import DatabaseError
 
-    from . import services
+    from .services.claims import claims_recover, claims_recovery_schedule
 
     try:
-        services.claims_recovery_schedule()
-        services.claims_recover()
+        claims_recovery_schedule()
+        claims_recover()
     except DatabaseError as exc:
         logging.getLogger(__name__).warning("recovering dead extraction claims: %s", exc)
 

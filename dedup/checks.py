@@ -73,7 +73,7 @@ def index_projection_check(app_configs, databases=None, **kwargs):
     from django.db.utils import DatabaseError
 
     from .models import IndexProjection
-    from .services import library_frames
+    from .services.candidates import library_frames
 
     try:
         frames = library_frames()
@@ -97,7 +97,7 @@ def index_projection_check(app_configs, databases=None, **kwargs):
 @register()
 def weights_check(app_configs, **kwargs):
     from .features.embed import BACKBONES, WeightsMissing
-    from .services import backbone_weights
+    from .services.extraction import backbone_weights
 
     name = settings.ASTRADUP["BACKBONE"]
     if name not in BACKBONES:

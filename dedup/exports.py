@@ -12,6 +12,7 @@ import itertools
 import json
 
 from .models import Pair, Video
+from .services.groups import verdict_edges
 
 COLUMNS = [
     "a",
@@ -63,8 +64,6 @@ def _pair_row(p: Pair) -> dict:
 
 def pair_rows(pairs=None, *, include_groups: bool = True):
     # a moderator's verdict is the answer for its pair, whatever any score or group says
-    from review.services import verdict_edges
-
     confirmed, rejected = verdict_edges()
     confirmed_keys = {(a, b) for a, b, *_ in confirmed}
     pairs = pairs if pairs is not None else Pair.objects.all()

@@ -1,8 +1,11 @@
 import numpy as np
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from pgvector.django import HalfVectorField
+
+from .matching.signals import ScoringParams
 
 
 class ScoringConfig(models.Model):
@@ -72,6 +75,10 @@ class ScoringConfig(models.Model):
 
     def params_equal(self, other: "ScoringConfig") -> bool:
         return all(getattr(self, f) == getattr(other, f) for f in self.PARAM_FIELDS)
+
+    def params(self) -> ScoringParams:
+        """The weights and thresholds as the scorer takes them."""
+        return ScoringParams(**{f: getattr(self, f) for f in self.PARAM_FIELDS})
 
     PARAM_FIELDS = (
         "visual_weight",
@@ -312,3 +319,34 @@ class Pair(models.Model):
     @property
     def is_duplicate(self) -> bool:
         return self.label in self.DUPLICATE_LABELS
+
+
+class Verdict(models.Model):
+    """A moderator's settled answer for two videos. Keyed by the videos, not by the Pair row, so it
+    survives re-extraction and re-scoring: a pair judged "not a duplicate" never returns to the queue.
+    Written by review (its decisions); read here too, by groups and exports, so it lives beside Pair
+    (review depends on dedup, never the reverse). The table was review_verdict before migration 0013."""
+
+    class Kind(models.TextChoices):
+        DUPLICATE = "duplicate", "duplicate"
+        NOT_DUPLICATE = "not_duplicate", "not a duplicate"
+
+    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    canonical = models.ForeignKey(Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["video_a", "video_b"], name="verdict_unique"),
+            models.CheckConstraint(
+                condition=models.Q(video_a__lt=models.F("video_b")), name="verdict_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.video_a_id}~{self.video_b_id}: {self.kind}"

@@ -105,7 +105,7 @@ class SecureCookiesOverHttpsMiddleware:
 def sees_health_details(request: HttpRequest) -> bool:
     """Counts, versions and workers of /health: for users with a role, or a caller presenting
     ASTRADUP_METRICS_TOKEN as a Bearer token (monitoring). Anonymous callers get liveness only."""
-    from review.roles import can_view
+    from .access import can_view
 
     if request.user.is_authenticated and can_view(request.user):
         return True

@@ -3,7 +3,11 @@
 from django.conf import settings
 from django.db import transaction
 
-from . import services
+from .services.claims import claim_release, claims_recover
+from .services.configs import pairs_rescore
+from .services.extraction import video_extract
+from .services.outages import outlasting_outages
+from .services.scoring import video_match
 
 
 def _outage_wait() -> float:
@@ -13,29 +17,25 @@ def _outage_wait() -> float:
 
 def extract_video(video_id: int) -> str:
     def work() -> str:
-        video = services.video_extract(video_id=video_id)
+        video = video_extract(video_id=video_id)
         if video.status == video.Status.READY:
             transaction.on_commit(lambda: enqueue_match(video_id))
         return video.status
 
-    return services.outlasting_outages(
-        work, wait=_outage_wait(), again=lambda: services.claim_release(video_id=video_id)
-    )
+    return outlasting_outages(work, wait=_outage_wait(), again=lambda: claim_release(video_id=video_id))
 
 
 def recover_extractions() -> dict:
-    recovered = services.claims_recover()
+    recovered = claims_recover()
     return {"retried": recovered.retried, "failed": recovered.failed}
 
 
 def match_video(video_id: int) -> int:
-    return services.outlasting_outages(
-        lambda: len(services.video_match(video_id=video_id)), wait=_outage_wait()
-    )
+    return outlasting_outages(lambda: len(video_match(video_id=video_id)), wait=_outage_wait())
 
 
 def rescore_pairs(config_id: int) -> dict:
-    return services.pairs_rescore(config_id=config_id)
+    return pairs_rescore(config_id=config_id)
 
 
 def enqueue_match(video_id: int) -> None:

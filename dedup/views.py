@@ -2,20 +2,18 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from review.roles import can_decide, can_view
-
-from . import services
+from .access import can_decide, role_required, viewer_required
 from .models import Frame, Pair, Video
 from .progress import NO_WORKER, ingest_progress, worker_clusters
 from .security import sees_health_details
+from .services.ingest import UploadRefused, video_upload
 
 
 class UploadForm(forms.Form):
@@ -42,6 +40,11 @@ def _library_order(sort: str) -> tuple[str, list]:
     return sort, [first, "rel_path", "pk"]
 
 
+def counts_by(rows: QuerySet, field: str) -> dict:
+    """{value of `field`: rows with it}, in one GROUP BY (values with no rows are absent)."""
+    return dict(rows.order_by().values_list(field).annotate(n=Count("pk")).values_list(field, "n"))
+
+
 def _status_context() -> dict:
     progress = ingest_progress()
     return {
@@ -53,9 +56,8 @@ def _status_context() -> dict:
 
 @login_required
 @require_GET
+@viewer_required
 def library(request: HttpRequest) -> HttpResponse:
-    if not can_view(request.user):
-        raise PermissionDenied("You need the viewer, moderator or admin role.")
     query = request.GET.get("q", "").strip()
     status = request.GET.get("status", "")
     first_frame = (
@@ -90,9 +92,7 @@ def library(request: HttpRequest) -> HttpResponse:
                 ("date", "Added"),
             )
         ],
-        "pair_counts": dict(
-            Pair.objects.values_list("label").annotate(n=Count("pk")).values_list("label", "n")
-        ),
+        "pair_counts": counts_by(Pair.objects.all(), "label"),
         "live": live,
         "upload_form": UploadForm() if can_decide(request.user) else None,
         "upload_max_mb": settings.ASTRADUP["UPLOAD_MAX_MB"],
@@ -103,26 +103,24 @@ def library(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@viewer_required
 def library_status(request: HttpRequest) -> HttpResponse:
     """The library's status bar, polled by htmx: videos per status, the rate, and a warning when
     videos wait and no worker is there to take them."""
-    if not can_view(request.user):
-        raise PermissionDenied("You need the viewer, moderator or admin role.")
     return render(request, "dedup/library.html#ingest-status", _status_context())
 
 
 @login_required
 @require_POST
+@role_required(can_decide, "Only moderators and admins add videos.")
 def library_upload(request: HttpRequest) -> HttpResponse:
-    if not can_decide(request.user):
-        raise PermissionDenied("Only moderators and admins add videos.")
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         messages.error(request, "Choose a file to upload.")
         return redirect("dedup:library")
     try:
-        result = services.video_upload(upload=form.cleaned_data["file"])
-    except services.UploadRefused as exc:
+        result = video_upload(upload=form.cleaned_data["file"])
+    except UploadRefused as exc:
         messages.error(request, str(exc))
         return redirect("dedup:library")
     if result.created and not worker_clusters():
@@ -152,9 +150,7 @@ def health(request: HttpRequest) -> JsonResponse:
             body["database"] = "ok"
             body["pgvector"] = row[0] if row else None
             body["queued_tasks"] = OrmQ.objects.count()
-            body["videos"] = dict(
-                Video.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
-            )
+            body["videos"] = counts_by(Video.objects.all(), "status")
     except Exception as exc:  # report, don't crash: this is what monitoring polls
         # the error names hosts and users: only for those who may see the details
         return JsonResponse(

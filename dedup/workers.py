@@ -22,9 +22,9 @@ def init() -> None:
 
 
 def extract(video_id: int) -> tuple[int, str, str]:
-    from dedup import services
+    from dedup.services.extraction import video_extract
 
-    video = services.video_extract(video_id=video_id)
+    video = video_extract(video_id=video_id)
     return video.pk, video.status, video.error
 
 
@@ -34,7 +34,7 @@ def serve(conn) -> None:
     from django.db import connections
 
     init()
-    from dedup.services import claimant
+    from dedup.services.claims import claimant
 
     conn.send(("ready", claimant()))
     try:
@@ -110,7 +110,8 @@ class _Pool:
     def _died(self, process) -> None:
         from django.conf import settings
 
-        from dedup import services
+        from dedup.models import Video
+        from dedup.services.claims import video_crash_settle
 
         conn, claimed_by, video_id = self.children.pop(process)
         conn.close()
@@ -122,12 +123,12 @@ class _Pool:
                 raise ExtractionAborted(f"the extraction processes could not start ({cause})")
         elif video_id is not None:
             self.start_failures = 0
-            status = services.video_crash_settle(video_id=video_id, claimed_by=claimed_by, cause=cause)
+            status = video_crash_settle(video_id=video_id, claimed_by=claimed_by, cause=cause)
             logger.warning("extraction process died (%s) on video %s: %s", cause, video_id, status)
             self.deaths[video_id] = self.deaths.get(video_id, 0) + 1
             # bounded here too, for a process that died before its claim counted the attempt
             limit = settings.ASTRADUP["EXTRACT_ATTEMPTS"]
-            if status == services.Video.Status.PENDING and self.deaths[video_id] < limit:
+            if status == Video.Status.PENDING and self.deaths[video_id] < limit:
                 self.todo.append(video_id)
         if self.todo and len(self.children) < self.size:
             self._start()
@@ -177,8 +178,8 @@ def extract_many(video_ids: list[int], *, workers: int, progress=lambda items, d
     `spawn` (see `_Pool`: one of them crashing costs one video an attempt, not the run)."""
     from django.db import connections
 
-    from dedup import services
     from dedup.features.audio import warm_up
+    from dedup.services.extraction import embedder_prepare, video_extract
 
     if not video_ids:
         return
@@ -188,9 +189,9 @@ def extract_many(video_ids: list[int], *, workers: int, progress=lambda items, d
         # attempt limit
         warm_up()
         for video_id in progress(video_ids, "extract"):
-            services.video_extract(video_id=video_id)
+            video_extract(video_id=video_id)
         return
-    services.embedder_prepare()
+    embedder_prepare()
     connections.close_all()  # children open their own connections
     for _ in progress(_Pool(video_ids, workers).run(), "extract"):
         pass

@@ -3,21 +3,13 @@
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from dedup.access import CanDecide
 from dedup.api import ApiView, errors
 
 from . import services
 from .models import Decision
-from .roles import can_decide
-
-
-class CanDecide(BasePermission):
-    message = "Only moderators and admins decide pairs."
-
-    def has_permission(self, request, view):
-        return can_decide(request.user)
 
 
 class DecisionIn(serializers.Serializer):

@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 
 def _grant_roles(sender, *, using, apps=global_apps, **kwargs) -> None:
     # flush (between transactional tests) sends post_migrate without the migration state
-    from .roles import roles_grant
+    from dedup.access import roles_grant
 
     try:
         apps.get_model("auth", "Group")

@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from .roles import can_administer
+from dedup.access import can_administer
 
 
 def roles(request: HttpRequest) -> dict:

@@ -1,21 +1,20 @@
 """The team lead's dashboard page (numbers from review.dashboard, pictures from review.charts)."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from dedup.access import viewer_required
+
 from . import charts
 from .dashboard import QUEUE_AGES, dashboard_summarize
-from .roles import can_view
 
 
 @login_required
 @require_GET
+@viewer_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    if not can_view(request.user):
-        raise PermissionDenied("You need the viewer, moderator or admin role.")
     board = dashboard_summarize()
     videos = board.videos
     ages = [name for name, _ in QUEUE_AGES]

@@ -2,12 +2,13 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_POST
+
+from dedup.access import can_decide, role_required, viewer_required
 
 from .groups import (
     exact_groups_pending,
@@ -18,23 +19,19 @@ from .groups import (
 )
 from .groups import resolution_undo as resolution_undo_service
 from .models import Resolution
-from .roles import can_decide, can_view
 from .services import DecisionRefused
 
 GROUPS_PER_PAGE = 50
 SHOWN = {"all": "every group", "open": "waiting for a decision", "exact": "exact groups"}
 
 
-def _decider_required(request: HttpRequest) -> None:
-    if not can_decide(request.user):
-        raise PermissionDenied("Only moderators and admins resolve groups.")
+deciders_only = role_required(can_decide, "Only moderators and admins resolve groups.")
 
 
 @login_required
 @require_GET
+@viewer_required
 def groups_page(request: HttpRequest) -> HttpResponse:
-    if not can_view(request.user):
-        raise PermissionDenied("You need the viewer, moderator or admin role.")
     shown = request.GET.get("show", "open")
     shown = shown if shown in SHOWN else "open"
     overviews = groups_overview()
@@ -69,8 +66,8 @@ def _back(request: HttpRequest, group_id: int | None = None):
 
 @login_required
 @require_POST
+@deciders_only
 def group_resolve_view(request: HttpRequest, group_id: int) -> HttpResponse:
-    _decider_required(request)
     keep = request.POST.get("keep", "")
     try:
         resolution = group_resolve(
@@ -92,8 +89,8 @@ def group_resolve_view(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@deciders_only
 def groups_exact_resolve_view(request: HttpRequest) -> HttpResponse:
-    _decider_required(request)
     try:
         resolution = groups_exact_resolve(user=request.user)
     except DecisionRefused as exc:
@@ -109,8 +106,8 @@ def groups_exact_resolve_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@deciders_only
 def resolution_undo_view(request: HttpRequest, resolution_id: int) -> HttpResponse:
-    _decider_required(request)
     resolution = get_object_or_404(Resolution, pk=resolution_id)
     try:
         resolution_undo_service(resolution=resolution, user=request.user)

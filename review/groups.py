@@ -8,10 +8,10 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from dedup.matching.groups import KeepChoice, Link, keep_choice
-from dedup.models import DuplicateGroup, Frame, Pair, Video
+from dedup.models import DuplicateGroup, Frame, Pair, Verdict, Video
 from dedup.services import groups_refresh
 
-from .models import Claim, Decision, Resolution, Verdict
+from .models import Claim, Decision, Resolution
 from .services import DecisionRefused, decision_record, decision_take_back
 
 # the strongest label first: a member's kind is the strongest link it has to the group

@@ -4,35 +4,6 @@ from django.db import models
 from dedup.models import Pair, Video
 
 
-class Verdict(models.Model):
-    """A moderator's settled answer for two videos. Keyed by the videos, not by the Pair row, so it
-    survives re-extraction and re-scoring: a pair judged "not a duplicate" never returns to the queue."""
-
-    class Kind(models.TextChoices):
-        DUPLICATE = "duplicate", "duplicate"
-        NOT_DUPLICATE = "not_duplicate", "not a duplicate"
-
-    video_a = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
-    video_b = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    canonical = models.ForeignKey(Video, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    decided_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["video_a", "video_b"], name="verdict_unique"),
-            models.CheckConstraint(
-                condition=models.Q(video_a__lt=models.F("video_b")), name="verdict_ordered"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.video_a_id}~{self.video_b_id}: {self.kind}"
-
-
 class Decision(models.Model):
     """The audit row of every moderator action; the labels that calibration learns from."""
 

@@ -24,11 +24,11 @@ from django.utils import timezone
 
 from dedup.matching.breakdown import SEGMENT_SCORE
 from dedup.matching.score import FusionArrays, FusionInputs
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
-from dedup.services import config_activate, groups_refresh, pair_score, scoring_params
+from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
+from dedup.services import config_activate, groups_refresh, pair_score
 
 from . import calibration as calib
-from .models import Calibration, Claim, Decision, Verdict
+from .models import Calibration, Claim, Decision
 
 CLAIM_SECONDS = 300
 SKIP_HIDES_FOR = timedelta(hours=1)
@@ -309,17 +309,6 @@ def decision_take_back(decision: Decision, *, user, at, resolution=None) -> Deci
     )
 
 
-def verdict_edges() -> tuple[list[tuple[int, int, float, str]], set[tuple[int, int]]]:
-    """Confirmed pairs (as edges) and pairs judged not duplicates (never edges)."""
-    confirmed, rejected = [], set()
-    for a, b, kind in Verdict.objects.values_list("video_a_id", "video_b_id", "kind"):
-        if kind == Verdict.Kind.DUPLICATE:
-            confirmed.append((a, b, 1.0, "confirmed"))
-        else:
-            rejected.add((a, b))
-    return confirmed, rejected
-
-
 # ---------------------------------------------------------------- calibration
 
 
@@ -372,7 +361,7 @@ def calibration_run(*, user=None, target: float | None = None, seed: int = 0) ->
         "needed": {"duplicate": max(0, need - n_dup), "not_duplicate": max(0, need - n_not)},
     }
     if ready:
-        report.update(calib.calibrate(x, y, scoring_params(config), target, seed=seed))
+        report.update(calib.calibrate(x, y, config.params(), target, seed=seed))
     return Calibration.objects.create(
         created_by=user if user is not None and user.is_authenticated else None,
         target_precision=target,

@@ -6,30 +6,27 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from dedup.access import can_administer, can_decide, role_required, viewer_required
 from dedup.features.probe import FileRefused, reopenable_path
-from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Verdict, Video
 from dedup.services import video_open
 
 from . import charts, services
 from .explain import decision_sentence, pair_explanation, pair_summary
 from .groups import groups_overview
-from .models import Calibration, Decision, Verdict
-from .roles import can_administer, can_decide, can_view
+from .models import Calibration, Decision
 from .sync import sync_line
 
 RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 256 * 1024
 
-
-def _viewer_required(request: HttpRequest) -> None:
-    if not can_view(request.user):
-        raise PermissionDenied("You need the viewer, moderator or admin role.")
+admin_required = role_required(can_administer, "Calibration needs the admin role.")
+deciders_only = role_required(can_decide, "Only moderators and admins decide pairs.")
 
 
 def _filters(request: HttpRequest) -> dict:
@@ -49,8 +46,8 @@ def _filters(request: HttpRequest) -> dict:
 
 @login_required
 @require_GET
+@viewer_required
 def queue(request: HttpRequest) -> HttpResponse:
-    _viewer_required(request)
     filters = _filters(request)
     pairs = services.queue_pairs(user=request.user, **filters)[:200]
     return render(
@@ -70,8 +67,8 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@viewer_required
 def next_pair_view(request: HttpRequest) -> HttpResponse:
-    _viewer_required(request)
     filters = _filters(request)
     pair = (
         services.next_pair(user=request.user, **filters)
@@ -235,8 +232,8 @@ def _suggested_keep(pair: Pair) -> Video:
 
 @login_required
 @require_GET
+@viewer_required
 def pair_detail(request: HttpRequest, pair_id: int) -> HttpResponse:
-    _viewer_required(request)
     pair = get_object_or_404(Pair.objects.select_related("video_a", "video_b", "config"), pk=pair_id)
     if can_decide(request.user):
         services.pair_claim(pair=pair, user=request.user)
@@ -246,9 +243,8 @@ def pair_detail(request: HttpRequest, pair_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@deciders_only
 def pair_decide_view(request: HttpRequest, pair_id: int) -> HttpResponse:
-    if not can_decide(request.user):
-        raise PermissionDenied("Only moderators and admins decide pairs.")
     action = request.POST.get("action", "")
     canonical = request.POST.get("canonical")
     try:
@@ -305,9 +301,8 @@ def _go_next(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@deciders_only
 def undo(request: HttpRequest) -> HttpResponse:
-    if not can_decide(request.user):
-        raise PermissionDenied("Only moderators and admins decide pairs.")
     undone = services.decision_undo(user=request.user)
     if undone is None:
         messages.info(request, "Nothing to undo.")
@@ -331,8 +326,8 @@ def undo(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@viewer_required
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
-    _viewer_required(request)
     group = get_object_or_404(
         DuplicateGroup.objects.select_related("canonical", "suggested_keep"), pk=group_id
     )
@@ -357,9 +352,9 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@viewer_required
 def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
     """A small JPEG of one sampled frame, decoded once and cached under the data dir."""
-    _viewer_required(request)
     frame = get_object_or_404(Frame.objects.select_related("video"), video_id=video_id, idx=idx)
     # keyed by content, not by id: ids repeat across databases (a rebuilt library, the test database)
     key = frame.video.sha256 or f"id{video_id}"
@@ -392,9 +387,9 @@ def video_frame(request: HttpRequest, video_id: int, idx: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@viewer_required
 def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     """The video file, with HTTP Range support so players can seek."""
-    _viewer_required(request)
     video = get_object_or_404(Video, pk=video_id)
     try:
         # what is served is the file checked to lie inside the video's roots, by its descriptor
@@ -449,15 +444,10 @@ class _FileRange:
 # ---------------------------------------------------------------- calibration (admins)
 
 
-def _admin_required(request: HttpRequest) -> None:
-    if not can_administer(request.user):
-        raise PermissionDenied("Calibration needs the admin role.")
-
-
 @login_required
 @require_GET
+@admin_required
 def calibration_page(request: HttpRequest) -> HttpResponse:
-    _admin_required(request)
     latest = Calibration.objects.select_related("base_config", "applied_config", "created_by").first()
     report = latest.report if latest else {}
     context: dict = {
@@ -504,8 +494,8 @@ CONFIG_ROWS = (
 
 @login_required
 @require_POST
+@admin_required
 def calibration_run_view(request: HttpRequest) -> HttpResponse:
-    _admin_required(request)
     try:
         target = float(request.POST.get("target") or settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"])
         run = services.calibration_run(user=request.user, target=target)
@@ -521,8 +511,8 @@ def calibration_run_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@admin_required
 def calibration_apply_view(request: HttpRequest, calibration_id: int) -> HttpResponse:
-    _admin_required(request)
     run = get_object_or_404(Calibration, pk=calibration_id)
     try:
         config = services.calibration_apply(calibration=run, user=request.user)
@@ -537,8 +527,8 @@ def calibration_apply_view(request: HttpRequest, calibration_id: int) -> HttpRes
 
 @login_required
 @require_POST
+@admin_required
 def config_restore_view(request: HttpRequest, config_id: int) -> HttpResponse:
-    _admin_required(request)
     config = get_object_or_404(ScoringConfig, pk=config_id)
     try:
         services.config_restore(config=config)

@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
-from review.models import Decision, Verdict
+from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
+from review.models import Decision
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
 from dedup.services import groups_refresh
-from review.models import Resolution, Verdict
+from review.models import Resolution
 
 from .test_browser import CHROMIUM, _log_in, _shot, browser_page  # noqa: F401 (a fixture)
 

@@ -8,11 +8,11 @@ from django.core.management import call_command
 from dedup.exports import pair_rows
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
-from dedup.models import Pair, ScoringConfig, Video
+from dedup.models import Pair, ScoringConfig, Verdict, Video
 from dedup.services import config_activate
 from review import calibration as calib
 from review import services
-from review.models import Calibration, Decision, Verdict
+from review.models import Calibration, Decision
 
 from .calibration_data import library as _library
 from .calibration_data import synthetic_pairs

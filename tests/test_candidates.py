@@ -8,6 +8,7 @@ from django.db import connection
 from dedup import services
 from dedup.features.projection import PROJECTED_DIM
 from dedup.models import Frame, IndexProjection, Pair, Video
+from dedup.services import candidates as candidate_search
 
 from .media import concat, make_clip, transcode
 
@@ -193,7 +194,7 @@ def test_the_frame_search_runs_at_the_configured_breadth_outside_a_transaction(c
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")  # the index, as in a real library, not a sort
     try:
-        rows = services.frame_neighbours(video.backbone, "full", [60, video.pk], 100)
+        rows = candidate_search.frame_neighbours(video.backbone, "full", [60, video.pk], 100)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET enable_seqscan")
@@ -208,19 +209,19 @@ def test_a_videos_frames_searched_over_several_connections_find_the_same_neighbo
 
     fill_library(3, clip)
     video = Video.objects.order_by("pk").first()
-    one = services.frame_neighbours(video.backbone, "full", [20, video.pk], 100)
+    one = candidate_search.frame_neighbours(video.backbone, "full", [20, video.pk], 100)
     votes = services.find_candidates(video, min_similarity=-1.0).votes
     settings.ASTRADUP = dict(settings.ASTRADUP, CANDIDATE_SEARCH_CONNECTIONS=3)
     searched = []  # (groups, group) of each statement: the split must really happen
-    group_search = services._frame_neighbours_group
+    group_search = candidate_search._frame_neighbours_group
     monkeypatch.setattr(
-        services,
+        candidate_search,
         "_frame_neighbours_group",
         lambda *a, groups=1, group=0: (
             searched.append((groups, group)) or group_search(*a, groups=groups, group=group)
         ),
     )
-    three = services.frame_neighbours(video.backbone, "full", [20, video.pk], 100, 3)
+    three = candidate_search.frame_neighbours(video.backbone, "full", [20, video.pk], 100, 3)
     assert sorted(searched) == [(3, 0), (3, 1), (3, 2)]
     assert len(one) == 60 * 20
     assert sorted(three) == sorted(one)
@@ -255,16 +256,16 @@ def test_candidate_search_runs_at_the_breadth_and_split_of_the_librarys_size(cli
     video = Video.objects.order_by("pk").first()
     settings.ASTRADUP = dict(settings.ASTRADUP, HNSW_EF_SEARCH=0, CANDIDATE_SEARCH_CONNECTIONS=0)
     searched = []
-    group_search = services._frame_neighbours_group
+    group_search = candidate_search._frame_neighbours_group
 
     def record(backbone, source, params, ef_search, groups=1, group=0):
         searched.append((ef_search, groups))
         return group_search(backbone, source, params, ef_search, groups=groups, group=group)
 
-    monkeypatch.setattr(services, "_frame_neighbours_group", record)
+    monkeypatch.setattr(candidate_search, "_frame_neighbours_group", record)
     small = services.find_candidates(video, min_similarity=-1.0).votes
     assert searched == [(100, 1)]
-    monkeypatch.setattr(services, "library_frames", lambda: 10_000_000)
+    monkeypatch.setattr(candidate_search, "library_frames", lambda: 10_000_000)
     searched.clear()
     assert services.find_candidates(video, min_similarity=-1.0).votes == pytest.approx(small)
     assert sorted(searched) == [(400, 2), (400, 2)]

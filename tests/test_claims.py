@@ -103,7 +103,7 @@ def test_an_extraction_marks_its_claim_alive_while_it_runs(tmp_path, clip, setti
     video_id = _video(tmp_path, clip)
     assert services.video_claim(video_id=video_id)
     claimed = Video.objects.get(pk=video_id)
-    with services._heartbeat(video_id, claimed.claimed_by):
+    with services.claim_heartbeat(video_id, claimed.claimed_by):
         deadline = time.monotonic() + 60
         while Video.objects.get(pk=video_id).heartbeat_at == claimed.heartbeat_at:
             assert time.monotonic() < deadline, "no heartbeat"

@@ -8,10 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dedup.models import DuplicateGroup, Pair, Video
+from dedup.models import DuplicateGroup, Pair, Verdict, Video
 from review import services
 from review.dashboard import dashboard_summarize
-from review.models import Decision, Verdict
+from review.models import Decision
 
 pytestmark = pytest.mark.django_db
 MB = 1_000_000

@@ -4,11 +4,11 @@ group at once, and undo; per role."""
 import pytest
 from django.contrib.auth.models import Group, User
 
-from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Verdict, Video
 from dedup.services import groups_refresh
 from review import services
 from review.groups import group_resolve, groups_exact_resolve, groups_overview
-from review.models import Decision, Resolution, Verdict
+from review.models import Decision, Resolution
 
 pytestmark = pytest.mark.django_db
 

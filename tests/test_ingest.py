@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dedup import services
 from dedup.features import FEATURE_VERSION, UNCHANGED_SINCE
-from dedup.models import AudioHash, Frame, Video
+from dedup.models import AudioHash, Frame, Pair, ScoringConfig, Video
 
 from .media import SOURCES, ffmpeg, make_clip, transcode, with_display_matrix
 
@@ -65,7 +65,7 @@ def test_identical_files_are_paired_as_exact(library):
     _ingest_sync(library)
     a = Video.objects.get(rel_path="a.mp4")
     again = Video.objects.get(rel_path="sub/a-again.mp4")
-    pair = services.Pair.objects.get(
+    pair = Pair.objects.get(
         video_a=min(a, again, key=lambda v: v.pk), video_b=max(a, again, key=lambda v: v.pk)
     )
     assert pair.label == "exact" and pair.breakdown["byte_identical"]
@@ -166,7 +166,7 @@ def test_a_phone_video_is_matched_with_its_upright_reencode(tmp_path, phone_clip
     phone = Video.objects.get(path=str(phone_clip))
     copy = Video.objects.get(path=str(shared))
     assert (phone.width, phone.height) == (copy.width, copy.height) == (160, 120)  # as players show them
-    pair = services.Pair.objects.get(video_a=phone, video_b=copy)
+    pair = Pair.objects.get(video_a=phone, video_b=copy)
     assert pair.label in ("exact", "near_duplicate"), pair.breakdown
     assert pair.visual >= 0.9, pair.breakdown
 
@@ -184,7 +184,7 @@ def test_an_anamorphic_video_and_its_square_pixel_copy_agree_on_their_shape(tmp_
     assert (stored.width, stored.height, round(stored.sar, 3)) == (240, 180, 1.333)
     assert (web.width, web.height, web.sar) == (320, 180, 1.0)
     assert stored.shown_size == "240×180 shown as 320×180" and web.shown_size == "320×180"
-    pair = services.Pair.objects.get(video_a=stored, video_b=web)
+    pair = Pair.objects.get(video_a=stored, video_b=web)
     # the same aspect; the stored pixels are three quarters of the copy's: 0.5 + 0.5 * sqrt(0.75)
     assert pair.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.933, abs=0.001)
     assert pair.label in ("exact", "near_duplicate"), pair.breakdown
@@ -208,7 +208,7 @@ def test_reextract_reads_the_pixel_aspect_of_earlier_videos_without_extracting_t
     Video.objects.update(sar=None)
     stored = Video.objects.get(path=str(anamorphic))
     web = Video.objects.get(path=str(copy))
-    config = services.ScoringConfig.active()
+    config = ScoringConfig.active()
     earlier = services.pair_score(a=stored, b=web, config=config)
     assert earlier.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.578, abs=0.001)
     assert stored.shown_size == "240×180"  # not read yet: shown as stored
@@ -225,7 +225,7 @@ def test_reextract_reads_the_pixel_aspect_of_earlier_videos_without_extracting_t
         str(phone): pytest.approx(4 / 3, abs=1e-3),
         str(other_clip): 1.0,
     }
-    pair = services.Pair.objects.get(pk=earlier.pk)
+    pair = Pair.objects.get(pk=earlier.pk)
     assert pair.breakdown["metadata_parts"]["resolution"] == pytest.approx(0.933, abs=0.001)
     call_command("reextract", "--sync")
     assert "pixel aspect" not in capsys.readouterr().out  # read once
@@ -236,14 +236,12 @@ def test_a_pair_scored_before_fusion_inputs_were_stored_is_scored_again_in_full(
     without them (an earlier release's) is scored from its videos again."""
     copy = transcode(clip, tmp_path / "copy.mp4", crf=30)
     _ingest_sync(clip, copy)
-    pair = services.Pair.objects.get()
+    pair = Pair.objects.get()
     label, score = pair.label, pair.score
     assert label in ("exact", "near_duplicate")
     older = {k: v for k, v in pair.breakdown.items() if k != "fusion"}
-    services.Pair.objects.filter(pk=pair.pk).update(breakdown=older, label="different", score=0.0)
-    config = services.config_activate(
-        config=services.ScoringConfig.objects.create(name="again"), rescore="none"
-    )
+    Pair.objects.filter(pk=pair.pk).update(breakdown=older, label="different", score=0.0)
+    config = services.config_activate(config=ScoringConfig.objects.create(name="again"), rescore="none")
     counts = services.pairs_rescore(config_id=config.pk)
     assert (counts["rescored"], counts["rescored_in_full"], counts["changed_label"]) == (0, 1, 1)
     pair.refresh_from_db()
@@ -293,7 +291,7 @@ def test_a_clip_from_beyond_the_frame_budget_of_a_long_video_is_found(tmp_path, 
     _ingest_sync(long, tail)
     source = Video.objects.get(path=str(long))
     assert source.frames.count() == 24
-    pair = services.Pair.objects.get(video_a=source, video_b=Video.objects.get(path=str(tail)))
+    pair = Pair.objects.get(video_a=source, video_b=Video.objects.get(path=str(tail)))
     assert pair.label == "partial", pair.breakdown
     assert pair.segments["offset"] == pytest.approx(-36, abs=1.5), pair.segments
 
@@ -313,12 +311,12 @@ def test_a_reencoded_copy_is_matched_with_its_segments(tmp_path, clip, other_cli
     _ingest_sync(clip, copy, other_clip)
     original = Video.objects.get(path=str(clip))
     twin = Video.objects.get(path=str(copy))
-    pair = services.Pair.objects.get(video_a=original, video_b=twin)
+    pair = Pair.objects.get(video_a=original, video_b=twin)
     assert pair.label in ("exact", "near_duplicate"), pair.breakdown
     assert pair.segments["coverage_a"] >= 0.8 and pair.config is not None
     assert original.group_id is not None and original.group_id == twin.group_id
     other = Video.objects.get(path=str(other_clip))
-    assert not services.Pair.objects.filter(video_b=other, label__in=services.Pair.DUPLICATE_LABELS).exists()
+    assert not Pair.objects.filter(video_b=other, label__in=Pair.DUPLICATE_LABELS).exists()
 
 
 def test_the_stored_frames_and_audio_hashes_are_what_the_extractors_computed(clip):

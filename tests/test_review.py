@@ -4,10 +4,10 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from dedup.models import Pair, ScoringConfig, Video
+from dedup.models import Pair, ScoringConfig, Verdict, Video
 from dedup.services import groups_refresh
 from review import services
-from review.models import Claim, Decision, Verdict
+from review.models import Claim, Decision
 
 pytestmark = pytest.mark.django_db
 

@@ -117,7 +117,7 @@ def test_moderators_and_viewers_get_read_only_permissions():
 def test_the_role_grants_can_run_again_without_harm():
     from django.contrib.auth.models import Group
 
-    from review.roles import roles_grant
+    from dedup.access import roles_grant
 
     before = Group.objects.get(name="admin").permissions.count()
     roles_grant()

@@ -6,7 +6,7 @@
 FEATURE_VERSION = 6
 # Version 5 made this version's features for a file whose pictures need no turning and whose
 # seconds fit the frame budget: `manage.py reextract` only re-versions those (see
-# `dedup.services.carry_forward_unchanged`).
+# `dedup.services.extraction.carry_forward_unchanged`).
 UNCHANGED_SINCE = 5
 
 

@@ -1,7 +1,7 @@
 """Roles as Django groups: moderator (review), admin (also thresholds and users), viewer (read-only).
 
 On a fresh database the permission rows do not exist yet here (Django creates them after all
-migrations), so the grants are made after migrate by review.roles.roles_grant (post_migrate)."""
+migrations), so the grants are made after migrate by dedup.access.roles_grant (post_migrate)."""
 
 from django.db import migrations
 

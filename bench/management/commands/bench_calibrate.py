@@ -17,11 +17,11 @@ from django.db import transaction
 
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
-from dedup.models import Pair, ScoringConfig
-from dedup.services import config_activate, scoring_params
+from dedup.models import Pair, ScoringConfig, Verdict
+from dedup.services import config_activate
 from review import calibration as calib
 from review import services
-from review.models import Calibration, Claim, Decision, Verdict
+from review.models import Calibration, Claim, Decision
 
 
 class Command(BaseCommand):
@@ -67,7 +67,7 @@ class Command(BaseCommand):
         x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in held_out])
         y = np.array([_key(p) in truth for p in held_out], dtype=bool)
         proposed = ScoringParams(**run.report["proposed"])
-        before = calib.evaluate(x, y, scoring_params(default))
+        before = calib.evaluate(x, y, default.params())
         after = calib.evaluate(x, y, proposed)
         result = {
             "pairs": len(pairs),
@@ -78,7 +78,7 @@ class Command(BaseCommand):
             },
             "held_out": {"pairs": len(held_out), "duplicate": int(y.sum()), "not_duplicate": int((~y).sum())},
             "target_precision": run.target_precision,
-            "default": scoring_params(default).__dict__,
+            "default": default.params().__dict__,
             "calibrated": run.report["proposed"],
             "held_out_default": before.as_dict(),
             "held_out_calibrated": after.as_dict(),

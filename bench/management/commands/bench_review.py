@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 from django.test.utils import override_settings
 
-from dedup.models import Pair, ScoringConfig, Video
-from review.models import Claim, Decision, Verdict
+from dedup.models import Pair, ScoringConfig, Verdict, Video
+from review.models import Claim, Decision
 from review.services import QUEUE_LABELS
 
 

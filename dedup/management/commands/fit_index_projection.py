@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dedup import services
 from dedup.features.embed import BACKBONES
 from dedup.features.projection import PROJECTED_DIM
+from dedup.services.projection import index_projection_fit
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if backbone not in BACKBONES:
             raise CommandError(f"unknown backbone {backbone!r} (one of: {', '.join(BACKBONES)})")
         try:
-            projection = services.index_projection_fit(
+            projection = index_projection_fit(
                 backbone=backbone,
                 max_frames=max_frames,
                 log=lambda message: self.stderr.write(message),

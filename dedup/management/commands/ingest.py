@@ -7,10 +7,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
-from dedup import services
 from dedup import workers as worker_entry
 from dedup.models import Video
 from dedup.progress import NO_WORKER, ingest_progress, worker_clusters
+from dedup.services.claims import claims_recover
+from dedup.services.db import statistics_refresh
+from dedup.services.groups import groups_refresh
+from dedup.services.ingest import shown_path, video_ingest, videos_under
+from dedup.services.scoring import video_match
 
 
 class Command(BaseCommand):
@@ -53,10 +57,10 @@ class Command(BaseCommand):
         verbosity: int,
         **options,
     ):
-        missing = [services.shown_path(p) for p in paths if not os.path.lexists(p)]
+        missing = [shown_path(p) for p in paths if not os.path.lexists(p)]
         if missing:
             raise CommandError(f"no such file or folder: {', '.join(missing)}")
-        result = services.video_ingest(paths=paths, enqueue=not sync)
+        result = video_ingest(paths=paths, enqueue=not sync)
         self.stdout.write(
             f"{len(result.created)} new, {result.existing} already known, {result.identical} byte-identical copies"
             + (f", {len(result.skipped)} skipped" if result.skipped else "")
@@ -68,17 +72,17 @@ class Command(BaseCommand):
                 "extraction enqueued; a running worker cluster (manage.py qcluster) processes it"
             )
             if wait:
-                videos = services.videos_under(paths)
+                videos = videos_under(paths)
                 try:
                     self._wait(videos, poll=poll)
                 except KeyboardInterrupt:
                     self.stderr.write("stopped waiting; the workers go on with what is queued")
                 self._report(videos)
             return
-        videos = services.videos_under(paths)
+        videos = videos_under(paths)
         # left in `processing` by an earlier run or worker that died: tried again now (or failed at
         # the attempt limit), not when the claim times out; live claims are left to their process
-        services.claims_recover(videos=videos, enqueue=False)
+        claims_recover(videos=videos, enqueue=False)
         todo = list(videos.filter(status=Video.Status.PENDING).order_by("pk").values_list("pk", flat=True))
         try:
             worker_entry.extract_many(todo, workers=workers, progress=self._progress)
@@ -87,15 +91,15 @@ class Command(BaseCommand):
         if len(todo) >= 100:
             # a large batch changes the tables' size a lot: without fresh statistics the planner may
             # scan the frame table per query frame instead of walking the HNSW index
-            services.statistics_refresh()
+            statistics_refresh()
         to_match = list(
             videos.filter(status=Video.Status.READY, matched_at__isnull=True)
             .order_by("pk")
             .values_list("pk", flat=True)
         )
         for video_id in self._progress(to_match, "match"):
-            services.video_match(video_id=video_id, refresh_groups=False)
-        services.groups_refresh()
+            video_match(video_id=video_id, refresh_groups=False)
+        groups_refresh()
         self._report(videos)
 
     def _report(self, videos) -> None:

@@ -3,8 +3,11 @@ import os
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from dedup import services
 from dedup.models import Video
+from dedup.services.extraction import carry_forward_unchanged, pixel_aspects_refresh, stale_videos
+from dedup.services.groups import groups_refresh
+from dedup.services.ingest import enqueue_extraction
+from dedup.services.scoring import video_match
 from dedup.workers import extract_many
 
 
@@ -26,15 +29,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, all: bool, failed: bool, sync: bool, workers: int, **options):
         if not all:
-            carried = services.carry_forward_unchanged()
+            carried = carry_forward_unchanged()
             if carried:
                 self.stdout.write(f"{carried} videos kept: re-extracting them would change nothing")
-            read, anamorphic = services.pixel_aspects_refresh()
+            read, anamorphic = pixel_aspects_refresh()
             if read:
                 self.stdout.write(
                     f"{read} videos: pixel aspect read ({anamorphic} anamorphic, their pairs scored again)"
                 )
-        videos = Video.objects.all() if all else services.stale_videos()
+        videos = Video.objects.all() if all else stale_videos()
         ids = set(videos.values_list("pk", flat=True))
         if failed:
             ids |= set(Video.objects.filter(status=Video.Status.FAILED).values_list("pk", flat=True))
@@ -43,7 +46,7 @@ class Command(BaseCommand):
         if sync:
             extract_many(sorted(ids), workers=workers)
             for video_id in sorted(ids):
-                services.video_match(video_id=video_id, refresh_groups=False)
-            services.groups_refresh()
+                video_match(video_id=video_id, refresh_groups=False)
+            groups_refresh()
         else:
-            transaction.on_commit(lambda: services.enqueue_extraction(sorted(ids)))
+            transaction.on_commit(lambda: enqueue_extraction(sorted(ids)))

@@ -1,8 +1,16 @@
-"""Roles are Django groups: moderator (review), admin (also settings), viewer (read-only)."""
+"""Who may do what: roles, and the guards views and API endpoints of both apps use.
+
+Roles are Django groups: moderator (review), admin (also settings), viewer (read-only). Both apps
+use them, and review depends on dedup, never the reverse, so they live here."""
+
+from collections.abc import Callable
+from functools import wraps
 
 from django.apps import apps as global_apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 MODERATOR = "moderator"
 ADMIN = "admin"
@@ -71,3 +79,50 @@ def can_decide(user: AbstractBaseUser | AnonymousUser) -> bool:
 
 def can_administer(user: AbstractBaseUser | AnonymousUser) -> bool:
     return user.is_authenticated and (user.is_superuser or ADMIN in _groups(user))
+
+
+# ---------------------------------------------------------------- guards
+
+VIEWER_NEEDED = "You need the viewer, moderator or admin role."
+
+
+def role_required(allowed: Callable[[AbstractBaseUser | AnonymousUser], bool], message: str = VIEWER_NEEDED):
+    """A view decorator: 403 with `message` unless `allowed(request.user)`. Stacked under
+    `@login_required` (an anonymous user is sent to log in, not refused)."""
+
+    def decorator(view):
+        @wraps(view)
+        def guarded(request, *args, **kwargs):
+            if not allowed(request.user):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator
+
+
+viewer_required = role_required(can_view)
+
+
+class CanView(BasePermission):
+    message = VIEWER_NEEDED
+
+    def has_permission(self, request, view):
+        return can_view(request.user)
+
+
+class CanChange(BasePermission):
+    """Viewers read; moderators and admins also write."""
+
+    message = "Only moderators and admins change the library."
+
+    def has_permission(self, request, view):
+        return can_view(request.user) and (request.method in SAFE_METHODS or can_decide(request.user))
+
+
+class CanDecide(BasePermission):
+    message = "Only moderators and admins decide pairs."
+
+    def has_permission(self, request, view):
+        return can_decide(request.user)
