@@ -486,3 +486,15 @@ def test_a_shared_opener_under_different_soundtracks_stays_apart_but_a_whole_cop
     middle = FusionInputs(0.5, 1.0, 0.0, 0.8, long_enough=True)
     assert classify_one(opener, params)[1] not in DUPLICATE  # a series' opener, each under its own sound
     assert classify_one(middle, params)[1] == "partial"  # the same pictures elsewhere: a copy
+
+
+def test_in_a_still_shot_the_residual_counts_only_where_the_thumbnails_motion_agrees():
+    from dedup.matching.visual import visual_evidence
+
+    # another moment of one screen recording: its pointer and coding noise agree (residual), its
+    # thumbnails' motion does not, and the aligned moment is no better than its neighbours
+    other_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=-0.05, motion=0.0)
+    same_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=-0.05, motion=0.6)
+    sharp_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=0.05, motion=0.0)
+    moving_footage = visual_evidence(0.9, 0.5, 0.5, 15, sharpness=-0.05, motion=0.0)
+    assert other_moment < 0.6 < same_moment == sharp_moment == moving_footage

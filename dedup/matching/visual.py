@@ -19,6 +19,9 @@ RESIDUAL_STATIC_EXTRA = 0.2
 RESIDUAL_STATIC_FROM = 0.6
 RESIDUAL_RAMP = 0.15
 STATIC = 0.8
+# thumbnail motion agreement under which a still shot's residual agreement is not trusted (copies of
+# a fixed street camera agree from 0.13 up, other moments of a screen recording at 0.02 or less)
+STILL_MOTION_FROM = 0.03
 SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not confirm a match
 # Thumbnail motion agreement (low_res_motion) from which the footage counts as the same whatever
 # the embeddings say; other moments of one scene or other footage stay below ~0.45 over 5+ s.
@@ -64,6 +67,15 @@ def visual_evidence(
             (static - RESIDUAL_STATIC_FROM) / (0.95 - RESIDUAL_STATIC_FROM)
         )
         support = clip01((residual - need) / RESIDUAL_RAMP)
+        if static >= STATIC and motion is not None and sharpness is not None:
+            # In a still shot (a screen recording, slides, a title card) what changes is a
+            # pointer, a cursor and coding noise, and that residual agrees between any two
+            # moments of it. It counts only where the thumbnails' own motion agrees too or the
+            # aligned moment beats the moments around it.
+            support = min(
+                support,
+                max(clip01((motion - STILL_MOTION_FROM) / 0.1), clip01((sharpness - 0.005) / 0.03)),
+            )
     support = max(support, clip01((matched_quality - 0.95) / 0.03))
     if sharpness is not None and static >= STATIC:
         # in a static shot, the aligned moment must beat the moments around it
