@@ -11,8 +11,11 @@ BENCH_SEED ?= 1
 BENCH_DATA ?= var/bench
 # every bench* command runs with the benchmarks' app installed (bench/, settings.ASTRADUP_BENCH)
 BENCH_ENV := ASTRADUP_BENCH=1
+BENCH_HARD_SEED ?= 11
+BENCH_HARD_OUT ?= /tmp/bench_hard
+BENCH_HARD_DATA ?= var/bench-hard
 
-.PHONY: run test bench bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-api lint migrations-check system-deps venv clean screenshots
+.PHONY: run test bench bench-hard bench-perf bench-embed bench-gpu bench-index bench-calibrate bench-review bench-review-ui bench-api lint migrations-check system-deps venv clean screenshots
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES) $(EXTRA_APT); do \
@@ -58,6 +61,16 @@ bench: system-deps venv
 	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
 	  $(PY) manage.py bench $(BENCH_OUT) --evaluator ../shared/bench/evaluate.py
 
+# The hard development benchmark (issue 26; docs/benchmarks.md, "Hard benchmark"): PiP, stacks,
+# replaced music, speed, montages, screen recordings. Seeds 11 and 12 are for development; 21 and 22
+# are held out. BENCH_HARD_ARGS reaches the generator (e.g. --jobs 2).
+bench-hard: system-deps venv
+	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
+	test -f $(BENCH_HARD_OUT)/manifest.csv || python3 bench/hard/make_hard.py $(BENCH_MEDIA) $(BENCH_HARD_OUT) --seed $(BENCH_HARD_SEED) $(BENCH_HARD_ARGS)
+	rm -rf $(BENCH_HARD_DATA)
+	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_HARD_DATA) ASTRADUP_MODEL_CACHE=$(CURDIR)/var/model-cache \
+	  $(PY) manage.py bench $(BENCH_HARD_OUT) --evaluator ../shared/bench/evaluate.py
+
 # refresh the screenshots in docs/screenshots from the browser test
 screenshots: EXTRA_APT = chromium
 screenshots: system-deps venv
@@ -92,6 +105,14 @@ bench-calibrate: venv
 # after `make bench`: server time of the review screens with 10,000 pairs in the bench library
 bench-review: venv
 	$(BENCH_ENV) ASTRADUP_DATA_DIR=$(CURDIR)/$(BENCH_DATA) $(PY) manage.py bench_review --pairs 10000
+
+# the review screen in Chromium: a scripted moderator's 50 keyboard decisions on a generated library,
+# ms per decision from the key to the next pair's card and to its keyframes and players ready
+bench-review-ui: EXTRA_APT = chromium
+bench-review-ui: system-deps venv
+	rm -rf var/bench-review-ui
+	ASTRADUP_DATA_DIR=$(CURDIR)/var/bench-review-ui ASTRADUP_BENCH_REVIEW_UI=1 \
+	  $(PY) -m pytest -q -s -p no:cacheprovider tests/test_bench_review_ui.py
 
 # the bench folder imported through the REST API and processed by a worker cluster
 bench-api: system-deps venv

@@ -5,6 +5,7 @@ Every variable is listed, with its default, in `.env.example` and `docs/configur
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -214,7 +215,7 @@ CACHES = {
 
 # Background work: django-q2 with the ORM broker, so a worker on another machine needs
 # only DATABASE_URL (and the shared media path). ASTRADUP_REDIS_URL switches to Redis.
-Q_CLUSTER = {
+Q_CLUSTER: dict[str, Any] = {
     "name": "astradup",
     "workers": env_int("ASTRADUP_Q_WORKERS", 2),
     "recycle": env_int("ASTRADUP_Q_RECYCLE", 200),
@@ -233,7 +234,7 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # Feature extraction.
-ASTRADUP = {
+ASTRADUP: dict[str, Any] = {
     "BACKBONE": env_str("ASTRADUP_BACKBONE", "efficientnet_lite0"),
     "WEIGHTS_DIR": env_str("ASTRADUP_WEIGHTS_DIR", str(DATA_DIR / "weights")),
     "RESNET50_WEIGHTS": env_str("ASTRADUP_RESNET50_WEIGHTS", ""),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.apps import apps as global_apps
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.core.exceptions import PermissionDenied
 from django.db import DEFAULT_DB_ALIAS
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -69,16 +69,21 @@ def _groups(user) -> set[str]:
     return cached
 
 
+def _is_superuser(user: AbstractBaseUser | AnonymousUser) -> bool:
+    # request.user is typed as the base user; the project's User (a PermissionsMixin) has the flag
+    return isinstance(user, PermissionsMixin) and user.is_superuser
+
+
 def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or bool(_groups(user) & set(ROLES)))
+    return user.is_authenticated and (_is_superuser(user) or bool(_groups(user) & set(ROLES)))
 
 
 def can_decide(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or bool(_groups(user) & {MODERATOR, ADMIN}))
+    return user.is_authenticated and (_is_superuser(user) or bool(_groups(user) & {MODERATOR, ADMIN}))
 
 
 def can_administer(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return user.is_authenticated and (user.is_superuser or ADMIN in _groups(user))
+    return user.is_authenticated and (_is_superuser(user) or ADMIN in _groups(user))
 
 
 # ---------------------------------------------------------------- guards

@@ -10,7 +10,9 @@ verdict (`duplicate` or `different`, `via=verdict`): re-scoring never overturns 
 import csv
 import itertools
 import json
+from collections.abc import Sequence
 
+from .matching.breakdown import Breakdown, Segments
 from .models import Pair, Video
 from .services.groups import verdict_edges
 
@@ -37,9 +39,9 @@ COLUMNS = [
 
 
 def _pair_row(p: Pair) -> dict:
-    seg = p.segments or {}
-    a_seg = (seg.get("a") or [[None, None]])[0]
-    b_seg = (seg.get("b") or [[None, None]])[0]
+    seg = Segments.from_json(p.segments)
+    a_seg: Sequence[float | None] = seg.span_a or [None, None]
+    b_seg: Sequence[float | None] = seg.span_b or [None, None]
     return {
         "a": p.video_a.rel_path,
         "b": p.video_b.rel_path,
@@ -53,11 +55,11 @@ def _pair_row(p: Pair) -> dict:
         "a_end": a_seg[1],
         "b_start": b_seg[0],
         "b_end": b_seg[1],
-        "coverage_a": seg.get("coverage_a"),
-        "coverage_b": seg.get("coverage_b"),
-        "offset": seg.get("offset"),
-        "speed": seg.get("speed"),
-        "matched_frames": (p.breakdown or {}).get("matched_frames"),
+        "coverage_a": seg.coverage_a,
+        "coverage_b": seg.coverage_b,
+        "offset": seg.offset,
+        "speed": seg.speed,
+        "matched_frames": Breakdown.from_json(p.breakdown).matched_frames,
         "config": p.config_id,
     }
 
@@ -80,7 +82,7 @@ def pair_rows(pairs=None, *, include_groups: bool = True):
         verdict_rows.append(row)
     group_rows = []
     if include_groups:
-        members: dict[int, list[Video]] = {}
+        members: dict[int | None, list[Video]] = {}
         for video in Video.objects.filter(group__isnull=False).only("pk", "rel_path", "group_id"):
             members.setdefault(video.group_id, []).append(video)
         for videos in members.values():

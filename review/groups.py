@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from dedup.matching.breakdown import Segments
 from dedup.matching.groups import KeepChoice, Link, keep_choice
 from dedup.models import DuplicateGroup, Frame, Pair, Verdict, Video
 from dedup.services import groups_refresh
@@ -83,7 +84,9 @@ def groups_overview(*, group_ids: list[int] | None = None) -> list[GroupOverview
 
 
 def _overview(group: DuplicateGroup, videos: list[Video], pairs: list[Pair], decided: set) -> GroupOverview:
-    links = [Link(p.video_a_id, p.video_b_id, p.label, (p.segments or {}).get("speed") or 1.0) for p in pairs]
+    links = [
+        Link(p.video_a_id, p.video_b_id, p.label, Segments.from_json(p.segments).speed or 1.0) for p in pairs
+    ]
     choice = keep_choice([v.keep_facts() for v in videos], links)
     by_id = {v.pk: v for v in videos}
     if group.canonical_id in by_id:

@@ -22,7 +22,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Abs, Cast, RowNumber
 from django.utils import timezone
 
-from dedup.matching.breakdown import SEGMENT_SCORE
+from dedup.matching.breakdown import SEGMENT_SCORE, Breakdown
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
 from dedup.services import config_activate, groups_refresh, pair_score
@@ -326,17 +326,21 @@ def labelled_pairs() -> tuple[FusionArrays, np.ndarray]:
         .select_related("video_a", "video_b", "config")
         .order_by("pk")
     )
-    usable = []
+    inputs: list[FusionInputs] = []
+    duplicate: list[bool] = []
     for pair in pairs:
-        if not (pair.breakdown or {}).get("fusion"):
+        fusion = Breakdown.from_json(pair.breakdown).fusion
+        if fusion is None:
             if Video.Status.READY != pair.video_a.status or Video.Status.READY != pair.video_b.status:
                 continue
-            verdict = pair.verdict
-            pair = pair_score(a=pair.video_a, b=pair.video_b, config=pair.config or ScoringConfig.active())
-            pair.verdict = verdict
-        usable.append(pair)
-    x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in usable])
-    y = np.array([p.verdict == Verdict.Kind.DUPLICATE for p in usable], dtype=bool)
+            scored = pair_score(a=pair.video_a, b=pair.video_b, config=pair.config or ScoringConfig.active())
+            # the scorer writes the fusion inputs on every pair it scores
+            fusion = Breakdown.from_json(scored.breakdown).fusion
+            assert fusion is not None
+        inputs.append(fusion)
+        duplicate.append(pair.verdict == Verdict.Kind.DUPLICATE)
+    x = FusionArrays.stack(inputs)
+    y = np.array(duplicate, dtype=bool)
     return x, y
 
 

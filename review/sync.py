@@ -7,6 +7,8 @@ both by one sample of A (the frames the match was computed on)."""
 from dataclasses import dataclass
 from statistics import median
 
+from dedup.matching.breakdown import Json, Segments
+
 
 @dataclass(frozen=True)
 class SyncLine:
@@ -16,17 +18,14 @@ class SyncLine:
     start_a: float  # where "play in sync" starts: the matched segment's start in A
 
 
-def sync_line(*, segments: dict | None, times_a: list[float]) -> SyncLine:
-    segments = segments or {}
-    speed = segments.get("speed")
-    speed = float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
-    offset = segments.get("offset")
-    offset = float(offset) if isinstance(offset, int | float) else 0.0
-    seg_a, seg_b = segments.get("a") or [], segments.get("b") or []
-    if seg_a:
-        start_a = float(seg_a[0][0])
-    elif seg_b:  # only B's side stored: map it back onto A
-        start_a = max(0.0, (float(seg_b[0][0]) - offset) / speed)
+def sync_line(*, segments: Json | None, times_a: list[float]) -> SyncLine:
+    seg = Segments.from_json(segments)
+    speed = seg.speed if seg.speed is not None and seg.speed > 0 else 1.0
+    offset = seg.offset if seg.offset is not None else 0.0
+    if seg.span_a:
+        start_a = float(seg.span_a[0])
+    elif seg.span_b:  # only B's side stored: map it back onto A
+        start_a = max(0.0, (float(seg.span_b[0]) - offset) / speed)
     else:
         start_a = 0.0
     gaps = [b - a for a, b in zip(times_a, times_a[1:], strict=False) if b > a]

@@ -123,6 +123,7 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
     strip_a, strip_b = _strips(pair)
     claim = services.pair_claim_holder(pair=pair)
     return {
+        "upcoming": _upcoming(request, pair, decided=verdict is not None),
         "strip_a": strip_a,
         "strip_b": strip_b,
         # the JPEGs' shape before they load, so the strips do not push the page about
@@ -157,6 +158,20 @@ def _pair_context(request: HttpRequest, pair: Pair) -> dict:
         if request.user.is_authenticated
         else None,
     }
+
+
+def _upcoming(request: HttpRequest, pair: Pair, *, decided: bool) -> dict | None:
+    """The pair a decision here will most likely bring next (the first other one of this user's
+    queue; another moderator may claim it first, then the prefetch was only wasted), with its
+    keyframe strips: the page prefetches them while the moderator looks at this one, so that the
+    thumbnails, decoded from the video on their first request, are ready when it swaps in."""
+    if decided or not can_decide(request.user):
+        return None
+    upcoming = services.queue_pairs(user=request.user).exclude(pk=pair.pk).first()
+    if upcoming is None:
+        return None
+    strip_a, strip_b = _strips(upcoming)
+    return {"pair": upcoming, "strip_a": strip_a, "strip_b": strip_b}
 
 
 STRIP_FRAMES = 40
@@ -396,13 +411,21 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
         fh = video_open(video=video)
     except FileRefused as exc:
         raise Http404(f"file not available: {exc}") from exc
-    size = os.fstat(fh.fileno()).st_size
+    stat = os.fstat(fh.fileno())
+    size = stat.st_size
     content_type = mimetypes.guess_type(Path(video.path).name)[0] or "video/mp4"
+    # cacheable with a validator: the start of the next pair's files, fetched ahead by the pair
+    # screen (static/decide.js), is then played from the browser's cache, which keeps byte ranges
+    # only of responses it can validate
+    etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
     match = RANGE_RE.fullmatch(request.headers.get("Range", "").strip())
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range != etag:
+        match = None  # the file changed since the part the browser holds: all of it, afresh
     if not match or (not match.group(1) and not match.group(2)):
         response = FileResponse(fh, content_type=content_type, filename=Path(video.path).name)
         response["Accept-Ranges"] = "bytes"
-        return response
+        return _media_cached(response, etag)
     start_s, end_s = match.groups()
     if start_s:
         start, end = int(start_s), min(int(end_s) if end_s else size - 1, size - 1)
@@ -417,6 +440,12 @@ def video_media(request: HttpRequest, video_id: int) -> HttpResponse:
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
+    return _media_cached(response, etag)
+
+
+def _media_cached(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 

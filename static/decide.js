@@ -73,18 +73,34 @@
   function startFollowing() { if (timer === null) timer = setInterval(follow, 100); follow(); }
   function stopFollowing() { if (timer !== null) { clearInterval(timer); timer = null; } }
 
+  // B is muted while it follows A: two soundtracks a moment apart (B at another speed) are
+  // noise; its own setting comes back when A stops
+  function muteB(l) {
+    if (l.b.dataset.ownMuted === undefined) l.b.dataset.ownMuted = l.b.muted ? "1" : "0";
+    l.b.muted = true;
+  }
+  function unmuteB(l) {
+    if (l.b.dataset.ownMuted === undefined) return;
+    l.b.muted = l.b.dataset.ownMuted === "1";
+    delete l.b.dataset.ownMuted;
+  }
+
   // media events do not bubble: listened to in the capture phase, for the players of any card
   document.addEventListener("play", function (event) {
-    if (event.target.id === "player-a") startFollowing();
+    if (event.target.id !== "player-a") return;
+    const l = line();
+    if (l) muteB(l);
+    startFollowing();
   }, true);
   document.addEventListener("pause", function (event) {
     if (event.target.id !== "player-a") return;
     stopFollowing();
     const l = line();
-    if (l) l.b.pause();
+    if (l) { l.b.pause(); unmuteB(l); }
   }, true);
   document.addEventListener("seeked", function (event) {
     const l = line();
+    if (l && frameViewOpen()) drawFrames();
     if (!l || event.target !== l.a) return;
     const want = toB(l, l.a.currentTime);
     if (inB(l, want) && Math.abs(l.b.currentTime - want) > 0.05) l.b.currentTime = want;
@@ -130,11 +146,129 @@
     if (inB(l, tB)) l.b.currentTime = tB;
   }
 
+  // ---- the frame view: both frames of the current aligned moment, large, B laid over A (faded
+  // in by the slider) or subtracted from it (difference: black where they agree)
+  function frameViewOpen() {
+    const view = document.getElementById("frame-view");
+    return !!(view && view.open);
+  }
+  function drawFrames() {
+    const l = line();
+    const canvas = document.getElementById("frame-canvas");
+    if (!l || !canvas) return;
+    const w = l.a.videoWidth || 640, h = l.a.videoHeight || 360;
+    if (canvas.width !== w) canvas.width = w;
+    if (canvas.height !== h) canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    const checked = document.querySelector("input[name=frame-mode]:checked");
+    const difference = !!checked && checked.value === "difference";
+    const mix = document.getElementById("frame-mix");
+    ctx.globalCompositeOperation = "source-over";
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = "#000";
+    ctx.fillRect(0, 0, w, h);
+    // a player with no decoded frame yet (readyState < 2) draws nothing; its "seeked" redraws
+    if (l.a.readyState >= 2) ctx.drawImage(l.a, 0, 0, w, h);
+    if (l.b.readyState >= 2) {
+      ctx.globalCompositeOperation = difference ? "difference" : "source-over";
+      ctx.globalAlpha = mix ? parseInt(mix.value, 10) / 100 : 0.5;
+      ctx.drawImage(l.b, 0, 0, w, h);
+    }
+    ctx.globalCompositeOperation = "source-over";
+    ctx.globalAlpha = 1;
+    canvas.dataset.drawn = (l.a.readyState >= 2 ? "a" : "") + (l.b.readyState >= 2 ? "b" : "");
+    canvas.setAttribute("aria-label", difference ? "The difference of A and B: black where they agree" : "A with B laid over it");
+    const times = document.getElementById("frame-times");
+    if (times) times.textContent = "A at " + l.a.currentTime.toFixed(2) + " s, B at " + l.b.currentTime.toFixed(2) + " s";
+  }
+  function openFrames() {
+    const view = document.getElementById("frame-view");
+    const l = line();
+    if (!view || !l || view.open) return;
+    l.a.pause();
+    // both players seek to the moment (the same one again loads a frame a player only had the
+    // metadata of); each "seeked" redraws
+    const t = l.a.dataset.synced ? l.a.currentTime : l.startA;
+    l.a.dataset.synced = "1";
+    l.a.currentTime = t;
+    const want = toB(l, t);
+    if (inB(l, want)) l.b.currentTime = want;
+    view.showModal();
+    drawFrames();
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "frame-mix" || event.target.name === "frame-mode") drawFrames();
+  });
+  document.addEventListener("loadeddata", function () { if (frameViewOpen()) drawFrames(); }, true);
+
+  // ---- the next pair, ahead: its keyframes (decoded by the server on their first request, the
+  // slow part of a first view: <link rel=prefetch>) and the start of its files (their metadata and
+  // first seconds, a Range fetch the players then read from the browser's cache). Started once this
+  // pair's own keyframes in view and both players' metadata are in, so as not to slow them down.
+  const PREFETCH_BYTES = 1024 * 1024;
+  const prefetched = new Set();
+  let waiting = null;
+  function loaded(card) {
+    const players = card.querySelectorAll("video");
+    for (let i = 0; i < players.length; i++) if (players[i].readyState < 1) return false;
+    const imgs = card.querySelectorAll(".strip img");
+    for (let i = 0; i < imgs.length; i++) {
+      const r = imgs[i].getBoundingClientRect();
+      const inView = r.right > 0 && r.left < window.innerWidth && r.bottom > 0 && r.top < window.innerHeight;
+      if (inView && !imgs[i].complete) return false;
+    }
+    return true;
+  }
+  function prefetchUpcoming() {
+    const card = document.getElementById("pair-card");
+    const upcoming = card && card.querySelector(".upcoming");
+    if (!upcoming) return;
+    if (waiting !== null) clearTimeout(waiting);
+    const started = Date.now();
+    (function attempt() {
+      waiting = null;
+      if (!upcoming.isConnected) return;  // swapped out meanwhile: the new card starts its own
+      if (!loaded(card) && Date.now() - started < 5000) { waiting = setTimeout(attempt, 150); return; }
+      (upcoming.dataset.frames || "").split(/\s+/).forEach(function (url) {
+        if (!url || prefetched.has(url)) return;
+        prefetched.add(url);
+        const link = document.createElement("link");
+        link.rel = "prefetch";
+        link.as = "image";
+        link.href = url;
+        upcoming.appendChild(link);
+      });
+      if (!window.fetch) return;
+      const shown = Array.prototype.map.call(card.querySelectorAll("video"), function (v) {
+        return new URL(v.src, location.href).pathname;
+      });
+      (upcoming.dataset.media || "").split(/\s+/).forEach(function (url) {
+        if (!url || prefetched.has(url) || shown.indexOf(url) >= 0) return;
+        prefetched.add(url);
+        const options = { credentials: "same-origin", headers: { Range: "bytes=0-" + (PREFETCH_BYTES - 1) }, priority: "low" };
+        fetch(url, options).then(function (r) { return r.arrayBuffer(); }).catch(function () { prefetched.delete(url); });
+      });
+    })();
+  }
+  prefetchUpcoming();
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target && event.detail.target.id === "pair-card") prefetchUpcoming();
+  });
+
+  document.addEventListener("change", function (event) {
+    const radio = event.target;
+    if (radio.name !== "canonical" || !radio.checked || !window.astradupAnnounce) return;
+    window.astradupAnnounce((radio.dataset.key || "").toUpperCase() + " is the copy to keep when merging.");
+  });
+
   document.addEventListener("click", function (event) {
     const el = event.target;
     if (!el || !el.closest) return;
     if (el.closest("#play-sync")) { playFromSegment(); return; }
     if (el.closest(".shortcuts-open")) { openHelp(); return; }
+    if (el.closest(".frame-open")) { openFrames(); return; }
+    const stepper = el.closest(".frame-step");
+    if (stepper) { step(parseInt(stepper.dataset.step, 10)); return; }
     const thumb = el.closest(".strip .thumb[data-t]");
     if (thumb && line()) { event.preventDefault(); seekTo(thumb); }
   });
@@ -149,6 +283,15 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || !shortcutsOn()) return;
     if (!document.getElementById("pair-card") || typing(event.target)) return;
+    // f closes the frame view again, ←/→ step both players and the view follows; a key review.js
+    // acted on (the f that opened it, this same event) is left alone
+    if (frameViewOpen()) {
+      if (event.defaultPrevented) return;
+      if (event.key === "f") { event.preventDefault(); document.getElementById("frame-view").close(); return; }
+      if (event.target.matches && event.target.matches("input[type=range]")) return;
+      if (event.key === "ArrowRight" || event.key === "ArrowLeft") { event.preventDefault(); step(event.key === "ArrowRight" ? 1 : -1); }
+      return;
+    }
     if (document.getElementById("shortcuts-help") && document.getElementById("shortcuts-help").open) return;
     if (event.key === "?") { event.preventDefault(); openHelp(); return; }
     if (event.key === " ") { event.preventDefault(); toggle(); return; }

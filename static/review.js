@@ -16,6 +16,7 @@
     item.className = "error";
     item.textContent = "The server answered " + event.detail.xhr.status + ": nothing was saved. Reload the page.";
     list.replaceChildren(item);
+    if (window.astradupAnnounce) window.astradupAnnounce(item.textContent);
   });
 
   document.addEventListener("keydown", function (event) {

@@ -4,7 +4,9 @@ import numpy as np
 
 from dedup.matching.score import LABELS, FusionArrays, FusionInputs, classify
 from dedup.matching.signals import ScoringParams
-from dedup.models import Pair, ScoringConfig, Video
+from dedup.models import Pair, ScoringConfig
+
+from . import factories as make
 
 
 def synthetic_pairs(n: int, seed: int) -> list[tuple[FusionInputs, bool]]:
@@ -50,12 +52,7 @@ def library(data) -> list[tuple[Pair, bool]]:
     """Video and pair rows carrying the synthetic fusion inputs, scored under the active config."""
     config = ScoringConfig.active()
     n_videos = 1 + int(np.ceil(np.sqrt(2 * len(data)))) + 1
-    videos = [
-        Video.objects.create(
-            path=f"/lib/v{i}.mp4", rel_path=f"v{i}.mp4", file_name=f"v{i}.mp4", status="ready", duration=10.0
-        )
-        for i in range(n_videos)
-    ]
+    videos = make.videos(n_videos, status="ready", duration=10.0)
     keys = [(a, b) for a in range(n_videos) for b in range(a + 1, n_videos)]
     x = FusionArrays.stack([d for d, _ in data])
     scores, codes = classify(x, ScoringParams())

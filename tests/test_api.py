@@ -4,13 +4,15 @@ import json
 import shutil
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
+from dedup.models import DuplicateGroup, ScoringConfig, Verdict, Video
 from review.models import Decision
+
+from . import factories as make
 
 pytestmark = pytest.mark.django_db
 
@@ -19,37 +21,28 @@ def _client(role: str | None) -> APIClient:
     client = APIClient()
     if role is None:
         return client
-    user = User.objects.create_user(role, password="pw")
-    if role != "outsider":
-        user.groups.add(Group.objects.get(name=role))
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    person = make.user(role, None if role == "outsider" else role)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=person).key}")
     return client
 
 
 @pytest.fixture
 def data():
     config = ScoringConfig.active()
-    a = Video.objects.create(
-        path="/lib/a.mp4", rel_path="a.mp4", file_name="a.mp4", status="ready", width=1280, height=720
-    )
-    b = Video.objects.create(
-        path="/lib/b.mp4", rel_path="b.mp4", file_name="b.mp4", status="ready", width=640, height=360
-    )
-    c = Video.objects.create(
-        path="/lib/c.mp4", rel_path="c.mp4", file_name="c.mp4", status="failed", error="file is empty"
-    )
-    pair = Pair.objects.create(
-        video_a=a,
-        video_b=b,
+    a = make.video("a.mp4", status="ready", width=1280, height=720)
+    b = make.video("b.mp4", status="ready", width=640, height=360)
+    c = make.video("c.mp4", status="failed", error="file is empty")
+    near = make.pair(
+        a,
+        b,
         score=0.88,
-        label="near_duplicate",
         config=config,
         breakdown={"matched_frames": 9},
         segments={"a": [[0, 9]], "b": [[0, 9]]},
     )
     group = DuplicateGroup.objects.create(suggested_keep=a)
     Video.objects.filter(pk__in=[a.pk, b.pk]).update(group=group)
-    return {"a": a, "b": b, "c": c, "pair": pair, "group": group}
+    return {"a": a, "b": b, "c": c, "pair": near, "group": group}
 
 
 READS = ["/api/v1/videos", "/api/v1/pairs", "/api/v1/groups", "/api/v1/export"]
@@ -91,7 +84,7 @@ def test_bad_filters_are_400_with_field_messages(data):
 
 def test_pagination(data):
     for i in range(60):
-        Video.objects.create(path=f"/lib/x{i}.mp4", rel_path=f"x{i}.mp4", file_name=f"x{i}.mp4")
+        make.video(f"x{i}.mp4")
     page = _client("viewer").get("/api/v1/videos").json()
     assert page["count"] == 63 and len(page["results"]) == 50 and page["next"]
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from drf_spectacular.validation import validate_schema
 from rest_framework.authtoken.models import Token
@@ -16,7 +15,9 @@ from rest_framework.throttling import UserRateThrottle
 
 from dedup.api import ExportRowOut
 from dedup.exports import COLUMNS
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, ScoringConfig, Video
+
+from . import factories as make
 
 pytestmark = pytest.mark.django_db
 
@@ -35,25 +36,19 @@ OPERATIONS = [
 
 
 def _token(role: str) -> str:
-    user = User.objects.create_user(f"{role}-api", password="pw")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return Token.objects.create(user=user).key
+    return Token.objects.create(user=make.user(f"{role}-api", role)).key
 
 
 def _library() -> dict:
     """A few videos with real pairs and a group, one of them named like a spreadsheet formula."""
     config = ScoringConfig.active()
     a, b, c = (
-        Video.objects.create(
-            path=f"/lib/{name}", rel_path=name, file_name=name, status="ready", width=640, height=360
-        )
+        make.video(name, status="ready", width=640, height=360)
         for name in ("a.mp4", "b.mp4", '=HYPERLINK("http:__evil","x").mp4')
     )
-    pair = Pair.objects.create(
-        video_a=a,
-        video_b=b,
-        score=0.9,
-        label="near_duplicate",
+    pair = make.pair(
+        a,
+        b,
         visual=0.92,
         audio=0.8,
         metadata=1.0,
@@ -61,7 +56,7 @@ def _library() -> dict:
         breakdown={"matched_frames": 9},
         segments={"a": [[0, 9]], "b": [[0.5, 9.5]], "coverage_a": 1.0, "offset": -0.5, "speed": 1.0},
     )
-    Pair.objects.create(video_a=b, video_b=c, score=0.3, label="different", config=config)
+    make.pair(b, c, "different", 0.3, config=config)
     group = DuplicateGroup.objects.create(suggested_keep=a)
     Video.objects.filter(pk__in=[a.pk, b.pk]).update(group=group)
     return {"a": a, "b": b, "c": c, "pair": pair, "group": group}

@@ -2,18 +2,18 @@
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 
 from dedup.exports import pair_rows
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
-from dedup.models import Pair, ScoringConfig, Verdict, Video
+from dedup.models import Pair, ScoringConfig, Verdict
 from dedup.services import config_activate
 from review import calibration as calib
 from review import services
 from review.models import Calibration, Decision
 
+from . import factories as make
 from .calibration_data import library as _library
 from .calibration_data import synthetic_pairs
 
@@ -89,16 +89,10 @@ def test_no_threshold_reaching_the_target_gives_the_most_precise_one():
 # ---------------------------------------------------------------- through the services
 
 
-def _user(name: str, role: str) -> User:
-    user = User.objects.create_user(name, password="pw")
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 @pytest.mark.django_db
 def test_too_few_labels_says_how_many_more_are_needed(settings):
     settings.ASTRADUP = {**settings.ASTRADUP, "CALIBRATION_MIN_LABELS": 5}
-    moderator = _user("mod", "moderator")
+    moderator = make.user("mod", "moderator")
     library = _library(synthetic_pairs(12, seed=1))
     for pair, truth in library[:4]:
         services.pair_decide(pair_id=pair.pk, user=moderator, action="confirm" if truth else "not_duplicate")
@@ -111,7 +105,7 @@ def test_too_few_labels_says_how_many_more_are_needed(settings):
 
 @pytest.mark.django_db
 def test_half_labelled_through_the_review_service_calibrates_the_other_half():
-    moderator = _user("mod", "moderator")
+    moderator = make.user("mod", "moderator")
     library = _library(synthetic_pairs(300, seed=7))
     rng = np.random.default_rng(0)
     order = rng.permutation(len(library))
@@ -131,7 +125,7 @@ def test_half_labelled_through_the_review_service_calibrates_the_other_half():
 
 @pytest.mark.django_db
 def test_applying_and_restoring_configs_keeps_every_decision():
-    moderator = _user("mod", "moderator")
+    moderator = make.user("mod", "moderator")
     library = _library(synthetic_pairs(300, seed=11))
     for pair, truth in library[:150]:
         services.pair_decide(pair_id=pair.pk, user=moderator, action="confirm" if truth else "not_duplicate")
@@ -190,18 +184,15 @@ def test_applying_enqueues_the_rescore_for_the_workers():
 @pytest.mark.django_db
 def test_the_queue_puts_the_most_informative_pairs_first_across_modalities():
     config = ScoringConfig.active()
-    videos = [
-        Video.objects.create(path=f"/q/{i}", rel_path=f"{i}.mp4", file_name=f"{i}.mp4", status="ready")
-        for i in range(12)
-    ]
+    videos = [make.video(f"{i}.mp4", path=f"/q/{i}", status="ready") for i in range(12)]
 
     def pair(i, score, label, visual, audio, segment=None):
         breakdown = {"segment_score": segment} if segment is not None else {}
-        return Pair.objects.create(
-            video_a=videos[i],
-            video_b=videos[i + 1],
-            score=score,
-            label=label,
+        return make.pair(
+            videos[i],
+            videos[i + 1],
+            label,
+            score,
             visual=visual,
             audio=audio,
             metadata=0.8,
@@ -227,8 +218,8 @@ def test_the_queue_puts_the_most_informative_pairs_first_across_modalities():
 @pytest.mark.django_db
 def test_the_calibration_page_is_for_admins_and_applies_a_proposal(client, settings):
     settings.ASTRADUP = {**settings.ASTRADUP, "CALIBRATION_MIN_LABELS": 20}
-    admin = _user("boss", "admin")
-    moderator = _user("mod", "moderator")
+    admin = make.user("boss", "admin")
+    moderator = make.user("mod", "moderator")
     library = _library(synthetic_pairs(120, seed=5))
     for pair, truth in library[:80]:
         services.pair_decide(pair_id=pair.pk, user=moderator, action="confirm" if truth else "not_duplicate")
@@ -253,7 +244,7 @@ def test_the_calibration_page_is_for_admins_and_applies_a_proposal(client, setti
 @pytest.mark.django_db
 def test_the_calibrate_command_reports_and_applies(capsys, settings):
     settings.ASTRADUP = {**settings.ASTRADUP, "CALIBRATION_MIN_LABELS": 20}
-    moderator = _user("mod", "moderator")
+    moderator = make.user("mod", "moderator")
     library = _library(synthetic_pairs(120, seed=6))
     for pair, truth in library[:80]:
         services.pair_decide(pair_id=pair.pk, user=moderator, action="confirm" if truth else "not_duplicate")

@@ -10,6 +10,7 @@ from dedup.features.projection import PROJECTED_DIM
 from dedup.models import Frame, IndexProjection, Pair, Video
 from dedup.services import candidates as candidate_search
 
+from . import factories as make
 from .media import concat, make_clip, transcode
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,12 +87,7 @@ def test_rematching_after_new_features_drops_pairs_no_longer_found(long_and_clip
     call_command("ingest", str(long), str(clip), str(unrelated), "--sync", "--workers", "1")
     long_video = Video.objects.get(path=str(long))
     other = Video.objects.get(path=str(unrelated))
-    ghost = Pair.objects.create(
-        video_a=min(long_video, other, key=lambda v: v.pk),
-        video_b=max(long_video, other, key=lambda v: v.pk),
-        score=0.9,
-        label="near_duplicate",
-    )
+    ghost = make.pair(long_video, other, "near_duplicate", 0.9)
     Pair.objects.filter(pk=ghost.pk).update(updated_at=timezone.now() - timezone.timedelta(hours=1))
     Video.objects.filter(pk=long_video.pk).update(finished_at=timezone.now())
     services.video_match(video_id=long_video.pk)

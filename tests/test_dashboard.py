@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,24 +13,18 @@ from review import services
 from review.dashboard import dashboard_summarize
 from review.models import Decision
 
+from . import factories as make
+
 pytestmark = pytest.mark.django_db
 MB = 1_000_000
 
 
-def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw")
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
 def _video(name: str, *, status: str = "ready", size: int | None = None) -> Video:
-    return Video.objects.create(path=f"/lib/{name}", rel_path=name, file_name=name, status=status, size=size)
+    return make.video(name, status=status, size=size)
 
 
 def _pair(a: Video, b: Video, label: str, *, age: timedelta = timedelta(0), score: float = 0.8) -> Pair:
-    a, b = sorted((a, b), key=lambda v: v.pk)
-    pair = Pair.objects.create(video_a=a, video_b=b, label=label, score=score, visual=score, metadata=0.9)
+    pair = make.pair(a, b, label, score, visual=score, metadata=0.9)
     Pair.objects.filter(pk=pair.pk).update(created_at=timezone.now() - age)
     return pair
 
@@ -51,7 +45,7 @@ def known(db):
     _video("busy.mp4", status="processing")
     _video("bad.mp4", status="failed")
     others = [_video(f"o{i}.mp4", size=MB) for i in range(8)]
-    maria, bob = _user("maria", "moderator"), _user("bob", "moderator")
+    maria, bob = make.user("maria", "moderator"), make.user("bob", "moderator")
     # the queue: near duplicates of today, a partial of three days, a similar pair of ten days
     _pair(others[0], others[1], "near_duplicate")
     _pair(others[0], others[2], "near_duplicate")
@@ -106,7 +100,7 @@ def test_the_dashboard_counts_known_data(known):
 
 
 def test_the_dashboard_page_shows_the_numbers_and_plots(client, known):
-    client.force_login(_user("vera", "viewer"))
+    client.force_login(make.user("vera", "viewer"))
     response = client.get("/review/dashboard")
     assert response.status_code == 200
     html = response.content.decode()
@@ -119,7 +113,7 @@ def test_the_dashboard_page_shows_the_numbers_and_plots(client, known):
 
 
 def test_outsiders_cannot_see_the_dashboard(client, known):
-    client.force_login(_user("nobody", None))
+    client.force_login(make.user("nobody", None))
     assert client.get("/review/dashboard").status_code == 403
     client.logout()
     assert client.get("/review/dashboard").status_code == 302
@@ -183,8 +177,8 @@ def _queries(client) -> int:
 
 
 def test_the_dashboard_costs_the_same_few_queries_for_any_number_of_rows(client):
-    client.force_login(_user("lead", "viewer"))
-    users = [_user(f"m{i}", "moderator") for i in range(4)]
+    client.force_login(make.user("lead", "viewer"))
+    users = [make.user(f"m{i}", "moderator") for i in range(4)]
     _fill(20, users)
     few = _queries(client)
     Video.objects.all().delete()

@@ -2,11 +2,12 @@
 decision, and the aligned line the players follow; the page that carries them."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 
-from dedup.models import Frame, Pair, ScoringConfig, Video
+from dedup.models import Frame, ScoringConfig
 from review.explain import IDENTICAL, decision_sentence, pair_summary
 from review.sync import sync_line
+
+from . import factories as make
 
 
 def _seg(cov_a=1.0, cov_b=1.0, speed=1.0, offset=0.0):
@@ -105,33 +106,28 @@ def test_the_aligned_line_comes_from_the_stored_segments_and_a_samples():
 @pytest.fixture
 def two_pairs(db):
     config = ScoringConfig.active()
-    videos = [
-        Video.objects.create(
-            path=f"/lib/v{i}.mp4",
-            root="/lib",
-            rel_path=f"v{i}.mp4",
-            file_name=f"v{i}.mp4",
-            status="ready",
-            width=640,
-            height=360,
-            duration=10.0,
-            size=1000,
-            fps=25.0,
-            video_codec="h264",
-        )
-        for i in range(3)
-    ]
+    videos = make.videos(
+        3,
+        root="/lib",
+        status="ready",
+        width=640,
+        height=360,
+        duration=10.0,
+        size=1000,
+        fps=25.0,
+        video_codec="h264",
+    )
     Frame.objects.bulk_create(
         Frame(video=videos[0], idx=i, t=0.5 * i, phash=0, phash_b0=0, phash_b1=0, phash_b2=0, phash_b3=0,
               embedding=[0.0] * 8)
         for i in range(4)
     )  # fmt: skip
     pairs = [
-        Pair.objects.create(
-            video_a=videos[0],
-            video_b=other,
-            score=score,
-            label="near_duplicate",
+        make.pair(
+            videos[0],
+            other,
+            "near_duplicate",
+            score,
             visual=0.9,
             audio=0.9,
             metadata=0.9,
@@ -140,9 +136,7 @@ def two_pairs(db):
         )
         for other, score in zip(videos[1:], (0.86, 0.85), strict=True)
     ]
-    user = User.objects.create_user("mod", password="pw")
-    user.groups.add(Group.objects.get(name="moderator"))
-    return pairs, user
+    return pairs, make.user("mod", "moderator")
 
 
 def test_the_pair_page_carries_the_line_the_players_follow_and_the_one_liner(client, two_pairs):

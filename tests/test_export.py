@@ -4,7 +4,9 @@ import json
 import pytest
 from django.core.management import call_command
 
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Video
+from dedup.models import DuplicateGroup, ScoringConfig, Video
+
+from . import factories as make
 
 pytestmark = pytest.mark.django_db
 
@@ -12,18 +14,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def scored():
     config = ScoringConfig.active()
-    videos = [
-        Video.objects.create(
-            path=f"/lib/v{i}.mp4", rel_path=f"sub/v{i}.mp4", file_name=f"v{i}.mp4", status="ready"
-        )
-        for i in range(4)
-    ]
+    videos = [make.video(f"v{i}.mp4", rel_path=f"sub/v{i}.mp4", status="ready") for i in range(4)]
     a, b, c, d = videos
-    Pair.objects.create(
-        video_a=a,
-        video_b=b,
-        score=0.97,
-        label="exact",
+    make.pair(
+        a,
+        b,
+        "exact",
+        0.97,
         visual=0.98,
         audio=0.9,
         metadata=1.0,
@@ -38,9 +35,9 @@ def scored():
         breakdown={"matched_frames": 10},
         config=config,
     )
-    Pair.objects.create(video_a=a, video_b=c, score=0.88, label="near_duplicate", config=config)
-    Pair.objects.create(video_a=b, video_b=c, score=0.40, label="different", config=config)
-    Pair.objects.create(video_a=c, video_b=d, score=0.30, label="different", config=config)
+    make.pair(a, c, "near_duplicate", 0.88, config=config)
+    make.pair(b, c, "different", 0.40, config=config)
+    make.pair(c, d, "different", 0.30, config=config)
     group = DuplicateGroup.objects.create()
     Video.objects.filter(pk__in=[a.pk, b.pk, c.pk]).update(group=group)
     return videos
@@ -80,14 +77,14 @@ FORMULAS = ['=HYPERLINK("http:__evil","x").mp4', "+1.mp4", "-2.mp4", "@SUM(A1).m
 def formula_names():
     """Pairs between videos named like spreadsheet formulas, with a negative offset (a number)."""
     config = ScoringConfig.active()
-    safe = Video.objects.create(path="/lib/safe.mp4", rel_path="safe.mp4", file_name="safe.mp4")
+    safe = make.video("safe.mp4")
     for i, name in enumerate(FORMULAS):
-        video = Video.objects.create(path=f"/lib/{i}", rel_path=name, file_name=name, status="ready")
-        Pair.objects.create(
-            video_a=safe,
-            video_b=video,
-            score=0.5 + i / 100,
-            label="similar",
+        video = make.video(name, path=f"/lib/{i}", status="ready")
+        make.pair(
+            safe,
+            video,
+            "similar",
+            0.5 + i / 100,
             config=config,
             segments={"a": [[0, 5]], "b": [[1, 6]], "offset": -1.5},
         )

@@ -2,7 +2,6 @@
 group at once, and undo; per role."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Verdict, Video
 from dedup.services import groups_refresh
@@ -10,22 +9,17 @@ from review import services
 from review.groups import group_resolve, groups_exact_resolve, groups_overview
 from review.models import Decision, Resolution
 
+from . import factories as make
+
 pytestmark = pytest.mark.django_db
 
 MB = 1_000_000
 
 
-def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 @pytest.fixture
 def people():
     return {
-        role: _user(role, None if role == "outsider" else role)
+        role: make.user(role, None if role == "outsider" else role)
         for role in ("moderator", "admin", "viewer", "outsider")
     }
 
@@ -41,23 +35,15 @@ def _video(name: str, **facts) -> Video:
         video_codec="h264",
         mtime=100.0,
     )
-    return Video.objects.create(
-        path=f"/lib/{name}",
-        root="/lib",
-        rel_path=name,
-        file_name=name,
-        status="ready",
-        **{**defaults, **facts},
-    )
+    return make.video(name, root="/lib", status="ready", **{**defaults, **facts})
 
 
 def _pair(a: Video, b: Video, label: str, score: float, speed: float = 1.0) -> Pair:
-    a, b = (a, b) if a.pk < b.pk else (b, a)
-    return Pair.objects.create(
-        video_a=a,
-        video_b=b,
-        score=score,
-        label=label,
+    return make.pair(
+        a,
+        b,
+        label,
+        score,
         visual=score,
         metadata=0.9,
         segments={"a": [[0.0, 10.0]], "b": [[0.0, 10.0]], "speed": speed, "offset": 0.0},
@@ -164,7 +150,7 @@ def test_a_group_holding_partial_copies_is_resolved_only_once_confirmed(library,
 
 def test_a_pair_someone_else_reviews_holds_back_its_group(library, people):
     v, p = library
-    other = _user("other", "moderator")
+    other = make.user("other", "moderator")
     services.pair_claim(pair=p["noisy"], user=other)
     with pytest.raises(services.DecisionRefused, match="other is reviewing"):
         group_resolve(group_id=v["original"].group_id, user=people["moderator"])

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connections
@@ -23,6 +22,8 @@ from rest_framework.test import APIClient
 from dedup import services
 from dedup.features import ExtractionError, probe
 from dedup.models import Frame, Video
+
+from . import factories as make
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,9 +60,7 @@ def api(moderator) -> APIClient:
 
 @pytest.fixture
 def viewer(client):
-    user = User.objects.create_user("viewer", password="pw")
-    user.groups.add(Group.objects.get_or_create(name="viewer")[0])
-    client.force_login(user)
+    client.force_login(make.user("viewer", "viewer"))
     return client
 
 
@@ -192,8 +191,8 @@ def test_the_cli_keeps_files_inside_the_folder_it_was_given(tmp_path, secret, cl
 def test_a_video_with_no_recorded_root_is_served_only_from_the_configured_roots(root, clip, viewer):
     inside = root / "a.mp4"
     shutil.copy(clip, inside)
-    served = Video.objects.create(path=str(inside), rel_path="a.mp4", file_name="a.mp4")
-    stray = Video.objects.create(path=str(clip), rel_path="clip.mp4", file_name="clip.mp4")
+    served = make.video("a.mp4", path=str(inside))
+    stray = make.video("clip.mp4", path=str(clip))
     assert viewer.get(f"/review/videos/{served.pk}/media").status_code == 200
     assert viewer.get(f"/review/videos/{stray.pk}/media").status_code == 404
 

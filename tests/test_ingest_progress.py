@@ -10,7 +10,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
@@ -20,13 +19,10 @@ from dedup import services
 from dedup.models import Video
 from dedup.progress import ingest_progress, worker_clusters
 
+from . import factories as make
 from .media import make_clip
 
 NO_WORKER = "No worker is running: start <code>manage.py qcluster</code>"
-
-
-def _video(name: str, **fields) -> Video:
-    return Video.objects.create(path=f"/lib/{name}", rel_path=name, file_name=name, **fields)
 
 
 def _order(html: str, names: list[str]) -> list[str]:
@@ -35,9 +31,9 @@ def _order(html: str, names: list[str]) -> list[str]:
 
 @pytest.mark.django_db
 def test_the_library_shows_sizes_in_human_units(client, moderator):
-    _video("big.mp4", size=13_841_203, status="ready")
-    _video("small.mp4", size=734_003, status="ready")
-    _video("unknown.mp4")  # not measured yet: an empty cell, not "0 bytes"
+    make.video("big.mp4", size=13_841_203, status="ready")
+    make.video("small.mp4", size=734_003, status="ready")
+    make.video("unknown.mp4")  # not measured yet: an empty cell, not "0 bytes"
     client.force_login(moderator)
     html = client.get("/").content.decode()
     assert "13.2\xa0MB" in html and "716.8\xa0KB" in html
@@ -53,7 +49,7 @@ def test_the_library_sorts_by_size_duration_name_and_date(client, moderator):
         "c.mp4": (2_000, 4.0, now - timedelta(days=2)),
     }
     for name, (size, duration, created) in rows.items():
-        video = _video(name, size=size, duration=duration, status="ready")
+        video = make.video(name, size=size, duration=duration, status="ready")
         Video.objects.filter(pk=video.pk).update(created_at=created)
     client.force_login(moderator)
     names = list(rows)
@@ -84,12 +80,12 @@ def test_the_library_sorts_by_size_duration_name_and_date(client, moderator):
 @pytest.mark.django_db
 def test_the_status_bar_counts_videos_and_the_rate(client, moderator):
     now = timezone.now()
-    _video("q1.mp4")
-    _video("q2.mp4")
-    _video("busy.mp4", status="processing", heartbeat_at=now, claimed_by="elsewhere:1")
-    _video("bad.mp4", status="failed")
-    _video("fresh.mp4", status="ready", finished_at=now - timedelta(seconds=20))
-    _video("old.mp4", status="ready", finished_at=now - timedelta(minutes=5))
+    make.video("q1.mp4")
+    make.video("q2.mp4")
+    make.video("busy.mp4", status="processing", heartbeat_at=now, claimed_by="elsewhere:1")
+    make.video("bad.mp4", status="failed")
+    make.video("fresh.mp4", status="ready", finished_at=now - timedelta(seconds=20))
+    make.video("old.mp4", status="ready", finished_at=now - timedelta(minutes=5))
     client.force_login(moderator)
     response = client.get("/library/status")
     assert response.status_code == 200
@@ -105,7 +101,7 @@ def test_the_status_bar_counts_videos_and_the_rate(client, moderator):
 
 @pytest.mark.django_db
 def test_an_idle_library_polls_slowly_and_warns_of_nothing(client, moderator):
-    _video("done.mp4", status="ready")
+    make.video("done.mp4", status="ready")
     client.force_login(moderator)
     html = client.get("/library/status").content.decode()
     assert 'hx-trigger="every 15s"' in html and NO_WORKER not in html
@@ -113,10 +109,10 @@ def test_an_idle_library_polls_slowly_and_warns_of_nothing(client, moderator):
 
 @pytest.mark.django_db
 def test_waiting_videos_with_no_worker_alive_show_a_warning(client, moderator, settings):
-    _video("waiting.mp4")
+    make.video("waiting.mp4")
     # a claim whose process has been silent for more than four heartbeats is dead
     silent = timezone.now() - timedelta(seconds=5 * settings.ASTRADUP["HEARTBEAT_SECONDS"])
-    _video("stuck.mp4", status="processing", heartbeat_at=silent, claimed_by="gone:1")
+    make.video("stuck.mp4", status="processing", heartbeat_at=silent, claimed_by="gone:1")
     client.force_login(moderator)
     assert worker_clusters() == 0
     progress = ingest_progress()
@@ -129,11 +125,9 @@ def test_waiting_videos_with_no_worker_alive_show_a_warning(client, moderator, s
 
 @pytest.mark.django_db
 def test_the_status_bar_is_for_users_with_a_role(client, db):
-    client.force_login(User.objects.create_user("nobody", password="pw"))
+    client.force_login(make.user("nobody"))
     assert client.get("/library/status").status_code == 403
-    viewer = User.objects.create_user("vera", password="pw")
-    viewer.groups.add(Group.objects.get_or_create(name="viewer")[0])
-    client.force_login(viewer)
+    client.force_login(make.user("vera", "viewer"))
     assert client.get("/library/status").status_code == 200
 
 

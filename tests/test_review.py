@@ -1,7 +1,6 @@
 """The review queue, decisions, claims, undo and the pair page, per role."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from dedup.models import Pair, ScoringConfig, Verdict, Video
@@ -9,20 +8,15 @@ from dedup.services import groups_refresh
 from review import services
 from review.models import Claim, Decision
 
+from . import factories as make
+
 pytestmark = pytest.mark.django_db
-
-
-def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 @pytest.fixture
 def people():
     return {
-        role: _user(role, None if role == "outsider" else role)
+        role: make.user(role, None if role == "outsider" else role)
         for role in ("moderator", "admin", "viewer", "outsider")
     }
 
@@ -31,11 +25,10 @@ def people():
 def library(clip):
     config = ScoringConfig.active()
     videos = [
-        Video.objects.create(
+        make.video(
+            f"v{i}.mp4",
             path=str(clip) if i == 0 else f"/lib/v{i}.mp4",
             root=str(clip.parent) if i == 0 else "/lib",  # the media view serves only inside it
-            rel_path=f"v{i}.mp4",
-            file_name=f"v{i}.mp4",
             status="ready",
             width=640 * (1 + (i == 1)),
             height=360 * (1 + (i == 1)),
@@ -48,39 +41,30 @@ def library(clip):
         for i in range(4)
     ]
     a, b, c, d = videos
-    seg = {
-        "a": [[0.0, 10.0]],
-        "b": [[0.0, 10.0]],
-        "coverage_a": 1.0,
-        "coverage_b": 1.0,
-        "offset": 0.0,
-        "speed": 1.0,
-    }
+    seg = make.aligned(0.0, 10.0)
     pairs = {
-        "near": Pair.objects.create(
-            video_a=a,
-            video_b=b,
-            score=0.86,
-            label="near_duplicate",
+        "near": make.pair(
+            a,
+            b,
+            "near_duplicate",
+            0.86,
             visual=0.9,
             audio=0.8,
             metadata=0.9,
             segments=seg,
             config=config,
         ),
-        "similar": Pair.objects.create(
-            video_a=a,
-            video_b=c,
-            score=0.72,
-            label="similar",
+        "similar": make.pair(
+            a,
+            c,
+            "similar",
+            0.72,
             visual=0.7,
             metadata=0.5,
             segments=seg,
             config=config,
         ),
-        "exact": Pair.objects.create(
-            video_a=c, video_b=d, score=0.99, label="exact", segments=seg, config=config
-        ),
+        "exact": make.pair(c, d, "exact", 0.99, segments=seg, config=config),
     }
     return videos, pairs
 
@@ -100,7 +84,7 @@ def test_not_a_duplicate_is_remembered_after_rescoring(library, people):
     services.pair_decide(pair_id=pairs["near"].pk, user=people["moderator"], action="not_duplicate")
     # re-scoring replaces the pair row; the verdict is keyed by the two videos
     Pair.objects.filter(pk=pairs["near"].pk).delete()
-    Pair.objects.create(video_a=videos[0], video_b=videos[1], score=0.9, label="near_duplicate")
+    make.pair(videos[0], videos[1], "near_duplicate", 0.9)
     assert [p.video_b_id for p in services.queue_pairs()] == [videos[2].pk]
 
 
@@ -285,11 +269,11 @@ def test_htmx_swaps_carry_the_title_of_the_pair_they_show(client, library, peopl
 def _identical_pair(videos):
     a, b = videos[0], videos[3]
     Video.objects.filter(pk__in=[a.pk, b.pk]).update(sha256="ab" * 32)
-    return Pair.objects.create(
-        video_a=a,
-        video_b=b,
-        score=1.0,
-        label="near_duplicate",  # shown in the queue as a moderator would meet it
+    return make.pair(
+        a,
+        b,
+        "near_duplicate",  # shown in the queue as a moderator would meet it
+        1.0,
         visual=1.0,
         audio=1.0,
         metadata=1.0,
@@ -309,11 +293,11 @@ def test_a_byte_identical_pair_says_so_without_blank_numbers(client, library, pe
 
 def test_a_partial_pair_leaves_out_the_mfcc_it_does_not_have(client, library, people):
     videos, _ = library
-    pair = Pair.objects.create(
-        video_a=videos[1],
-        video_b=videos[2],
-        score=0.8,
-        label="partial",
+    pair = make.pair(
+        videos[1],
+        videos[2],
+        "partial",
+        0.8,
         visual=0.8,
         audio=0.7,
         metadata=0.4,

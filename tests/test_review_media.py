@@ -4,7 +4,6 @@ uploads, and API bulk import giving the same pairs as `manage.py ingest`."""
 import shutil
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -12,6 +11,7 @@ from rest_framework.test import APIClient
 
 from dedup.models import Pair, Video
 
+from . import factories as make
 from .media import make_clip, transcode
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,12 +28,6 @@ def folder(tmp_path_factory):
     return root
 
 
-def _user(role: str) -> User:
-    user = User.objects.create_user(role, password="pw")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
 def _pairs() -> set[tuple[str, str, str]]:
     return {
         (p.video_a.rel_path, p.video_b.rel_path, p.label)
@@ -45,7 +39,7 @@ def test_pair_page_shows_keyframe_strips_with_aligned_frames_linked(client, fold
     call_command("ingest", str(folder), "--sync", "--workers", "1")
     twins = ["original.mp4", "copy.mp4"]
     pair = Pair.objects.get(video_a__file_name__in=twins, video_b__file_name__in=twins)
-    client.force_login(_user("viewer"))
+    client.force_login(make.user("viewer", "viewer"))
     page = client.get(f"/review/pairs/{pair.pk}").content.decode()
     assert page.count('class="thumb aligned"') >= 10  # every frame of both 6 s clips is aligned
     assert 'href="#fb-0"' in page and 'id="fa-0"' in page  # first frame of A links to the first of B
@@ -59,7 +53,7 @@ def test_pair_page_shows_keyframe_strips_with_aligned_frames_linked(client, fold
 
 def test_moderators_upload_from_the_library_page(client, folder, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    client.force_login(_user("moderator"))
+    client.force_login(make.user("moderator", "moderator"))
     upload = SimpleUploadedFile("new.mp4", (folder / "other.mp4").read_bytes(), content_type="video/mp4")
     response = client.post("/upload", {"file": upload}, follow=True)
     assert b"new.mp4 added" in response.content
@@ -70,7 +64,7 @@ def test_moderators_upload_from_the_library_page(client, folder, settings, tmp_p
 
 
 def test_viewers_cannot_upload(client, folder):
-    client.force_login(_user("viewer"))
+    client.force_login(make.user("viewer", "viewer"))
     upload = SimpleUploadedFile("x.mp4", b"\0" * 10, content_type="video/mp4")
     assert client.post("/upload", {"file": upload}).status_code == 403
     assert b'action="/upload"' not in client.get("/").content
@@ -84,7 +78,8 @@ def test_bulk_import_through_the_api_finds_the_same_pairs_as_ingest(folder, sett
     shutil.copytree(folder, root / "batch")
     settings.ASTRADUP = {**settings.ASTRADUP, "IMPORT_ROOTS": [str(root)]}
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=_user('moderator')).key}")
+    token = Token.objects.create(user=make.user("moderator", "moderator"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     response = api.post("/api/v1/import", {"paths": [str(root / "batch")]}, format="json")
     assert response.status_code == 201 and len(response.json()["created"]) == 3
     assert set(Video.objects.values_list("status", flat=True)) == {"ready"}

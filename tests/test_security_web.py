@@ -12,8 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
+
+from . import factories as make
 
 ROOT = Path(__file__).resolve().parent.parent
 # settings are read without a database: a URL nothing listens on (only `migrate` would connect)
@@ -151,10 +153,7 @@ def test_a_freshly_migrated_database_has_a_working_cache_and_health_without_crea
 
 
 def _user(name: str, role: str | None = None) -> User:
-    user = User.objects.create_user(name, password="right-password-1")
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
+    return make.user(name, role, password="right-password-1")
 
 
 @pytest.mark.django_db
@@ -321,15 +320,14 @@ def test_no_page_violates_the_content_security_policy_in_a_browser(live_server, 
     from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    from dedup.models import Pair, ScoringConfig, Video
+    from dedup.models import ScoringConfig
 
     admin = _user("ada", "admin")
     User.objects.filter(pk=admin.pk).update(is_staff=True, is_superuser=True)
     videos = [
-        Video.objects.create(
+        make.video(
+            f"v{i}.mp4",
             path=str(clip) if i == 0 else f"/lib/v{i}.mp4",
-            rel_path=f"v{i}.mp4",
-            file_name=f"v{i}.mp4",
             status="ready",
             width=160,
             height=120,
@@ -347,11 +345,11 @@ def test_no_page_violates_the_content_security_policy_in_a_browser(live_server, 
         "offset": 1.0,
         "speed": 1.0,
     }
-    pair = Pair.objects.create(
-        video_a=videos[0],
-        video_b=videos[1],
-        score=0.86,
-        label="near_duplicate",
+    pair = make.pair(
+        videos[0],
+        videos[1],
+        "near_duplicate",
+        0.86,
         visual=0.9,
         metadata=0.9,
         segments=segments,

@@ -1,5 +1,7 @@
 import pytest
 
+from . import factories as make
+
 pytestmark = pytest.mark.django_db
 
 
@@ -9,11 +11,7 @@ def test_the_library_page_requires_login(client):
 
 
 def test_the_library_lists_videos_with_status(client, moderator):
-    from dedup.models import Video
-
-    Video.objects.create(
-        path="/x/a.mp4", rel_path="a.mp4", file_name="a.mp4", status="failed", error="file is empty (0 bytes)"
-    )
+    make.video("a.mp4", status="failed", error="file is empty (0 bytes)")
     client.force_login(moderator)
     response = client.get("/")
     assert response.status_code == 200
@@ -22,10 +20,8 @@ def test_the_library_lists_videos_with_status(client, moderator):
 
 
 def test_search_filters_by_file_name(client, moderator):
-    from dedup.models import Video
-
-    Video.objects.create(path="/x/cat.mp4", rel_path="cat.mp4", file_name="cat.mp4")
-    Video.objects.create(path="/x/dog.mp4", rel_path="dog.mp4", file_name="dog.mp4")
+    make.video("cat.mp4")
+    make.video("dog.mp4")
     client.force_login(moderator)
     content = client.get("/?q=cat").content
     assert b"cat.mp4" in content and b"dog.mp4" not in content
@@ -41,17 +37,11 @@ def test_health_reports_database_and_queue_to_users_with_a_role(client, moderato
 
 
 def test_users_without_a_role_cannot_see_the_library(client, db):
-    from django.contrib.auth.models import User
-
-    client.force_login(User.objects.create_user("stranger", password="pw"))
+    client.force_login(make.user("stranger"))
     assert client.get("/").status_code == 403
 
 
 @pytest.mark.parametrize("role", ["viewer", "moderator", "admin"])
 def test_every_role_sees_the_library(client, db, role):
-    from django.contrib.auth.models import Group, User
-
-    user = User.objects.create_user(role, password="pw")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    client.force_login(user)
+    client.force_login(make.user(role, role))
     assert client.get("/").status_code == 200

@@ -133,7 +133,7 @@ def open_regular(path: str | Path, *, within: Iterable[str | Path]) -> BinaryIO:
             raise FileRefused("file changed while it was opened")
         os.set_blocking(fd, True)
         fh = os.fdopen(fd, "rb")
-        fh.raw.name = real  # not the descriptor's number: what was opened, for messages and reopening
+        fh.raw.name = real  # type: ignore[attr-defined]  # a FileIO: not the descriptor's number: what was opened, for messages and reopening
         return fh
     except BaseException:
         os.close(fd)
@@ -189,7 +189,7 @@ def has_video_extension(path: Path) -> bool:
 
 def sha256_file(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
     """The SHA-256 of a file, by path or of an already opened binary file (read from where it is)."""
-    if hasattr(path, "read"):
+    if not isinstance(path, str | os.PathLike):
         return _sha256_of(path, chunk)
     with open(path, "rb") as fh:
         return _sha256_of(fh, chunk)

@@ -160,7 +160,7 @@ def align(
         offsets = times_b[jj] - speed * times_a[ii]
         bins = np.round(offsets / OFFSET_BIN).astype(np.int64)
         lo = bins.min()
-        hist = np.bincount(bins - lo, weights=weights)
+        hist = np.bincount(bins - lo, weights=weights).astype(np.float64, copy=False)  # weighted: floats
         smooth = hist.copy()
         smooth[1:] += hist[:-1] * 0.5
         smooth[:-1] += hist[1:] * 0.5

@@ -1,5 +1,6 @@
 """Duplicate groups from pair edges, guarded against daisy chains, and the copy to keep."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -35,6 +36,7 @@ def group_components(edges: list[tuple[int, int, float, str]]) -> list[list[int]
                 groups[big] |= groups.pop(small)
         else:
             newcomer, g = (b, ga) if ga is not None else (a, gb)
+            assert g is not None  # one of the two has a group: both or neither went above
             if _joins(adjacency, newcomer, groups[g]):
                 groups[g].add(newcomer)
                 group_of[newcomer] = g
@@ -79,7 +81,7 @@ class KeepChoice:
     partial: frozenset[int]
 
 
-def keep_choice(videos: list[dict], links: list[Link] = ()) -> KeepChoice:
+def keep_choice(videos: list[dict], links: Sequence[Link] = ()) -> KeepChoice:
     """The copy to keep: never a partial member (a montage must not become the canonical of the
     clips it quotes); among byte-identical files the earliest ingested; then the higher
     resolution, the longer one (only when no pair is a speed change: a slowed copy is longer
@@ -103,9 +105,9 @@ def keep_choice(videos: list[dict], links: list[Link] = ()) -> KeepChoice:
         reasons.append("partial copies are never kept automatically")
     # byte-identical files count once, as their earliest-ingested copy
     first_of: dict[str, dict] = {}
-    for v in sorted(candidates, key=lambda v: v["id"]):
-        if v.get("sha256"):
-            first_of.setdefault(v["sha256"], v)
+    for facts in sorted(candidates, key=lambda v: v["id"]):
+        if facts.get("sha256"):
+            first_of.setdefault(facts["sha256"], facts)
     unique = [v for v in candidates if not v.get("sha256") or first_of[v["sha256"]] is v]
     if len(unique) < len(candidates):
         reasons.append("byte-identical files (same SHA-256): the earliest ingested is kept")
@@ -136,7 +138,7 @@ def keep_choice(videos: list[dict], links: list[Link] = ()) -> KeepChoice:
     return KeepChoice(candidates[0]["id"], tuple(reasons) or ("the only full copy",), partial)
 
 
-def keep_best(videos: list[dict], links: list[Link] = ()) -> int | None:
+def keep_best(videos: list[dict], links: Sequence[Link] = ()) -> int | None:
     """The id of the copy to keep (see keep_choice); None when only a person may choose."""
     return keep_choice(videos, links).keep
 

@@ -5,6 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from ..matching.breakdown import Breakdown
 from ..matching.score import LABELS, FusionArrays, FusionInputs, classify
 from ..models import Pair, ScoringConfig
 from .groups import groups_refresh
@@ -53,13 +54,18 @@ def pairs_rescore(*, config_id: int) -> dict:
         if not chunk:
             break
         last_pk = chunk[-1].pk
-        stored = [p for p in chunk if (p.breakdown or {}).get("fusion")]
-        full.extend(p.pk for p in chunk if not (p.breakdown or {}).get("fusion"))
+        stored: list[Pair] = []
+        inputs: list[FusionInputs] = []
+        for p in chunk:
+            fusion = Breakdown.from_json(p.breakdown).fusion
+            if fusion is None:
+                full.append(p.pk)
+            else:
+                stored.append(p)
+                inputs.append(fusion)
         if not stored:
             continue
-        scores, labels = classify(
-            FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in stored]), params
-        )
+        scores, labels = classify(FusionArrays.stack(inputs), params)
         now = timezone.now()
         for p, score, code in zip(stored, scores, labels, strict=True):
             label = LABELS[int(code)]

@@ -79,6 +79,8 @@ def _basis_fit(backbone: str, *, step: int, batch: int) -> tuple[np.ndarray, int
         block = second_moment(emb[::step])
         moment = block if moment is None else moment + block
         used += len(emb[::step])
+    if moment is None:  # the caller counted the frames first; they went meanwhile
+        raise ValueError(f"no indexed frames of {backbone} left to fit a projection on")
     return fit_basis(moment), used
 
 
@@ -106,7 +108,8 @@ def _projections_write(backbone: str, basis: np.ndarray, *, batch: int, log) -> 
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as writer:
         # binary halfvecs for this cursor only: other reads on the connection expect raw bytes
-        register_halfvec_info(writer, TypeInfo.fetch(connection.connection, "halfvec"))
+        # psycopg takes a cursor as the adapters' context as well as a connection (the stub does not)
+        register_halfvec_info(writer, TypeInfo.fetch(connection.connection, "halfvec"))  # type: ignore[arg-type]
         while True:
             written, last = 0, 0
             while True:

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from dedup.matching.breakdown import Breakdown
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
 from dedup.models import Pair, ScoringConfig, Verdict
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         truth = _truth(bench_dir / "manifest.csv", evaluator)
         default = _fresh_start()
         pairs = list(Pair.objects.select_related("video_a", "video_b").order_by("pk"))
-        pairs = [p for p in pairs if (p.breakdown or {}).get("fusion")]
+        pairs = [p for p in pairs if Breakdown.from_json(p.breakdown).fusion is not None]
         if not pairs:
             raise CommandError("no scored pairs: run `make bench` first")
         rng = np.random.default_rng(seed)
@@ -64,7 +65,7 @@ class Command(BaseCommand):
         if not run.ready:
             raise CommandError(f"too few labels: {run.labels_needed}")
 
-        x = FusionArrays.stack([FusionInputs.from_dict(p.breakdown["fusion"]) for p in held_out])
+        x = FusionArrays.stack([_fusion(p) for p in held_out])
         y = np.array([_key(p) in truth for p in held_out], dtype=bool)
         proposed = ScoringParams(**run.report["proposed"])
         before = calib.evaluate(x, y, default.params())
@@ -98,6 +99,12 @@ class Command(BaseCommand):
             services.calibration_apply(calibration=run, user=user, rescore="sync")
         else:
             _fresh_start()
+
+
+def _fusion(pair: Pair) -> FusionInputs:
+    fusion = Breakdown.from_json(pair.breakdown).fusion
+    assert fusion is not None  # only pairs with stored fusion inputs are kept
+    return fusion
 
 
 def _key(pair: Pair) -> tuple[str, str]:
