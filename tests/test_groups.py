@@ -296,6 +296,16 @@ def test_a_moderators_not_duplicate_keeps_two_copies_apart():
     assert Video.objects.filter(group__isnull=False).count() == 2  # the original and one copy
 
 
+def test_a_partial_match_links_its_two_videos_and_no_further():
+    original, copy = _video("orig.mp4"), _video("copy.mp4")
+    other_moment = _video("other.mp4")  # a look-alike stretch matched the copy, wrongly
+    _pair(original, copy, "near_duplicate", 0.9)
+    _pair(copy, other_moment, "partial", 0.9)
+    groups_refresh()
+    grouped = set(Video.objects.filter(group__isnull=False).values_list("pk", flat=True))
+    assert other_moment.pk not in grouped or original.pk not in grouped
+
+
 def test_clips_of_different_stretches_of_one_original_are_not_linked():
     original = _video("orig.mp4", duration=60.0)
     head, tail = _video("head.mp4"), _video("tail.mp4")

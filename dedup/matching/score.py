@@ -29,6 +29,7 @@ from .visual import (
     motion_offset,
     residual_agreement,
     self_similarity,
+    span_stillness,
     visual_evidence,
     visual_map,
 )
@@ -277,8 +278,16 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     # the soundtrack's pitch; the audio-led rescue looks at the soundtrack's own line)
     fp_offset = audio_parts.get("fingerprint_offset")
     on_line = fp_offset is None or (al.speed == 1.0 and abs(fp_offset - al.offset) <= AUDIO_OFFSET_SLACK)
+    still = min(span_stillness(a, al.a_start, al.a_end), span_stillness(b, al.b_start, al.b_end))
     v_segment = visual_evidence(
-        matched_quality, residual, static, al.n_matched, audio if on_line else None, sharpness, motion
+        matched_quality,
+        residual,
+        static,
+        al.n_matched,
+        audio if on_line else None,
+        sharpness,
+        motion,
+        still=still,
     )
 
     # alignment walks one frame per second of the sparser video: the last matched one stands for a second

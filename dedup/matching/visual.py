@@ -2,6 +2,8 @@
 (aligned-frame similarity, motion agreement of embeddings and thumbnails, sharpness), and the
 thumbnails' own line where the embeddings cannot choose one."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..features.frames import one_per_second
@@ -43,6 +45,7 @@ def visual_evidence(
     audio: float | None = None,
     sharpness: float | None = None,
     motion: float | None = None,
+    still: float | None = None,
 ) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
@@ -67,7 +70,7 @@ def visual_evidence(
             (static - RESIDUAL_STATIC_FROM) / (0.95 - RESIDUAL_STATIC_FROM)
         )
         support = clip01((residual - need) / RESIDUAL_RAMP)
-        if static >= STATIC and motion is not None and sharpness is not None:
+        if max(static, still or 0.0) >= STATIC and motion is not None and sharpness is not None:
             # In a still shot (a screen recording, slides, a title card) what changes is a
             # pointer, a cursor and coding noise, and that residual agrees between any two
             # moments of it. It counts only where the thumbnails' own motion agrees too or the
@@ -113,6 +116,13 @@ def self_similarity(v: VideoSignals) -> float:
     n = len(e)
     total = e.sum(axis=0, dtype=np.float64)
     return float((total @ total - np.einsum("ij,ij->", e, e, dtype=np.float64)) / (n * (n - 1)))
+
+
+def span_stillness(v: VideoSignals, start: float, end: float) -> float:
+    """`self_similarity` of the frames between start and end: a still stretch inside a moving video
+    (a screen recording after a game's intro) is still where it matched."""
+    inside = (v.times >= start - 1e-6) & (v.times <= end + 1e-6)
+    return self_similarity(replace(v, embeddings=v.embeddings[inside], informative=v.informative[inside]))
 
 
 def residual_agreement(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | None:

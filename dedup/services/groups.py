@@ -33,7 +33,13 @@ def groups_refresh() -> None:
     edges = [(a, b, score, label) for a, b, score, label, _ in scored if (a, b) not in rejected] + confirmed
     # copies of one original that match the same stretch of it are one family even where their own
     # comparison fell short; never against a moderator's "not a duplicate"
-    spans = [_span(a, b, score, segments) for a, b, score, _, segments in scored if (a, b) not in rejected]
+    # only whole copies carry a family: a partial match (a clip, a montage's excerpt, a look-alike
+    # stretch) links its two videos and no further, so one doubtful stretch never joins two families
+    spans = [
+        _span(a, b, score, segments)
+        for a, b, score, label, segments in scored
+        if (a, b) not in rejected and label in WHOLE_LABELS
+    ]
     linked = [e for e in family_edges(spans) if (e[0], e[1]) not in rejected]
     components = group_components(edges + linked)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
@@ -68,6 +74,9 @@ def groups_refresh() -> None:
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
+
+
+WHOLE_LABELS = ("exact", "near_duplicate")
 
 
 def _span(a: int, b: int, score: float, segments: dict | None) -> Span:
