@@ -498,3 +498,13 @@ def test_in_a_still_shot_the_residual_counts_only_where_the_thumbnails_motion_ag
     sharp_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=0.05, motion=0.0)
     moving_footage = visual_evidence(0.9, 0.5, 0.5, 15, sharpness=-0.05, motion=0.0)
     assert other_moment < 0.6 < same_moment == sharp_moment == moving_footage
+
+
+def test_under_two_soundtracks_look_alike_footage_needs_the_thumbnails_or_the_moment():
+    from dedup.matching.visual import visual_evidence
+
+    # two runs of one procedural visualiser under different music: their pictures share a trend
+    look_alike = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.004, motion=-0.01, sound_differs=True)
+    replaced = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.03, motion=0.98, sound_differs=True)
+    silent = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.004, motion=-0.01)
+    assert look_alike < 0.6 < replaced == silent

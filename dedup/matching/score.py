@@ -288,6 +288,7 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
         sharpness,
         motion,
         still=still,
+        sound_differs=audio is not None and audio < SOUNDTRACK_AGREES,
     )
 
     # alignment walks one frame per second of the sparser video: the last matched one stands for a second

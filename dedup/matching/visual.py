@@ -46,6 +46,7 @@ def visual_evidence(
     sharpness: float | None = None,
     motion: float | None = None,
     still: float | None = None,
+    sound_differs: bool = False,
 ) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
@@ -70,11 +71,15 @@ def visual_evidence(
             (static - RESIDUAL_STATIC_FROM) / (0.95 - RESIDUAL_STATIC_FROM)
         )
         support = clip01((residual - need) / RESIDUAL_RAMP)
-        if max(static, still or 0.0) >= STATIC and motion is not None and sharpness is not None:
+        doubtful = max(static, still or 0.0) >= STATIC or sound_differs
+        if doubtful and motion is not None and sharpness is not None:
             # In a still shot (a screen recording, slides, a title card) what changes is a
             # pointer, a cursor and coding noise, and that residual agrees between any two
-            # moments of it. It counts only where the thumbnails' own motion agrees too or the
-            # aligned moment beats the moments around it.
+            # moments of it. Under two different soundtracks, look-alike footage (procedural
+            # visualisers, one game's scenes) has only the pictures' trend in common. There the
+            # residual counts only where the thumbnails' own motion agrees too or the aligned
+            # moment beats the moments around it. (The soundtrack never vetoes: pictures that
+            # agree on those as well are a copy under another soundtrack.)
             support = min(
                 support,
                 max(clip01((motion - STILL_MOTION_FROM) / 0.1), clip01((sharpness - 0.005) / 0.03)),
