@@ -122,6 +122,10 @@ def _soundtrack_words(breakdown: Breakdown, audio: float | None) -> str:
         return "no comparable audio on one side"
     if audio is None:
         return "no audio compared"
+    if breakdown.soundtrack == "replaced":
+        return "soundtrack replaced (not counted against the match)"
+    if breakdown.soundtrack == "speed_changed":
+        return "soundtrack not comparable at another speed"
     if audio >= 0.7:
         return "soundtrack matches"
     if audio >= 0.4:

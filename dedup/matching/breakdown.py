@@ -51,6 +51,9 @@ class Breakdown:
     boilerplate: bool = False
     segment_score: float | None = None
     aligned_by: str | None = None  # "audio" or "motion" where a rescue found the line
+    # what the soundtrack did: agrees, replaced (same pictures, other sound), speed_changed
+    # (its pitch moved with the pictures' speed), differs, or missing; None on older rows
+    soundtrack: str | None = None
     candidate_reasons: list[str] | None = None  # how the pair was found (set by the candidate search)
 
     @property
@@ -99,6 +102,8 @@ class Breakdown:
             out[FUSION] = self.fusion.as_dict()
         if self.aligned_by is not None:
             out["aligned_by"] = self.aligned_by
+        if self.soundtrack is not None:
+            out["soundtrack"] = self.soundtrack
         if self.candidate_reasons is not None:
             out["candidate_reasons"] = self.candidate_reasons
         return out
@@ -130,6 +135,7 @@ class Breakdown:
             boilerplate=bool(d.get("boilerplate")),
             segment_score=_float(d.get(SEGMENT_SCORE)),
             aligned_by=d.get("aligned_by"),
+            soundtrack=d.get("soundtrack"),
             candidate_reasons=None if reasons is None else list(reasons),
         )
 
