@@ -199,6 +199,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/subpic_probe")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--model-cache", default="/work/cache/models/openvino")
+    ap.add_argument("--layout-only", action="store_true", help="only the detector: no embeddings")
     ap.add_argument("--copies-per-kind", type=int, default=6)
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -219,7 +220,7 @@ def main() -> None:
     orig = {}
     for v in videos:
         times, images, _ = frames_of(v)
-        orig[v.name] = (times, images, embed(images))
+        orig[v.name] = (times, images, None if args.layout_only else embed(images))
     print(
         f"originals: {len(videos)} videos, {sum(len(o[0]) for o in orig.values())} frames, {time.time() - t0:.0f} s"
     )
@@ -265,6 +266,10 @@ def main() -> None:
             )
             whole = Box(0, 1, 0, 1)
             best_iou = max([tb.iou(v) for v in lay.views] + [tb.iou(whole) if tb.area > 0.85 else 0.0])
+            if args.layout_only:
+                rows.append({"kind": kind, "iou": best_iou})
+                print(out.name, info, f"iou {best_iou:.2f}", lay.kind, len(lay.views))
+                continue
             full = embed(cimages)[:, None]
             strategies = {
                 "full": full,

@@ -30,6 +30,8 @@ MIN_AREA, MAX_AREA = 0.08, 0.9  # a picture-in-picture's share of the frame's ar
 MAX_VIEWS = 4
 MIN_MOTION = 2.0  # mean absolute grey change between frames under which the footage is still
 MAX_FRAMES = 32
+SIDE_MOTION = 2.0  # RMS grey change between frames under which both sides of a line are still
+MAX_CORRELATION = 0.5  # changes on the two sides of a seam correlate less than this
 
 
 @dataclass(frozen=True)
@@ -74,31 +76,74 @@ class _Run:
     strength: float  # mean persistence along the run
 
 
-def _persistence(images: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """(rows: share of frames with a step between row y-1 and y+1 at each pixel, columns: the
-    same across columns, the mean absolute change between consecutive frames)."""
+@dataclass
+class _Seams:
+    """Per line (rows; columns transposed): how often a step is seen, and how the changes from
+    frame to frame on the two sides of it go together (sums over frames, for correlations)."""
+
+    persist: np.ndarray  # (lines - 2, length): share of frames with a step centred on line i + 1
+    cross: np.ndarray  # (lines - 4, length): sum of change(i) * change(i + 4), centred on i + 2
+    before: np.ndarray  # sum of change(i)^2
+    after: np.ndarray  # sum of change(i + 4)^2
+    pairs: int  # consecutive frame pairs summed
+
+    def transposed(self) -> "_Seams":
+        return _Seams(self.persist.T, self.cross.T, self.before.T, self.after.T, self.pairs)
+
+
+def _seams(images: list) -> tuple[_Seams, _Seams, float]:
+    """(row seams, column seams, the median mean absolute change between consecutive frames)."""
     import cv2
 
-    rows = cols = None
+    h, w = images[0].shape[:2]
+    rows = _Seams(np.zeros((h - 2, w), np.float32), *(np.zeros((h - 4, w), np.float32) for _ in range(3)), 0)
+    cols = _Seams(np.zeros((h, w - 2), np.float32), *(np.zeros((h, w - 4), np.float32) for _ in range(3)), 0)
     motion, previous = [], None
     for img in images:
-        grey = (
-            cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.int16) if img.ndim == 3 else img.astype(np.int16)
-        )
-        dy = np.abs(grey[2:, :] - grey[:-2, :]) > STEP
-        dx = np.abs(grey[:, 2:] - grey[:, :-2]) > STEP
-        rows = dy.astype(np.float32) if rows is None else rows + dy
-        cols = dx.astype(np.float32) if cols is None else cols + dx
+        grey = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.float32)
+        rows.persist += np.abs(grey[2:, :] - grey[:-2, :]) > STEP
+        cols.persist += np.abs(grey[:, 2:] - grey[:, :-2]) > STEP
         if previous is not None:
-            motion.append(float(np.mean(np.abs(grey - previous))))
+            change = grey - previous
+            motion.append(float(np.mean(np.abs(change))))
+            rows.cross += change[:-4, :] * change[4:, :]
+            rows.before += change[:-4, :] ** 2
+            rows.after += change[4:, :] ** 2
+            cols.cross += change[:, :-4] * change[:, 4:]
+            cols.before += change[:, :-4] ** 2
+            cols.after += change[:, 4:] ** 2
+            rows.pairs += 1
+            cols.pairs += 1
         previous = grey
-    n = float(len(images))
-    return rows / n, cols / n, float(np.median(motion)) if motion else 0.0
+    rows.persist /= len(images)
+    cols.persist /= len(images)
+    return rows, cols.transposed(), float(np.median(motion)) if motion else 0.0
 
 
-def _runs(persist: np.ndarray, min_len: int) -> list[_Run]:
-    """Seams along the rows of `persist` ((lines, length)): runs of persistent steps at least
-    `min_len` long, gaps up to GAP closed, one line kept of neighbouring lines (the strongest)."""
+def _independent(seams: _Seams, run: _Run) -> bool:
+    """Whether the footage on the two sides of a run changes independently: a seam between two
+    pictures, not an edge inside one. Inside one footage the changes two pixels either side of
+    an edge go together (a pan, a cut, a flicker moves both); across a seam they do not, or one
+    side is still (a pad, a paused picture) while the other moves. Edges of a still scene
+    (a fixed camera's walls, a game's frame) have no change on either side and are no seam."""
+    i = run.at - 2
+    if i < 0 or i >= seams.cross.shape[0]:
+        return False
+    span = slice(run.start, run.end)
+    before = float(seams.before[i, span].sum())
+    after = float(seams.after[i, span].sum())
+    moving = np.sqrt(max(before, after) / max(1, seams.pairs * (run.end - run.start)))
+    if moving < SIDE_MOTION:
+        return False
+    corr = float(seams.cross[i, span].sum()) / max(np.sqrt(before * after), 1e-6)
+    return corr < MAX_CORRELATION
+
+
+def _runs(seams: _Seams, min_len: int) -> list[_Run]:
+    """Seams along the lines of `seams` ((lines, length)): runs of persistent steps at least
+    `min_len` long, gaps up to GAP closed, whose two sides change independently; one kept of
+    runs on neighbouring lines (the strongest)."""
+    persist = seams.persist
     found: list[_Run] = []
     lines, length = persist.shape
     margin = max(1, round(MARGIN * lines))
@@ -123,6 +168,7 @@ def _runs(persist: np.ndarray, min_len: int) -> list[_Run]:
             if last + 1 - start >= min_len:
                 found.append(_Run(at + 1, start, last + 1, float(persist[at, start : last + 1].mean())))
             start, gap = None, 0
+    found = [r for r in found if _independent(seams, r)]
     # a seam smeared over two lines is one seam: keep the strongest of runs within 2 lines
     found.sort(key=lambda r: -r.strength * (r.end - r.start))
     kept: list[_Run] = []
@@ -175,9 +221,9 @@ def detect_layout(images: list, *, max_frames: int = MAX_FRAMES) -> Layout:
         pick = np.linspace(0, len(images) - 1, max_frames).round().astype(int)
         images = [images[i] for i in pick]
     h, w = images[0].shape[:2]
-    rows, cols, motion = _persistence(images)
+    rows, cols, motion = _seams(images)
     hruns = _runs(rows, max(2, round(MIN_RUN * w)))
-    vruns = _runs(cols.T, max(2, round(MIN_RUN * h)))
+    vruns = _runs(cols, max(2, round(MIN_RUN * h)))
     still = motion < MIN_MOTION
     ranked: list[tuple[float, str, Box]] = []
     for y0, y1 in _cuts(hruns, h, w):
