@@ -31,6 +31,7 @@ MAX_VIEWS = 4
 MIN_MOTION = 2.0  # mean absolute grey change between frames under which the footage is still
 MAX_FRAMES = 32
 SIDE_MOTION = 2.0  # RMS grey change between frames under which both sides of a line are still
+PAD_STILL = 0.5  # RMS grey change under which a side is a pad (no footage, not even its noise)
 MAX_CORRELATION = 0.5  # changes on the two sides of a seam correlate less than this
 
 
@@ -132,7 +133,10 @@ def _independent(seams: _Seams, run: _Run) -> bool:
     span = slice(run.start, run.end)
     before = float(seams.before[i, span].sum())
     after = float(seams.after[i, span].sum())
-    moving = np.sqrt(max(before, after) / max(1, seams.pairs * (run.end - run.start)))
+    n = max(1, seams.pairs * (run.end - run.start))
+    moving, still = np.sqrt(max(before, after) / n), np.sqrt(min(before, after) / n)
+    if still < PAD_STILL <= moving:
+        return True  # a pad or a frozen picture beside footage that moves, however slowly
     if moving < SIDE_MOTION:
         return False
     corr = float(seams.cross[i, span].sum()) / max(np.sqrt(before * after), 1e-6)
