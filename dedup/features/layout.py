@@ -31,6 +31,8 @@ MAX_VIEWS = 4
 MIN_MOTION = 2.0  # mean absolute grey change between frames under which the footage is still
 MAX_FRAMES = 32
 SIDE_MOTION = 2.0  # RMS grey change between frames under which both sides of a line are still
+THIN = 4  # lines away from a seam where its steps are looked for again ...
+MIN_CONTRAST = 0.15  # ... and must be this much rarer than on the seam
 PAD_STILL = 0.5  # RMS grey change under which a side is a pad (no footage, not even its noise)
 MAX_CORRELATION = 0.5  # changes on the two sides of a seam correlate less than this
 
@@ -169,8 +171,15 @@ def _runs(seams: _Seams, min_len: int) -> list[_Run]:
             gap += 1
             if i < length and gap <= GAP:
                 continue
-            if last + 1 - start >= min_len:
-                found.append(_Run(at + 1, start, last + 1, float(persist[at, start : last + 1].mean())))
+            strength = float(persist[at, start : last + 1].mean())
+            # a seam is a thin line of persistent steps; busy texture (a visualiser) persists
+            # across a band of lines
+            around = max(
+                float(persist[max(0, at - THIN), start : last + 1].mean()),
+                float(persist[min(lines - 1, at + THIN), start : last + 1].mean()),
+            )
+            if last + 1 - start >= min_len and strength - around >= MIN_CONTRAST:
+                found.append(_Run(at + 1, start, last + 1, strength))
             start, gap = None, 0
     found = [r for r in found if _independent(seams, r)]
     # a seam smeared over two lines is one seam: keep the strongest of runs within 2 lines
