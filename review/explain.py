@@ -42,7 +42,26 @@ def _visual(breakdown: Breakdown) -> str:
     how = {"audio": "lined up by the soundtrack", "motion": "lined up by low-resolution motion"}
     if breakdown.aligned_by in how:
         text = f"{text} · {how[breakdown.aligned_by]}" if text else how[breakdown.aligned_by]
+    if breakdown.sub_picture is not None:
+        where = _sub_picture_words(breakdown)
+        text = f"{text} · {where}" if text else where
     return text
+
+
+SUB_PICTURE_KINDS = {
+    "pip": "a picture-in-picture",
+    "stack": "one part of a stack",
+    "split": "one side of a split screen",
+}
+
+
+def _sub_picture_words(breakdown: Breakdown) -> str:
+    """ "B shows A as a picture-in-picture (box 40 % of the frame, top right)"."""
+    sub = breakdown.sub_picture
+    assert sub is not None
+    shower, shown = ("A", "B") if sub.side == "a" else ("B", "A")
+    kind = SUB_PICTURE_KINDS.get(sub.kind, "a part of its frame")
+    return f"{shower} shows {shown} as {kind} (box {_pct(sub.area)} of the frame, {sub.place})"
 
 
 def _audio(breakdown: Breakdown, audio: float | None) -> str:
@@ -153,6 +172,8 @@ def _summary(breakdown: Breakdown, segments: Segments, audio: float | None) -> s
         what = f"A and B share a stretch{speed}: {_pct(cov_a)} of A, {_pct(cov_b)} of B"
     how = {"audio": ", lined up by the soundtrack", "motion": ", lined up by low-resolution motion"}
     what += how.get(breakdown.aligned_by or "", "")
+    if breakdown.sub_picture is not None:
+        what += f"; {_sub_picture_words(breakdown)}"
     if breakdown.boilerplate:
         what += ", looks like a shared intro/outro only"
     return f"{what}, {sound}"

@@ -1,0 +1,75 @@
+"""Scoring a pair through its sub-pictures (issue 26, deliverable 2): a copy laid into a
+picture-in-picture, or one side of a stack or split screen, is compared by its box.
+
+A laid-out video has, besides its whole frames, one view per box (dedup.features.views): the
+same video's signals with each frame that shows the box replaced by its crop (embedding, pHash,
+thumbnail), every other frame left whole, so that times, coverage and segments stay the video's
+own. The pair is scored whole against whole first (exactly as without views); only where that
+line's visual evidence is doubtful are the views of either side scored against the other's
+whole frames, and the line whose pictures convince most wins, as the scorer's own rescue lines
+are chosen: by segment evidence, which does not depend on the config. Pure: no Django."""
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .breakdown import SubPicture
+from .score import RESCUE_BELOW, PairScore, score_pair
+from .signals import ScoringParams, VideoSignals
+
+DEFAULT_PARAMS = ScoringParams()
+
+
+@dataclass(frozen=True)
+class View:
+    number: int
+    kind: str  # "pip", "stack", "split"
+    box: tuple[float, float, float, float]  # top, bottom, left, right as fractions of the frame
+    signals: VideoSignals
+
+
+def view_signals(
+    whole: VideoSignals,
+    idx: np.ndarray,
+    embeddings: np.ndarray,
+    phashes: np.ndarray,
+    thumbs: np.ndarray | None,
+) -> VideoSignals:
+    """`whole` with frames `idx` (positions in its frames) replaced by a view's crops."""
+    emb = whole.embeddings.copy()
+    emb[idx] = embeddings
+    hashes = whole.phashes.copy()
+    hashes[idx] = phashes
+    small = None
+    if whole.thumbs is not None and thumbs is not None:
+        small = whole.thumbs.copy()
+        small[idx] = thumbs
+    return replace(whole, embeddings=emb, phashes=hashes, thumbs=small)
+
+
+def _evidence(result: PairScore) -> float:
+    # as stored (rounded), as the scorer picks its own rescue lines
+    fusion = result.breakdown.fusion
+    return float(fusion.as_dict()["visual_segment"]) if fusion is not None else 0.0
+
+
+def score_pair_views(
+    a: VideoSignals,
+    b: VideoSignals,
+    a_views: list[View] = (),  # type: ignore[assignment]
+    b_views: list[View] = (),  # type: ignore[assignment]
+    params: ScoringParams = DEFAULT_PARAMS,
+) -> PairScore:
+    """The pair scored whole against whole, or through the sub-picture of either side that
+    convinces most where the whole frames' evidence is doubtful; the breakdown names the side,
+    view and box that matched (`sub_picture`)."""
+    best = score_pair(a, b, params)
+    if not (a_views or b_views) or _evidence(best) >= RESCUE_BELOW:
+        return best
+    tries = [("a", v, score_pair(v.signals, b, params)) for v in a_views]
+    tries += [("b", v, score_pair(a, v.signals, params)) for v in b_views]
+    for side, view, result in tries:
+        if _evidence(result) > _evidence(best):
+            found = SubPicture(side=side, view=view.number, kind=view.kind, box=list(view.box))
+            best = replace(result, breakdown=replace(result.breakdown, sub_picture=found))
+    return best
