@@ -12,6 +12,7 @@ from dedup.matching.score import score_pair
 from dedup.matching.signals import VideoSignals
 from dedup.matching.subpicture import View, score_pair_views, view_signals
 from dedup.models import FrameView, Pair, Video
+from dedup.services import load_signals
 from review.explain import pair_summary
 
 from .media import ffmpeg
@@ -102,6 +103,10 @@ def test_laid_out_copies_are_found_through_their_sub_pictures(media):
         assert sub is not None, (name, pair.breakdown)
         assert sub.side == ("a" if pair.video_a == videos[name] else "b")
         assert "sub-picture" in pair.breakdown["candidate_reasons"]
+        # the whole frames alone do not make the pair
+        whole = score_pair(load_signals(pair.video_a), load_signals(pair.video_b))
+        assert whole.label not in Pair.DUPLICATE_LABELS, (name, whole.score)
+        print(name, pair.label, pair.score, "whole frames:", whole.label, whole.score, videos[name].timings)
         assert (
             "as a picture-in-picture"
             in pair_summary(breakdown=pair.breakdown, segments=pair.segments, audio=pair.audio)
@@ -110,6 +115,7 @@ def test_laid_out_copies_are_found_through_their_sub_pictures(media):
 
     unrelated = _pair(videos["original"], videos["unrelated"])
     assert unrelated is None or not unrelated.is_duplicate, unrelated.breakdown
+    print("unrelated", unrelated and (unrelated.label, unrelated.score), videos["original"].timings)
 
 
 def _signals(emb: np.ndarray, vid: int) -> VideoSignals:

@@ -12,7 +12,7 @@ BACKBONE_DIMS = {"efficientnet_lite0": 1280, "resnet50": 2048, "clip_vit_b32": 5
 
 def create_index(name: str, dim: int) -> str:
     return (
-        f"CREATE INDEX IF NOT EXISTS frameview_emb_hnsw_{name} ON dedup_frameview "
+        f"CREATE INDEX IF NOT EXISTS view_emb_hnsw_{name} ON dedup_frameview "
         f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64) "
         f"WHERE model = '{name}' AND informative AND indexed"
     )
@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
             migrations.RunSQL.noop,
         ),
         *(
-            migrations.RunSQL(create_index(name, dim), f"DROP INDEX IF EXISTS frameview_emb_hnsw_{name}")
+            migrations.RunSQL(create_index(name, dim), f"DROP INDEX IF EXISTS view_emb_hnsw_{name}")
             for name, dim in BACKBONE_DIMS.items()
         ),
     ]
