@@ -147,9 +147,8 @@ def test_a_view_that_convinces_more_wins_and_says_where():
     composite = _unit(rng.normal(size=(20, 64)).astype(np.float32))  # the whole frames look elsewhere
     a, b = _signals(original, 1), _signals(composite, 2)
     crops = _unit(original[5:] + 0.05 * rng.normal(size=(15, 64)).astype(np.float32))
-    view = View(
-        1, "pip", (0.5, 0.95, 0.5, 0.95), view_signals(b, np.arange(5, 20), crops, b.phashes[5:], None)
-    )
+    rows = np.arange(5, 20)
+    view = View(1, "pip", (0.5, 0.95, 0.5, 0.95), view_signals(b, rows, crops, b.phashes[5:], None), rows)
     whole = score_pair(a, b)
     result = score_pair_views(a, b, [], [view])
     assert result.score > whole.score
@@ -157,6 +156,9 @@ def test_a_view_that_convinces_more_wins_and_says_where():
         side="b", view=1, kind="pip", box=[0.5, 0.95, 0.5, 0.95]
     )
     assert Breakdown.from_json(result.breakdown.as_json()) == result.breakdown
+    # a view whose crops come near none of the other's frames is not scored at all
+    elsewhere = View(2, "pip", (0, 0.4, 0, 0.4), view_signals(b, rows, -crops, b.phashes[5:], None), rows)
+    assert score_pair_views(a, b, [], [elsewhere]) == whole
     assert "B shows A as a picture-in-picture (box 20 % of the frame, bottom right)" in pair_summary(
         breakdown=result.breakdown.as_json(), segments=result.segments.as_json(), audio=None
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .align import frame_similarity
 from .breakdown import SubPicture
 from .score import RESCUE_BELOW, PairScore, score_pair
 from .signals import ScoringParams, VideoSignals
@@ -26,6 +27,21 @@ class View:
     kind: str  # "pip", "stack", "split"
     box: tuple[float, float, float, float]  # top, bottom, left, right as fractions of the frame
     signals: VideoSignals
+    rows: np.ndarray  # positions of the frames whose crops replaced the whole frame
+
+
+def _may_match(view: View, other: VideoSignals, params: ScoringParams) -> bool:
+    """Whether any crop of the view comes near any frame of the other video: without one, no
+    line can be aligned through the view, and scoring it (most candidates of a laid-out video
+    are other footage) would cost a full score for nothing."""
+    mine = view.rows[view.signals.informative[view.rows]]
+    sim = frame_similarity(
+        view.signals.embeddings[mine],
+        other.embeddings[other.informative],
+        view.signals.phashes[mine],
+        other.phashes[other.informative],
+    )
+    return bool(sim.size and float(sim.max()) >= params.frame_match_threshold)
 
 
 def view_signals(
@@ -66,8 +82,8 @@ def score_pair_views(
     best = score_pair(a, b, params)
     if not (a_views or b_views) or _evidence(best) >= RESCUE_BELOW:
         return best
-    tries = [("a", v, score_pair(v.signals, b, params)) for v in a_views]
-    tries += [("b", v, score_pair(a, v.signals, params)) for v in b_views]
+    tries = [("a", v, score_pair(v.signals, b, params)) for v in a_views if _may_match(v, b, params)]
+    tries += [("b", v, score_pair(a, v.signals, params)) for v in b_views if _may_match(v, a, params)]
     for side, view, result in tries:
         if _evidence(result) > _evidence(best):
             found = SubPicture(side=side, view=view.number, kind=view.kind, box=list(view.box))

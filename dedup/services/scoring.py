@@ -74,14 +74,15 @@ def load_views(video: Video, whole: VideoSignals) -> list[View]:
         thumbs = (
             np.stack([np.frombuffer(r[4], dtype=np.uint8) for r in mine]) if all(r[4] for r in mine) else None
         )
+        rows_at = np.array([r[1] for r in mine])
         signals = view_signals(
             whole,
-            np.array([r[1] for r in mine]),
+            rows_at,
             emb,
             np.array([r[3] for r in mine], dtype=np.int64),
             thumbs,
         )
-        views.append(View(int(entry["view"]), str(entry["kind"]), tuple(entry["box"]), signals))
+        views.append(View(int(entry["view"]), str(entry["kind"]), tuple(entry["box"]), signals, rows_at))
     return views
 
 
