@@ -94,13 +94,17 @@ class _Seams:
         return _Seams(self.persist.T, self.cross.T, self.before.T, self.after.T, self.pairs)
 
 
-def _seams(images: list) -> tuple[_Seams, _Seams, float]:
+def _zeros(h: int, w: int) -> np.ndarray:
+    return np.zeros((h, w), np.float32)
+
+
+def _seams(images: list[np.ndarray]) -> tuple[_Seams, _Seams, float]:
     """(row seams, column seams, the median mean absolute change between consecutive frames)."""
     import cv2
 
     h, w = images[0].shape[:2]
-    rows = _Seams(np.zeros((h - 2, w), np.float32), *(np.zeros((h - 4, w), np.float32) for _ in range(3)), 0)
-    cols = _Seams(np.zeros((h, w - 2), np.float32), *(np.zeros((h, w - 4), np.float32) for _ in range(3)), 0)
+    rows = _Seams(_zeros(h - 2, w), _zeros(h - 4, w), _zeros(h - 4, w), _zeros(h - 4, w), 0)
+    cols = _Seams(_zeros(h, w - 2), _zeros(h, w - 4), _zeros(h, w - 4), _zeros(h, w - 4), 0)
     motion, previous = [], None
     for img in images:
         grey = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.float32)
@@ -222,7 +226,7 @@ def _boxes(hruns: list[_Run], vruns: list[_Run], h: int, w: int) -> list[tuple[f
     return out
 
 
-def detect_layout(images: list, *, max_frames: int = MAX_FRAMES) -> Layout:
+def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> Layout:
     """The layout of a run of sampled frames (RGB or grey uint8, one size; bars already cropped).
 
     The frames should span some seconds of footage: a seam is told from an edge of the footage

@@ -13,6 +13,7 @@ some seconds of footage moving behind them. Pure: no Django.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class ViewFeatures:
     hashes: list[int]
     thumbs: list[bytes]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """What the video keeps of it (Video.layout): the box, its kind, and where it is shown."""
         return {
             "view": self.number,
@@ -67,7 +68,7 @@ def windows(times: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def plan_views(times: np.ndarray, images: list) -> list[tuple[str, Box, np.ndarray]]:
+def plan_views(times: np.ndarray, images: list[np.ndarray]) -> list[tuple[str, Box, np.ndarray]]:
     """(kind, box, frame indices) of each distinct box the windows' layouts show, strongest
     first. Windows whose footage is still are skipped: every edge of a still picture persists,
     so its seams say nothing (a screen recording's panels are not sub-pictures)."""
@@ -89,7 +90,9 @@ def plan_views(times: np.ndarray, images: list) -> list[tuple[str, Box, np.ndarr
     return [(kind, box, np.unique(np.concatenate(parts))) for kind, box, parts in found]
 
 
-def extract_views(times: np.ndarray, images: list, embedder, *, batch: int) -> list[ViewFeatures]:
+def extract_views(
+    times: np.ndarray, images: list[np.ndarray], embedder: Any, *, batch: int
+) -> list[ViewFeatures]:
     """The views of one video's sampled frames (RGB, bars cropped), embedded by `embedder`."""
     out = []
     for number, (kind, box, idx) in enumerate(plan_views(times, images), start=1):
