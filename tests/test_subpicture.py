@@ -99,9 +99,9 @@ def test_laid_out_copies_are_found_through_their_sub_pictures(media):
     for name in ("pip", "stack"):
         pair = _pair(videos["original"], videos[name])
         assert pair is not None and pair.is_duplicate, (name, pair and pair.breakdown)
-        sub = Breakdown.from_json(pair.breakdown).sub_picture
-        assert sub is not None, (name, pair.breakdown)
-        assert sub.side == ("a" if pair.video_a == videos[name] else "b")
+        subs = Breakdown.from_json(pair.breakdown).sub_pictures
+        assert len(subs) == 1, (name, pair.breakdown)
+        assert subs[0].side == ("a" if pair.video_a == videos[name] else "b")
         assert "sub-picture" in pair.breakdown["candidate_reasons"]
         # the whole frames alone do not make the pair
         whole = score_pair(load_signals(pair.video_a), load_signals(pair.video_b))
@@ -152,8 +152,8 @@ def test_a_view_that_convinces_more_wins_and_says_where():
     whole = score_pair(a, b)
     result = score_pair_views(a, b, [], [view])
     assert result.score > whole.score
-    assert result.breakdown.sub_picture == SubPicture(
-        side="b", view=1, kind="pip", box=[0.5, 0.95, 0.5, 0.95]
+    assert result.breakdown.sub_pictures == (
+        SubPicture(side="b", view=1, kind="pip", box=[0.5, 0.95, 0.5, 0.95]),
     )
     assert Breakdown.from_json(result.breakdown.as_json()) == result.breakdown
     # a view whose crops come near none of the other's frames is not scored at all
@@ -161,4 +161,30 @@ def test_a_view_that_convinces_more_wins_and_says_where():
     assert score_pair_views(a, b, [], [elsewhere]) == whole
     assert "B shows A as a picture-in-picture (box 20 % of the frame, bottom right)" in pair_summary(
         breakdown=result.breakdown.as_json(), segments=result.segments.as_json(), audio=None
+    )
+
+
+def test_two_laid_out_copies_of_one_original_meet_view_to_view():
+    rng = np.random.default_rng(2)
+    original = _unit(rng.normal(size=(20, 64)).astype(np.float32))
+
+    def laid_out(vid: int, number: int, kind: str, box) -> tuple[VideoSignals, View]:
+        whole = _signals(_unit(rng.normal(size=(20, 64)).astype(np.float32)), vid)
+        rows = np.arange(20)
+        crops = _unit(original + 0.05 * rng.normal(size=(20, 64)).astype(np.float32))
+        return whole, View(number, kind, box, view_signals(whole, rows, crops, whole.phashes, None), rows)
+
+    a, pip = laid_out(1, 1, "pip", (0.0, 0.5, 0.5, 1.0))
+    b, stack = laid_out(2, 2, "stack", (0.0, 0.7, 0.0, 1.0))
+    result = score_pair_views(a, b, [pip], [stack])
+    assert [(s.side, s.view, s.kind) for s in result.breakdown.sub_pictures] == [
+        ("a", 1, "pip"),
+        ("b", 2, "stack"),
+    ]
+    assert result.score > score_pair(a, b).score
+    assert (
+        "A and B show the same footage: A as a picture-in-picture (box 25 % of the frame, top right), "
+        in (
+            pair_summary(breakdown=result.breakdown.as_json(), segments=result.segments.as_json(), audio=None)
+        )
     )

@@ -85,7 +85,8 @@ class Breakdown:
     boilerplate: bool = False
     segment_score: float | None = None
     aligned_by: str | None = None  # "audio" or "motion" where a rescue found the line
-    sub_picture: SubPicture | None = None  # where one side shows the other in part of its frame
+    # where either side shows the footage they share in part of its frame (one per side at most)
+    sub_pictures: tuple[SubPicture, ...] = ()
     candidate_reasons: list[str] | None = None  # how the pair was found (set by the candidate search)
 
     @property
@@ -134,8 +135,8 @@ class Breakdown:
             out[FUSION] = self.fusion.as_dict()
         if self.aligned_by is not None:
             out["aligned_by"] = self.aligned_by
-        if self.sub_picture is not None:
-            out["sub_picture"] = self.sub_picture.as_json()
+        if self.sub_pictures:
+            out["sub_pictures"] = [sub.as_json() for sub in self.sub_pictures]
         if self.candidate_reasons is not None:
             out["candidate_reasons"] = self.candidate_reasons
         return out
@@ -146,7 +147,6 @@ class Breakdown:
         fusion = d.get(FUSION)
         matched = d.get("matched_frames")
         reasons = d.get("candidate_reasons")
-        sub_picture = d.get("sub_picture")
         return cls(
             metadata_parts=dict(d.get("metadata_parts") or {}),
             fusion=FusionInputs.from_dict(fusion) if fusion else None,
@@ -168,7 +168,7 @@ class Breakdown:
             boilerplate=bool(d.get("boilerplate")),
             segment_score=_float(d.get(SEGMENT_SCORE)),
             aligned_by=d.get("aligned_by"),
-            sub_picture=SubPicture.from_json(sub_picture) if sub_picture else None,
+            sub_pictures=tuple(SubPicture.from_json(sub) for sub in d.get("sub_pictures") or ()),
             candidate_reasons=None if reasons is None else list(reasons),
         )
 

@@ -69,6 +69,10 @@ def _evidence(result: PairScore) -> float:
     return float(fusion.as_dict()["visual_segment"]) if fusion is not None else 0.0
 
 
+def _sub(side: str, view: View) -> SubPicture:
+    return SubPicture(side=side, view=view.number, kind=view.kind, box=list(view.box))
+
+
 def score_pair_views(
     a: VideoSignals,
     b: VideoSignals,
@@ -76,16 +80,26 @@ def score_pair_views(
     b_views: list[View] = (),  # type: ignore[assignment]
     params: ScoringParams = DEFAULT_PARAMS,
 ) -> PairScore:
-    """The pair scored whole against whole, or through the sub-picture of either side that
-    convinces most where the whole frames' evidence is doubtful; the breakdown names the side,
-    view and box that matched (`sub_picture`)."""
+    """The pair scored whole against whole, or, where the whole frames' evidence is doubtful,
+    through the sub-pictures that convince most: a view of either side against the other's whole
+    frames, or a view of each; the breakdown names the sides, views and boxes that matched
+    (`sub_pictures`)."""
     best = score_pair(a, b, params)
     if not (a_views or b_views) or _evidence(best) >= RESCUE_BELOW:
         return best
-    tries = [("a", v, score_pair(v.signals, b, params)) for v in a_views if _may_match(v, b, params)]
-    tries += [("b", v, score_pair(a, v.signals, params)) for v in b_views if _may_match(v, a, params)]
-    for side, view, result in tries:
+    tries: list[tuple[View | None, View | None, PairScore]] = [
+        (v, None, score_pair(v.signals, b, params)) for v in a_views if _may_match(v, b, params)
+    ]
+    tries += [(None, v, score_pair(a, v.signals, params)) for v in b_views if _may_match(v, a, params)]
+    # two laid-out copies of one original (a picture-in-picture and a stack of it)
+    tries += [
+        (va, vb, score_pair(va.signals, vb.signals, params))
+        for va in a_views
+        for vb in b_views
+        if _may_match(va, vb.signals, params)
+    ]
+    for in_a, in_b, result in tries:
         if _evidence(result) > _evidence(best):
-            found = SubPicture(side=side, view=view.number, kind=view.kind, box=list(view.box))
-            best = replace(result, breakdown=replace(result.breakdown, sub_picture=found))
+            found = tuple(_sub(side, v) for side, v in (("a", in_a), ("b", in_b)) if v is not None)
+            best = replace(result, breakdown=replace(result.breakdown, sub_pictures=found))
     return best
