@@ -168,6 +168,13 @@ class Video(models.Model):
     mfcc = models.BinaryField(null=True, blank=True)
     audio_silent = models.BooleanField(default=False)
     timings = models.JSONField(default=dict, blank=True, help_text="CPU-seconds per extraction stage.")
+    layout = models.JSONField(
+        default=list,
+        db_default=[],
+        blank=True,
+        help_text="Sub-pictures found (picture-in-picture, stacks, split screens): one entry per "
+        "view, its box as fractions of the frame (top, bottom, left, right); see FrameView.",
+    )
 
     group = models.ForeignKey(
         DuplicateGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="videos"
@@ -247,6 +254,36 @@ class Frame(models.Model):
 
     def __str__(self) -> str:
         return f"video {self.video_id} @ {self.t:.2f} s"
+
+
+class FrameView(models.Model):
+    """One sampled frame's sub-picture (a box of Video.layout) embedded on its own: a copy shrunk
+    into a picture-in-picture, or one side of a stack, is found through its box where its whole
+    frame is not (dedup.features.views). Rows only for laid-out videos, at the frames of the
+    stretches laid out; kept apart from Frame so that every reader of whole frames reads them
+    as before. Its HNSW index (migration 0014) holds the full embeddings; `index_embedding` is
+    the projection, for searching the frame table's projected index with a view."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="views")
+    view = models.PositiveSmallIntegerField(help_text="1.. as in Video.layout")
+    idx = models.PositiveIntegerField(help_text="The frame (Frame.idx) the box was cut from.")
+    t = models.FloatField()
+    informative = models.BooleanField(default=True)
+    indexed = models.BooleanField(default=True)
+    phash = models.BigIntegerField()
+    thumb = models.BinaryField(null=True, blank=True)
+    model = models.CharField(max_length=50)
+    embedding = HalfVectorField()
+    index_embedding = HalfVectorField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["video_id", "view", "idx"]
+        constraints = [
+            models.UniqueConstraint(fields=["video", "view", "idx"], name="frameview_video_view_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"video {self.video_id} view {self.view} @ {self.t:.2f} s"
 
 
 class IndexProjection(models.Model):

@@ -5,7 +5,7 @@ a partial copy no whole-file MFCC, an unaligned pair no segment, and a blank num
 
 from dataclasses import dataclass
 
-from dedup.matching.breakdown import Breakdown, Json, Segments
+from dedup.matching.breakdown import Breakdown, Json, Segments, SubPicture
 
 IDENTICAL = "Byte-identical files (same SHA-256)"
 
@@ -42,7 +42,32 @@ def _visual(breakdown: Breakdown) -> str:
     how = {"audio": "lined up by the soundtrack", "motion": "lined up by low-resolution motion"}
     if breakdown.aligned_by in how:
         text = f"{text} · {how[breakdown.aligned_by]}" if text else how[breakdown.aligned_by]
+    if breakdown.sub_pictures:
+        where = _sub_picture_words(breakdown)
+        text = f"{text} · {where}" if text else where
     return text
+
+
+SUB_PICTURE_KINDS = {
+    "pip": "a picture-in-picture",
+    "stack": "one part of a stack",
+    "split": "one side of a split screen",
+}
+
+
+def _sub_picture_words(breakdown: Breakdown) -> str:
+    """ "B shows A as a picture-in-picture (box 40 % of the frame, top right)", or where both
+    show it in part of their frames "A and B show the same footage: A as …, B as …"."""
+
+    def shown(sub: SubPicture) -> str:
+        kind = SUB_PICTURE_KINDS.get(sub.kind, "a part of its frame")
+        return f"{kind} (box {_pct(sub.area)} of the frame, {sub.place})"
+
+    subs = breakdown.sub_pictures
+    if len(subs) == 1:
+        shower, other = ("A", "B") if subs[0].side == "a" else ("B", "A")
+        return f"{shower} shows {other} as {shown(subs[0])}"
+    return "A and B show the same footage: " + ", ".join(f"{s.side.upper()} as {shown(s)}" for s in subs)
 
 
 def _audio(breakdown: Breakdown, audio: float | None) -> str:
@@ -122,6 +147,10 @@ def _soundtrack_words(breakdown: Breakdown, audio: float | None) -> str:
         return "no comparable audio on one side"
     if audio is None:
         return "no audio compared"
+    if breakdown.soundtrack == "replaced":
+        return "soundtrack replaced (not counted against the match)"
+    if breakdown.soundtrack == "speed_changed":
+        return "soundtrack not comparable at another speed"
     if audio >= 0.7:
         return "soundtrack matches"
     if audio >= 0.4:
@@ -153,6 +182,8 @@ def _summary(breakdown: Breakdown, segments: Segments, audio: float | None) -> s
         what = f"A and B share a stretch{speed}: {_pct(cov_a)} of A, {_pct(cov_b)} of B"
     how = {"audio": ", lined up by the soundtrack", "motion": ", lined up by low-resolution motion"}
     what += how.get(breakdown.aligned_by or "", "")
+    if breakdown.sub_pictures:
+        what += f"; {_sub_picture_words(breakdown)}"
     if breakdown.boilerplate:
         what += ", looks like a shared intro/outro only"
     return f"{what}, {sound}"

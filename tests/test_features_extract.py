@@ -22,7 +22,8 @@ def test_every_stage_of_a_video_with_sound_is_run_and_timed(lite0, clip):
     assert n == len(features.hashes) == len(features.thumbs) == features.embeddings.shape[0] == 25
     assert features.sha256 == sha256_file(clip)
     assert features.audio is not None and features.audio.fingerprint is not None
-    assert set(features.cpu) == {"probe", "decode", "hash", "embed", "audio"}
+    assert set(features.cpu) == {"probe", "decode", "hash", "embed", "audio", "views"}
+    assert features.views == []  # plain footage: no sub-pictures
     assert all(seconds >= 0 for seconds in features.cpu.values())
     # the same frames embedded on their own: the pipeline hands the embedder what the sampler made
     assert np.allclose(features.embeddings, lite0.embed(features.frames.images), atol=1e-5)

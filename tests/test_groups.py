@@ -271,3 +271,53 @@ def test_the_pair_screen_suggests_the_original_not_the_bigger_or_slowed_copy(cli
     client.force_login(people["moderator"])
     page = client.get(f"/review/pairs/{p[other].pk}").content.decode()
     assert re.search(f'name="canonical" value="{v["original"].pk}"[^>]* checked', page)
+
+
+def test_two_edited_copies_of_one_original_are_one_group_and_exported_as_duplicates():
+    from dedup.exports import pair_rows
+
+    original, mirrored, shrunk = (_video(f"{n}.mp4") for n in ("orig", "mirrored", "shrunk"))
+    _pair(original, mirrored, "near_duplicate", 0.9)
+    _pair(original, shrunk, "near_duplicate", 0.86)
+    _pair(mirrored, shrunk, "similar", 0.6)  # their own comparison fell short
+    groups_refresh()
+    members = set(Video.objects.filter(group__isnull=False).values_list("pk", flat=True))
+    assert members == {original.pk, mirrored.pk, shrunk.pk}
+    (row,) = [r for r in pair_rows() if {r["a"], r["b"]} == {"mirrored.mp4", "shrunk.mp4"}]
+    assert row["label"] == "duplicate" and row["via"] == "group"
+
+
+def test_a_moderators_not_duplicate_keeps_two_copies_apart():
+    original, one, two = (_video(f"{n}.mp4") for n in ("orig", "one", "two"))
+    _pair(original, one, "near_duplicate", 0.9)
+    _pair(original, two, "near_duplicate", 0.86)
+    Verdict.objects.create(video_a=one, video_b=two, kind=Verdict.Kind.NOT_DUPLICATE)
+    groups_refresh()
+    assert Video.objects.filter(group__isnull=False).count() == 2  # the original and one copy
+
+
+def test_a_partial_match_links_its_two_videos_and_no_further():
+    original, copy = _video("orig.mp4"), _video("copy.mp4")
+    other_moment = _video("other.mp4")  # a look-alike stretch matched the copy, wrongly
+    _pair(original, copy, "near_duplicate", 0.9)
+    _pair(copy, other_moment, "partial", 0.9)
+    groups_refresh()
+    grouped = set(Video.objects.filter(group__isnull=False).values_list("pk", flat=True))
+    assert other_moment.pk not in grouped or original.pk not in grouped
+
+
+def test_clips_of_different_stretches_of_one_original_are_not_linked():
+    original = _video("orig.mp4", duration=60.0)
+    head, tail = _video("head.mp4"), _video("tail.mp4")
+    for clip, start in ((head, 0.0), (tail, 40.0)):
+        Pair.objects.create(
+            video_a=original,
+            video_b=clip,
+            score=0.85,
+            label="partial",
+            visual=0.85,
+            segments={"a": [[start, start + 10.0]], "b": [[0.0, 10.0]], "speed": 1.0, "offset": -start},
+            config=ScoringConfig.active(),
+        )
+    groups_refresh()
+    assert Video.objects.filter(group__isnull=False).count() == 2

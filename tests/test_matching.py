@@ -263,7 +263,21 @@ def test_fusion_renormalises_the_weights_present():
 
     params = ScoringParams()
     assert fuse(params, 0.8, None, 0.5) == pytest.approx((0.65 * 0.8 + 0.10 * 0.5) / 0.75)
-    assert fuse(params, 0.8, 0.4, 0.5) == pytest.approx(0.65 * 0.8 + 0.25 * 0.4 + 0.10 * 0.5)
+    assert fuse(params, 0.8, 0.9, 0.5) == pytest.approx(0.65 * 0.8 + 0.25 * 0.9 + 0.10 * 0.5)
+    # a soundtrack that agrees less than the rest is left out, as if missing: it never vetoes
+    assert fuse(params, 0.8, 0.4, 0.5) == pytest.approx(fuse(params, 0.8, None, 0.5))
+
+
+def test_the_same_pictures_under_another_soundtrack_are_a_duplicate(source):
+    rng = np.random.default_rng(6)
+    song = rng.integers(0, 2**32, 160, dtype=np.uint64).astype(np.uint32)
+    other = rng.integers(0, 2**32, 160, dtype=np.uint64).astype(np.uint32)
+    a = video(sample(source, 0, 20), id=1, fingerprint=song)
+    replaced = score_pair(a, video(sample(source, 0, 20), id=2, fingerprint=other))
+    kept = score_pair(a, video(sample(source, 0, 20), id=3, fingerprint=song.copy()))
+    assert replaced.label in {"exact", "near_duplicate"} and replaced.audio < 0.2
+    assert replaced.breakdown.soundtrack == "replaced" and kept.breakdown.soundtrack == "agrees"
+    assert kept.score >= replaced.score  # an agreeing soundtrack still supports
 
 
 def test_a_shared_intro_does_not_make_two_videos_duplicates():
@@ -437,3 +451,60 @@ def test_the_fingerprint_search_finds_what_a_scan_of_every_offset_finds(na, nb, 
     assert hinted == _fingerprint_similarity_by_scan(fa, fb, offsets, MIN_FP_OVERLAP_SHORT)
     if shift >= 0 and min(na, nb) >= min_overlap:
         assert found[0] > 0.8 and found[1] == pytest.approx(-shift * FP_ITEM_SECONDS)
+
+
+def test_two_copies_matching_one_stretch_of_an_original_are_one_family():
+    from dedup.matching.groups import Span, family_edges
+
+    # 1 = original (0-20 s); 2 and 3 copy all of it; 4 copies 12-20 s; 5 copies 0-6 s
+    spans = [
+        Span(1, 2, 0.9, (0, 20), (0, 20)),
+        Span(1, 3, 0.8, (0, 20), (0, 19)),
+        Span(1, 4, 0.88, (12, 20), (0, 8)),
+        Span(5, 1, 0.87, (0, 6), (0, 6)),
+    ]
+    linked = {(a, b): score for a, b, score, _ in family_edges(spans)}
+    assert linked[(2, 3)] == 0.8 and (2, 4) in linked and (3, 5) in linked
+    assert (4, 5) not in linked  # 12-20 s and 0-6 s of the original: no footage in common
+    assert (1, 2) not in linked  # direct pairs are not inferred again
+
+
+def test_a_montage_does_not_link_the_clips_it_quotes():
+    from dedup.matching.groups import Span, family_edges, group_components
+
+    # 9 = a montage holding 0-10 s of 1 and then 10-20 s of 2 (two different originals)
+    spans = [Span(9, 1, 0.9, (0, 10), (0, 10)), Span(9, 2, 0.9, (10, 20), (5, 15))]
+    assert family_edges(spans) == []
+    assert len(group_components([(9, 1, 0.9, "partial"), (9, 2, 0.9, "partial")])) == 1  # never {1, 2, 9}
+
+
+def test_a_shared_opener_under_different_soundtracks_stays_apart_but_a_whole_copy_does_not():
+    from dedup.matching.fusion import FusionInputs, classify_one
+
+    params = ScoringParams()
+    opener = FusionInputs(0.5, 1.0, 0.0, 0.8, long_enough=True, opener=True)
+    middle = FusionInputs(0.5, 1.0, 0.0, 0.8, long_enough=True)
+    assert classify_one(opener, params)[1] not in DUPLICATE  # a series' opener, each under its own sound
+    assert classify_one(middle, params)[1] == "partial"  # the same pictures elsewhere: a copy
+
+
+def test_in_a_still_shot_the_residual_counts_only_where_the_thumbnails_motion_agrees():
+    from dedup.matching.visual import visual_evidence
+
+    # another moment of one screen recording: its pointer and coding noise agree (residual), its
+    # thumbnails' motion does not, and the aligned moment is no better than its neighbours
+    other_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=-0.05, motion=0.0)
+    same_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=-0.05, motion=0.6)
+    sharp_moment = visual_evidence(0.9, 0.5, 0.85, 15, sharpness=0.05, motion=0.0)
+    moving_footage = visual_evidence(0.9, 0.5, 0.5, 15, sharpness=-0.05, motion=0.0)
+    assert other_moment < 0.6 < same_moment == sharp_moment == moving_footage
+
+
+def test_under_two_soundtracks_look_alike_footage_needs_the_thumbnails_or_the_moment():
+    from dedup.matching.visual import visual_evidence
+
+    # two runs of one procedural visualiser under different music: their pictures share a trend
+    look_alike = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.004, motion=-0.01, sound_differs=True)
+    replaced = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.03, motion=0.98, sound_differs=True)
+    silent = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.004, motion=-0.01)
+    assert look_alike < 0.6 < replaced == silent

@@ -13,6 +13,7 @@ from .frames import SampledFrames, frame_budget, sample_frames, sampling_fps
 from .lowres import thumbnail
 from .phash import phash64
 from .probe import Probe, probe_video, sha256_file
+from .views import ViewFeatures, extract_views
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,10 @@ class VideoFeatures:
     thumbs: list[bytes]  # low-resolution grey thumbnail per frame
     embeddings: np.ndarray  # (n, dim) L2-normalised
     audio: AudioFeatures | None  # None: no sound track (or no usable sound)
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU-s by stage: probe, decode, hash, embed, audio
+    cpu: dict[str, float] = field(
+        default_factory=dict
+    )  # CPU-s by stage: probe, decode, hash, embed, audio, views
+    views: list[ViewFeatures] = field(default_factory=list)  # sub-pictures (features.views); most videos none
 
 
 def extract_features(
@@ -39,13 +43,15 @@ def extract_features(
     decode_device: str = "cpu",
     nvdec_download_all: bool = False,
     audio: Callable[[Path], AudioFeatures | None] = extract_audio,
+    views: bool = True,
 ) -> VideoFeatures:
     """Probe, hash the file (unless `sha256` is False), extract the audio signals, sample frames
     (decoded on `decode_device`: "cpu", or "cuda" for NVDEC where it can, `nvdec_download_all` as
     `decode_frames` takes it; at most `max_frames`,
     fewer where their pictures would take more than `frame_memory_mb`, 0 for no such limit), pHash
-    and thumbnail them and embed them with `embedder` (an `Embedder`), timing each stage in this
-    process's CPU seconds. Raises ExtractionError for a file that cannot be processed.
+    and thumbnail them and embed them with `embedder` (an `Embedder`), and (unless `views` is
+    False) find the sub-pictures of laid-out frames and embed those too (`features.views`), timing
+    each stage in this process's CPU seconds. Raises ExtractionError for a file that cannot be processed.
 
     The audio comes first, so that what it holds while it works (the MFCC's mel spectrogram,
     40 MB an hour) is given back before the sampled pictures take theirs (~620 MB an hour at
@@ -90,4 +96,9 @@ def extract_features(
     hashes = timed("hash", lambda: [phash64(img) for img in frames.images])
     thumbs = timed("hash", lambda: [thumbnail(img).tobytes() for img in frames.images])
     embeddings = timed("embed", embedder.embed, frames.images, batch=embed_batch)
-    return VideoFeatures(probe, digest, frames, hashes, thumbs, embeddings, sound, cpu)
+    found = (
+        timed("views", extract_views, frames.times, frames.images, embedder, batch=embed_batch)
+        if views
+        else []
+    )
+    return VideoFeatures(probe, digest, frames, hashes, thumbs, embeddings, sound, cpu, found)

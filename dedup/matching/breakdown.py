@@ -24,6 +24,40 @@ def _float(value: Any) -> float | None:
 
 
 @dataclass(frozen=True)
+class SubPicture:
+    """The sub-picture through which a pair matched (dedup.matching.subpicture): which side shows
+    the other inside part of its frame, as which view, of which layout kind, in which box."""
+
+    side: str  # "a" or "b": the video whose sub-picture matched the other's whole frames
+    view: int  # its number in that video's layout (Video.layout)
+    kind: str  # "pip", "stack" or "split"
+    box: list[float]  # top, bottom, left, right as fractions of the frame
+
+    def as_json(self) -> Json:
+        return {"side": self.side, "view": self.view, "kind": self.kind, "box": self.box}
+
+    @classmethod
+    def from_json(cls, d: Json) -> "SubPicture":
+        return cls(
+            side=str(d["side"]), view=int(d["view"]), kind=str(d["kind"]), box=[float(v) for v in d["box"]]
+        )
+
+    @property
+    def area(self) -> float:
+        top, bottom, left, right = self.box
+        return max(0.0, bottom - top) * max(0.0, right - left)
+
+    @property
+    def place(self) -> str:
+        """Where the box sits: "top right", "bottom", "left", "centre"."""
+        top, bottom, left, right = self.box
+        cy, cx = (top + bottom) / 2, (left + right) / 2
+        rows = "top" if cy < 0.4 else "bottom" if cy > 0.6 else ""
+        cols = "left" if cx < 0.4 else "right" if cx > 0.6 else ""
+        return " ".join(w for w in (rows, cols) if w) or "centre"
+
+
+@dataclass(frozen=True)
 class Breakdown:
     """Why a pair scored as it did: the evidence of each modality and the fusion inputs."""
 
@@ -51,6 +85,11 @@ class Breakdown:
     boilerplate: bool = False
     segment_score: float | None = None
     aligned_by: str | None = None  # "audio" or "motion" where a rescue found the line
+    # what the soundtrack did: agrees, replaced (same pictures, other sound), speed_changed
+    # (its pitch moved with the pictures' speed), differs, or missing; None on older rows
+    soundtrack: str | None = None
+    # where either side shows the footage they share in part of its frame (one per side at most)
+    sub_pictures: tuple[SubPicture, ...] = ()
     candidate_reasons: list[str] | None = None  # how the pair was found (set by the candidate search)
 
     @property
@@ -99,6 +138,10 @@ class Breakdown:
             out[FUSION] = self.fusion.as_dict()
         if self.aligned_by is not None:
             out["aligned_by"] = self.aligned_by
+        if self.soundtrack is not None:
+            out["soundtrack"] = self.soundtrack
+        if self.sub_pictures:
+            out["sub_pictures"] = [sub.as_json() for sub in self.sub_pictures]
         if self.candidate_reasons is not None:
             out["candidate_reasons"] = self.candidate_reasons
         return out
@@ -130,6 +173,8 @@ class Breakdown:
             boilerplate=bool(d.get("boilerplate")),
             segment_score=_float(d.get(SEGMENT_SCORE)),
             aligned_by=d.get("aligned_by"),
+            soundtrack=d.get("soundtrack"),
+            sub_pictures=tuple(SubPicture.from_json(sub) for sub in d.get("sub_pictures") or ()),
             candidate_reasons=None if reasons is None else list(reasons),
         )
 

@@ -27,6 +27,9 @@ class FusionInputs:
     long_enough: bool = False  # the segment is long enough to be a partial copy
     boilerplate: bool = False  # a short shared opener/closer, not a copy
     identical: bool = False  # byte-identical files
+    # the match starts both videos or ends both without covering them: where a series' opener or
+    # closer (one title animation, each episode's own soundtrack) makes different videos alike
+    opener: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class FusionInputs:
             "long_enough": self.long_enough,
             "boilerplate": self.boilerplate,
             "identical": self.identical,
+            "opener": self.opener,
         }
 
     @classmethod
@@ -53,6 +57,7 @@ class FusionInputs:
             long_enough=bool(d.get("long_enough")),
             boilerplate=bool(d.get("boilerplate")),
             identical=bool(d.get("identical")),
+            opener=bool(d.get("opener")),
         )
 
     def arrays(self) -> "FusionArrays":
@@ -72,6 +77,7 @@ class FusionArrays:
     long_enough: np.ndarray
     boilerplate: np.ndarray
     identical: np.ndarray
+    opener: np.ndarray
 
     @classmethod
     def stack(cls, items: list[FusionInputs]) -> "FusionArrays":
@@ -86,7 +92,7 @@ class FusionArrays:
             col("visual_segment"),
             col("audio"),
             col("metadata"),
-            *(col(n, bool) for n in ("aligned", "full", "long_enough", "boilerplate", "identical")),
+            *(col(n, bool) for n in ("aligned", "full", "long_enough", "boilerplate", "identical", "opener")),
         )
 
     def __len__(self) -> int:
@@ -96,10 +102,10 @@ class FusionArrays:
         return FusionArrays(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
-def fuse_arrays(
+def weighted_mean(
     params: ScoringParams, visual: np.ndarray, audio: np.ndarray, metadata: np.ndarray
 ) -> np.ndarray:
-    """Weighted mean over the modalities present on both sides (NaN = missing), like `fuse`."""
+    """Weighted mean over the modalities present on both sides (NaN = missing)."""
     has_a, has_m = ~np.isnan(audio), ~np.isnan(metadata)
     num = params.visual_weight * visual
     num = num + np.where(has_a, params.audio_weight * np.nan_to_num(audio), 0.0)
@@ -112,10 +118,33 @@ def fuse_arrays(
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
+def fuse_arrays(
+    params: ScoringParams, visual: np.ndarray, audio: np.ndarray, metadata: np.ndarray
+) -> np.ndarray:
+    """The weighted mean in which the soundtrack supports and never vetoes.
+
+    The same pictures under another soundtrack (replaced music, a re-dub) are a duplicate for
+    moderators, and a speed change shifts the soundtrack's pitch so that its fingerprints no
+    longer meet: so a soundtrack that agrees less than the rest of the evidence is left out, as
+    if missing, instead of pulling the score down. What audio alone can never do (make a
+    duplicate of different pictures) is held by the caps on the pictures' evidence in `classify`.
+    """
+    with_audio = weighted_mean(params, visual, audio, metadata)
+    without = weighted_mean(params, visual, np.full(np.shape(audio), np.nan), metadata)
+    return np.asarray(np.maximum(with_audio, without))
+
+
 def segment_scores(x: FusionArrays, params: ScoringParams) -> np.ndarray:
-    # audio alone never makes a duplicate: cap the fused score by what the pictures support
+    # audio alone never makes a duplicate: cap the fused score by what the pictures support.
+    # Only at a shared opener/closer does a differing soundtrack still count against the match:
+    # there different videos of one series share pictures, each under its own sound.
     no_meta = np.full(len(x), np.nan)
-    return np.minimum(fuse_arrays(params, x.visual_segment, x.audio, no_meta), x.visual_segment + 0.1)
+    fused = np.where(
+        x.opener,
+        weighted_mean(params, x.visual_segment, x.audio, no_meta),
+        fuse_arrays(params, x.visual_segment, x.audio, no_meta),
+    )
+    return np.minimum(fused, x.visual_segment + 0.1)
 
 
 def classify(x: FusionArrays, params: ScoringParams) -> tuple[np.ndarray, np.ndarray]:
@@ -155,10 +184,9 @@ def classify_one(inputs: FusionInputs, params: ScoringParams) -> tuple[float, st
 
 
 def fuse(params: ScoringParams, visual: float, audio: float | None, metadata: float | None) -> float:
-    terms = [(params.visual_weight, visual)]
-    if audio is not None:
-        terms.append((params.audio_weight, audio))
-    if metadata is not None:
-        terms.append((params.metadata_weight, metadata))
-    total = sum(w for w, _ in terms)
-    return float(sum(w * v for w, v in terms) / total) if total > 0 else 0.0
+    """`fuse_arrays` for one pair."""
+
+    def col(x: float | None) -> np.ndarray:
+        return np.array([np.nan if x is None else x], dtype=float)
+
+    return float(fuse_arrays(params, col(visual), col(audio), col(metadata))[0])

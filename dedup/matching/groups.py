@@ -152,3 +152,55 @@ def group_links(links: list[Link], components: list[list[int]]) -> dict[tuple[in
         if comp is not None and member_of.get(link.b) == comp:
             out[comp].append(link)
     return out
+
+
+# Two copies of one video share footage when the stretches of it that they match overlap by at
+# least this much of the shorter stretch, or by this many seconds: the benchmark's own rule for a
+# duplicate (2 s or half the shorter) with a second of slack for where a matched stretch ends.
+FAMILY_OVERLAP_SHARE = 0.5
+FAMILY_OVERLAP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Span:
+    """A confident duplicate pair and the stretch of each video it covers (seconds, or None)."""
+
+    a: int
+    b: int
+    score: float
+    a_span: tuple[float, float] | None
+    b_span: tuple[float, float] | None
+
+
+def family_edges(spans: list[Span]) -> list[tuple[int, int, float, str]]:
+    """Edges between two copies of one video that their own comparison missed.
+
+    Two edited copies of one original (one mirrored, one shrunk into a corner) may each match the
+    original clearly and each other weakly. When both match the same stretch of a third video
+    (on that video's own timeline), they show the same footage and are linked, scored as the
+    weaker of the two links. One hop only, and only through overlapping stretches: a montage that
+    quotes two clips never links those clips (their stretches of the montage do not overlap), and
+    an inferred edge never serves as a link for another, so unrelated videos are not chained.
+    """
+    direct = {(min(s.a, s.b), max(s.a, s.b)) for s in spans}
+    spokes: dict[int, list[tuple[int, tuple[float, float] | None, float]]] = {}
+    for s in spans:
+        spokes.setdefault(s.a, []).append((s.b, s.a_span, s.score))
+        spokes.setdefault(s.b, []).append((s.a, s.b_span, s.score))
+    found: dict[tuple[int, int], float] = {}
+    for around in spokes.values():
+        for i, (x, span_x, score_x) in enumerate(around):
+            for y, span_y, score_y in around[i + 1 :]:
+                key = (min(x, y), max(x, y))
+                if x == y or key in direct or not _share_footage(span_x, span_y):
+                    continue
+                found[key] = max(found.get(key, 0.0), min(score_x, score_y))
+    return [(a, b, score, "family") for (a, b), score in sorted(found.items())]
+
+
+def _share_footage(x: tuple[float, float] | None, y: tuple[float, float] | None) -> bool:
+    if x is None or y is None:
+        return False
+    overlap = min(x[1], y[1]) - max(x[0], y[0])
+    shorter = min(x[1] - x[0], y[1] - y[0])
+    return overlap > 0 and (overlap >= FAMILY_OVERLAP_SECONDS or overlap >= FAMILY_OVERLAP_SHARE * shorter)

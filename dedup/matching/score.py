@@ -29,6 +29,7 @@ from .visual import (
     motion_offset,
     residual_agreement,
     self_similarity,
+    span_stillness,
     visual_evidence,
     visual_map,
 )
@@ -54,6 +55,8 @@ FULL_COVERAGE = 0.75
 MIN_SEGMENT_SECONDS = 2.0
 MIN_SHARED_MATCHES = 4  # matched seconds of a stretch shared by two videos that neither is mostly made of
 BOILERPLATE_MAX_SECONDS = 6.0
+# a match at the start (or end) of both videos up to this long may be a series' shared opener
+OPENER_MAX_SECONDS = 20.0
 BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 AUDIO_ALIGN_MIN = 0.6  # fingerprint agreement from which the soundtrack may propose the line
 RESCUE_BELOW = 0.8  # visual evidence on the pictures' own line under which other lines are tried
@@ -138,8 +141,12 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
         result = _score_unaligned(ctx)
     else:
         result = _score_aligned(ctx, alignment)
-    if _segment_evidence(result) >= RESCUE_BELOW:
-        return result
+    if _segment_evidence(result) < RESCUE_BELOW:
+        result = _rescued(ctx, alignment, result)
+    return replace(result, breakdown=replace(result.breakdown, soundtrack=soundtrack_role(result)))
+
+
+def _rescued(ctx: ScoreContext, alignment: Alignment | None, result: PairScore) -> PairScore:
     # the pictures' own line is doubtful: the soundtrack, or in footage that looks alike
     # throughout the thumbnails' motion, may say where the copy lies. The line whose pictures
     # convince most wins; that choice does not depend on the config, so stored fusion inputs
@@ -148,6 +155,24 @@ def score_pair(a: VideoSignals, b: VideoSignals, params: ScoringParams = DEFAULT
         if rescue is not None and _segment_evidence(rescue) > _segment_evidence(result):
             result = rescue
     return result
+
+
+# fused audio at or above this agrees with the pictures (a fingerprint bit error rate of about 0.2)
+SOUNDTRACK_AGREES = 0.5
+
+
+def soundtrack_role(result: PairScore) -> str:
+    """What the soundtrack did for this pair, in the breakdown's words (it supports, never vetoes)."""
+    fusion = result.breakdown.fusion
+    if fusion is None or fusion.audio is None:
+        return "missing"
+    if fusion.audio >= SOUNDTRACK_AGREES:
+        return "agrees"
+    if abs((result.segments.speed or 1.0) - 1.0) > 0.01:
+        return "speed_changed"  # a speed change shifts the pitch: the fingerprints cannot meet
+    if fusion.visual_segment >= SOUNDTRACK_AGREES:
+        return "replaced"  # the same pictures under another soundtrack
+    return "differs"
 
 
 def _segment_evidence(result: PairScore) -> float:
@@ -253,8 +278,17 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     # the soundtrack's pitch; the audio-led rescue looks at the soundtrack's own line)
     fp_offset = audio_parts.get("fingerprint_offset")
     on_line = fp_offset is None or (al.speed == 1.0 and abs(fp_offset - al.offset) <= AUDIO_OFFSET_SLACK)
+    still = min(span_stillness(a, al.a_start, al.a_end), span_stillness(b, al.b_start, al.b_end))
     v_segment = visual_evidence(
-        matched_quality, residual, static, al.n_matched, audio if on_line else None, sharpness, motion
+        matched_quality,
+        residual,
+        static,
+        al.n_matched,
+        audio if on_line else None,
+        sharpness,
+        motion,
+        still=still,
+        sound_differs=audio is not None and audio < SOUNDTRACK_AGREES,
     )
 
     # alignment walks one frame per second of the sparser video: the last matched one stands for a second
@@ -290,8 +324,16 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     long_enough = (min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES) or max(
         cov_a, cov_b
     ) >= FULL_COVERAGE
+    opener = (at_start or at_end) and not full and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
     inputs = FusionInputs(
-        visual_full, v_segment, audio, meta, full=full, long_enough=long_enough, boilerplate=boilerplate
+        visual_full,
+        v_segment,
+        audio,
+        meta,
+        full=full,
+        long_enough=long_enough,
+        boilerplate=boilerplate,
+        opener=opener,
     )
     breakdown = Breakdown(
         metadata_parts=ctx.meta_parts,

@@ -2,6 +2,8 @@
 (aligned-frame similarity, motion agreement of embeddings and thumbnails, sharpness), and the
 thumbnails' own line where the embeddings cannot choose one."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..features.frames import one_per_second
@@ -19,6 +21,9 @@ RESIDUAL_STATIC_EXTRA = 0.2
 RESIDUAL_STATIC_FROM = 0.6
 RESIDUAL_RAMP = 0.15
 STATIC = 0.8
+# thumbnail motion agreement under which a still shot's residual agreement is not trusted (copies of
+# a fixed street camera agree from 0.13 up, other moments of a screen recording at 0.02 or less)
+STILL_MOTION_FROM = 0.03
 SHORT_MATCH = 5  # matched seconds below which motion agreement alone does not confirm a match
 # Thumbnail motion agreement (low_res_motion) from which the footage counts as the same whatever
 # the embeddings say; other moments of one scene or other footage stay below ~0.45 over 5+ s.
@@ -40,6 +45,8 @@ def visual_evidence(
     audio: float | None = None,
     sharpness: float | None = None,
     motion: float | None = None,
+    still: float | None = None,
+    sound_differs: bool = False,
 ) -> float:
     """How sure the pictures make us that the aligned segment is one and the same footage.
 
@@ -64,6 +71,19 @@ def visual_evidence(
             (static - RESIDUAL_STATIC_FROM) / (0.95 - RESIDUAL_STATIC_FROM)
         )
         support = clip01((residual - need) / RESIDUAL_RAMP)
+        doubtful = max(static, still or 0.0) >= STATIC or sound_differs
+        if doubtful and motion is not None and sharpness is not None:
+            # In a still shot (a screen recording, slides, a title card) what changes is a
+            # pointer, a cursor and coding noise, and that residual agrees between any two
+            # moments of it. Under two different soundtracks, look-alike footage (procedural
+            # visualisers, one game's scenes) has only the pictures' trend in common. There the
+            # residual counts only where the thumbnails' own motion agrees too or the aligned
+            # moment beats the moments around it. (The soundtrack never vetoes: pictures that
+            # agree on those as well are a copy under another soundtrack.)
+            support = min(
+                support,
+                max(clip01((motion - STILL_MOTION_FROM) / 0.1), clip01((sharpness - 0.005) / 0.03)),
+            )
     support = max(support, clip01((matched_quality - 0.95) / 0.03))
     if sharpness is not None and static >= STATIC:
         # in a static shot, the aligned moment must beat the moments around it
@@ -101,6 +121,13 @@ def self_similarity(v: VideoSignals) -> float:
     n = len(e)
     total = e.sum(axis=0, dtype=np.float64)
     return float((total @ total - np.einsum("ij,ij->", e, e, dtype=np.float64)) / (n * (n - 1)))
+
+
+def span_stillness(v: VideoSignals, start: float, end: float) -> float:
+    """`self_similarity` of the frames between start and end: a still stretch inside a moving video
+    (a screen recording after a game's intro) is still where it matched."""
+    inside = (v.times >= start - 1e-6) & (v.times <= end + 1e-6)
+    return self_similarity(replace(v, embeddings=v.embeddings[inside], informative=v.informative[inside]))
 
 
 def residual_agreement(a: VideoSignals, b: VideoSignals, al: Alignment) -> float | None:

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 
 from ..features.embed import BACKBONES
 from ..features.projection import PROJECTED_DIM
-from ..models import Frame, IndexProjection, Video
+from ..models import Frame, FrameView, IndexProjection, Video
 
 # Frames whose near-identical copies sit in at least this many other videos *and* this share of
 # the library are boilerplate (test cards, logos, stock intros): they barely vote and, while
@@ -37,7 +37,12 @@ class Candidates:
 PROJECTED_RERANK = 2
 
 
-def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1) -> str:
+FRAMES, VIEWS = "dedup_frame", "dedup_frameview"
+
+
+def frame_neighbours_sql(
+    backbone: str, *, source: str = "full", groups: int = 1, query: str = FRAMES, library: str = FRAMES
+) -> str:
     """The k nearest library frames of each informative frame of one video (params: k, video id;
     source "projected": k × PROJECTED_RERANK, k, video id; with `groups` > 1 one more, the group:
     only the frames whose number modulo `groups` is that group query).
@@ -50,7 +55,13 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
     source: "full", the full-embedding index, which holds the frames without a projection (in a
     library without one, all of them); "projected", the projected index (IndexProjection), its
     neighbours re-ranked by full cosine; "all", every frame's full embedding, while a fit fills
-    the projection (its indexes are dropped then, so this scans)."""
+    the projection (its indexes are dropped then, so this scans).
+
+    `query` and `library`: the tables of the frames that ask and of those found, the frames' or
+    their sub-pictures' (FrameView); the sub-pictures' own index holds full embeddings (source
+    "all" there)."""
+    if {query, library} - {FRAMES, VIEWS}:
+        raise ValueError(f"unknown frame tables {query!r}, {library!r}")
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}")
     if source not in ("full", "projected", "all"):
@@ -62,11 +73,11 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
         small = f"::halfvec({PROJECTED_DIM})"
         return f"""
         SELECT q.idx, n.video_id, n.dist
-        FROM dedup_frame q
+        FROM {query} q
         CROSS JOIN LATERAL (
             SELECT c.video_id, c.dist FROM (
                 SELECT f.video_id, (f.embedding{vec}) <=> (q.embedding{vec}) AS dist
-                FROM dedup_frame f
+                FROM {library} f
                 WHERE f.model = '{backbone}' AND f.informative AND f.indexed
                   AND f.index_embedding IS NOT NULL AND f.video_id <> q.video_id
                 ORDER BY (f.index_embedding{small}) <=> (q.index_embedding{small})
@@ -80,10 +91,10 @@ def frame_neighbours_sql(backbone: str, *, source: str = "full", groups: int = 1
     unprojected = " AND f.index_embedding IS NULL" if source == "full" else ""
     return f"""
         SELECT q.idx, n.video_id, n.dist
-        FROM dedup_frame q
+        FROM {query} q
         CROSS JOIN LATERAL (
             SELECT f.video_id, (f.embedding{vec}) <=> (q.embedding{vec}) AS dist
-            FROM dedup_frame f
+            FROM {library} f
             WHERE f.model = '{backbone}' AND f.informative AND f.indexed AND f.video_id <> q.video_id{unprojected}
             ORDER BY (f.embedding{vec}) <=> (q.embedding{vec})
             LIMIT %s
@@ -150,13 +161,21 @@ def frame_neighbours(
 
 
 def _frame_neighbours_group(
-    backbone: str, source: str, params: list, ef_search: int, *, groups: int = 1, group: int = 0
+    backbone: str,
+    source: str,
+    params: list,
+    ef_search: int,
+    *,
+    groups: int = 1,
+    group: int = 0,
+    query: str = FRAMES,
+    library: str = FRAMES,
 ) -> list[tuple]:
     # SET LOCAL takes effect only inside a transaction block (outside one PostgreSQL ignores it)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        sql = frame_neighbours_sql(backbone, source=source, groups=groups)
+        sql = frame_neighbours_sql(backbone, source=source, groups=groups, query=query, library=library)
         cursor.execute(sql, [*params, group] if groups > 1 else params)
         return cursor.fetchall()
 
@@ -178,6 +197,7 @@ def find_candidates(
     for vid, weight, why in [
         *_sha256_votes(video),
         *embedding,
+        *_view_votes(video, k=k, min_similarity=min_sim),
         *_phash_votes(video, common),
         *_audio_votes(video),
     ]:
@@ -243,6 +263,42 @@ def _embedding_votes(video: Video, *, k: int, min_similarity: float) -> tuple[li
             weight = COMMON_FRAME_VOTE
         votes.extend((vid, weight * sim, "embedding") for vid, sim in hits.items())
     return votes, common
+
+
+def _view_votes(video: Video, *, k: int, min_similarity: float) -> list[Vote]:
+    """Sub-pictures (FrameView) meeting frames: this video's views ask the library's frames (a
+    picture-in-picture copy finds its original), this video's frames and views ask the library's
+    views (an original arriving after its copy, two laid-out copies of one original). Each
+    video's best per frame votes its similarity, as whole frames do. Nothing is asked where
+    there are no views, so a library without laid-out videos finds what it found before."""
+    backbone = video.backbone
+    library_has_views = (
+        FrameView.objects.filter(model=backbone, informative=True, indexed=True)
+        .exclude(video_id=video.pk)
+        .exists()
+    )
+    if not video.layout and not library_has_views:
+        return []
+    source = _search_source(backbone)
+    projected = source == "projected"
+    fetched = PROJECTED_RERANK * k if projected else k
+    ef_search, _ = search_plan(library_frames())
+    rows: list[tuple] = []
+    if video.layout:
+        params = [fetched, k, video.pk] if projected else [k, video.pk]
+        rows += _frame_neighbours_group(backbone, source, params, max(ef_search, fetched), query=VIEWS)
+    if library_has_views:
+        for query in (FRAMES, VIEWS) if video.layout else (FRAMES,):
+            rows += _frame_neighbours_group(
+                backbone, "all", [k, video.pk], ef_search, query=query, library=VIEWS
+            )
+    per_frame: dict[int, dict[int, float]] = {}
+    for idx, vid, dist in rows:
+        sim = 1.0 - float(dist)
+        if sim >= min_similarity:
+            best = per_frame.setdefault(idx, {})
+            best[vid] = max(best.get(vid, 0.0), sim)
+    return [(vid, sim, "sub-picture") for hits in per_frame.values() for vid, sim in hits.items()]
 
 
 def _phash_votes(video: Video, common: set[int]) -> list[Vote]:

@@ -1,4 +1,4 @@
-"""Database plumbing: binary COPY into the frame tables, binary reads and the halfvec codec, the
+"""Database plumbing: binary COPY into the frame tables (frames, their sub-pictures), binary reads and the halfvec codec, the
 frame HNSW index DDL, planner statistics."""
 
 import numpy as np
@@ -20,6 +20,20 @@ FRAME_COLUMNS = {
     "phash_b1": "int2",
     "phash_b2": "int2",
     "phash_b3": "int2",
+    "thumb": "bytea",
+    "model": "varchar",
+    "embedding": "halfvec",
+    "index_embedding": "halfvec",
+}
+# the sub-picture rows (FrameView): the frame's columns but the pHash bands (views are not searched by pHash)
+FRAMEVIEW_COLUMNS = {
+    "video_id": "int8",
+    "view": "int2",
+    "idx": "int4",
+    "t": "float8",
+    "informative": "bool",
+    "indexed": "bool",
+    "phash": "int8",
     "thumb": "bytea",
     "model": "varchar",
     "embedding": "halfvec",
@@ -67,6 +81,14 @@ def frame_rows(video_id: int) -> list[tuple]:
     )
 
 
+def view_rows(video_id: int) -> list[tuple]:
+    """(view, idx, halfvec bytes, phash, thumbnail bytes) of one video's sub-picture rows."""
+    return binary_rows(
+        "SELECT view, idx, embedding, phash, thumb FROM dedup_frameview WHERE video_id = %s ORDER BY view, idx",
+        [video_id],
+    )
+
+
 def halfvecs(blobs: list[bytes]) -> np.ndarray:
     # pgvector's binary halfvec: int16 dimension, int16 unused, then big-endian float16 values
     return np.stack([np.frombuffer(b, dtype=">f2", offset=4) for b in blobs]).astype(np.float32)
@@ -106,4 +128,5 @@ def statistics_refresh() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE dedup_video")
         cursor.execute("ANALYZE dedup_frame")
+        cursor.execute("ANALYZE dedup_frameview")
         cursor.execute("ANALYZE dedup_audiohash")

@@ -17,9 +17,9 @@ from ..features.embed import BACKBONES, get_embedder, pick_device, pick_runtime,
 from ..features.frames import display_matrix_of, moves_pictures, pick_decode_device, sampling_fps
 from ..features.probe import probe_video
 from ..features.projection import project
-from ..models import AudioHash, Frame, Pair, ScoringConfig, Video
+from ..models import AudioHash, Frame, FrameView, Pair, ScoringConfig, Video
 from .claims import claim_heartbeat, video_claim
-from .db import AUDIOHASH_COLUMNS, FRAME_COLUMNS, copy_rows
+from .db import AUDIOHASH_COLUMNS, FRAME_COLUMNS, FRAMEVIEW_COLUMNS, copy_rows
 from .groups import groups_refresh
 from .ingest import import_roots, upload_folder
 from .outages import OUTAGE_ERRORS
@@ -171,8 +171,10 @@ def _features_write(video: Video, features, backbone: str) -> Video:
         if locked.status != Video.Status.PROCESSING or locked.claimed_by != video.claimed_by:
             return locked
         Frame.objects.filter(video_id=video.pk).delete()
+        FrameView.objects.filter(video_id=video.pk).delete()
         AudioHash.objects.filter(video_id=video.pk).delete()
         _frames_copy(video.pk, features, backbone)
+        _views_copy(video.pk, features, backbone)
         _audio_hashes_copy(video.pk, features.audio)
         _video_fields_set(locked, features, backbone, sha256=video.sha256)
         locked.status = Video.Status.READY
@@ -217,6 +219,38 @@ def _frames_copy(video_id: int, features, backbone: str) -> None:
     )
 
 
+def _views_copy(video_id: int, features, backbone: str) -> None:
+    """The sub-picture rows of a laid-out video (none for most), indexed and informative as the
+    frames they were cut from."""
+    from ..features.frames import one_per_second
+
+    if not features.views:
+        return
+    frames = features.frames
+    indexed = one_per_second(frames.times)
+    basis = projection_basis(backbone)
+    rows = []
+    for view in features.views:
+        projected = project(view.embeddings, basis) if basis is not None else None
+        for j, i in enumerate(view.idx):
+            rows.append(
+                [
+                    video_id,
+                    view.number,
+                    int(i),
+                    float(frames.times[i]),
+                    bool(frames.informative[i]),
+                    bool(indexed[i]),
+                    view.hashes[j],
+                    view.thumbs[j],
+                    backbone,
+                    HalfVector(view.embeddings[j]),
+                    HalfVector(projected[j]) if projected is not None else None,
+                ]
+            )
+    copy_rows("dedup_frameview", FRAMEVIEW_COLUMNS, rows)
+
+
 def _audio_hashes_copy(video_id: int, audio) -> None:
     """The distinct values of the audio fingerprint, which candidate search joins on."""
     if audio is None or audio.fingerprint is None:
@@ -258,6 +292,7 @@ def _video_fields_set(locked: Video, features, backbone: str, *, sha256: str) ->
         )
     locked.sha256 = sha256
     locked.crop = list(frames.crop)
+    locked.layout = [view.as_json() for view in features.views]
     locked.embedding = pooled.tolist()
     locked.backbone = backbone
     locked.feature_version = FEATURE_VERSION

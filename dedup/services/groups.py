@@ -4,8 +4,8 @@ the copy to keep."""
 from django.db import transaction
 from django.db.models.fields.json import KT
 
-from ..matching.breakdown import SPEED
-from ..matching.groups import Link, group_components, group_links, keep_best
+from ..matching.breakdown import SPEED, Segments
+from ..matching.groups import Link, Span, family_edges, group_components, group_links, keep_best
 from ..models import DuplicateGroup, Pair, Verdict, Video
 
 
@@ -25,11 +25,23 @@ def groups_refresh() -> None:
     canonical choice is kept while that video stays in the group."""
     # moderators' verdicts win over scores
     confirmed, rejected = verdict_edges()
-    scored = Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list(
-        "video_a_id", "video_b_id", "score", "label"
+    scored = list(
+        Pair.objects.filter(label__in=Pair.DUPLICATE_LABELS).values_list(
+            "video_a_id", "video_b_id", "score", "label", "segments"
+        )
     )
-    edges = [e for e in scored if (e[0], e[1]) not in rejected] + confirmed
-    components = group_components(edges)
+    edges = [(a, b, score, label) for a, b, score, label, _ in scored if (a, b) not in rejected] + confirmed
+    # copies of one original that match the same stretch of it are one family even where their own
+    # comparison fell short; never against a moderator's "not a duplicate"
+    # only whole copies carry a family: a partial match (a clip, a montage's excerpt, a look-alike
+    # stretch) links its two videos and no further, so one doubtful stretch never joins two families
+    spans = [
+        _span(a, b, score, segments)
+        for a, b, score, label, segments in scored
+        if (a, b) not in rejected and label in WHOLE_LABELS
+    ]
+    linked = [e for e in family_edges(spans) if (e[0], e[1]) not in rejected]
+    components = group_components(edges + linked)
     videos = Video.objects.in_bulk([v for comp in components for v in comp])
     links = group_links(scored_links(list(videos)), components)
     with transaction.atomic():
@@ -62,6 +74,18 @@ def groups_refresh() -> None:
             Video.objects.filter(pk__in=comp).exclude(group=group).update(group=group)
         Video.objects.filter(group__isnull=False).exclude(pk__in=assigned).update(group=None)
         DuplicateGroup.objects.exclude(pk__in=used).delete()
+
+
+WHOLE_LABELS = ("exact", "near_duplicate")
+
+
+def _span(a: int, b: int, score: float, segments: dict | None) -> Span:
+    seg = Segments.from_json(segments)
+    return Span(a, b, float(score), _pair_of(seg.span_a), _pair_of(seg.span_b))
+
+
+def _pair_of(span: list[float] | None) -> tuple[float, float] | None:
+    return (float(span[0]), float(span[1])) if span and None not in span else None
 
 
 def scored_links(video_ids: list[int]) -> list[Link]:

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from pgvector import HalfVector
 
 from ..features.projection import PROJECTED_DIM, fit_basis, project, second_moment
-from ..models import Frame, IndexProjection
+from ..models import Frame, FrameView, IndexProjection
 from .db import frame_embeddings, frame_hnsw_indexes, statistics_refresh
 
 
@@ -93,6 +93,7 @@ def _projection_replace(backbone: str, basis: np.ndarray, used: int) -> IndexPro
     with transaction.atomic():
         IndexProjection.objects.filter(backbone=backbone).delete()
         Frame.objects.filter(model=backbone).exclude(index_embedding=None).update(index_embedding=None)
+        FrameView.objects.filter(model=backbone).exclude(index_embedding=None).update(index_embedding=None)
         return IndexProjection.objects.create(
             backbone=backbone, dim=PROJECTED_DIM, basis=basis.astype("<f4").tobytes(), frames=used
         )
@@ -110,26 +111,28 @@ def _projections_write(backbone: str, basis: np.ndarray, *, batch: int, log) -> 
         # binary halfvecs for this cursor only: other reads on the connection expect raw bytes
         # psycopg takes a cursor as the adapters' context as well as a connection (the stub does not)
         register_halfvec_info(writer, TypeInfo.fetch(connection.connection, "halfvec"))  # type: ignore[arg-type]
-        while True:
-            written, last = 0, 0
+        # the sub-pictures too: a view searches the projected index with its own projection
+        for table in ("dedup_frame", "dedup_frameview"):
             while True:
-                ids, emb = frame_embeddings(
-                    "SELECT id, embedding FROM dedup_frame WHERE model = %s AND index_embedding IS NULL "
-                    "AND id > %s ORDER BY id LIMIT %s",
-                    [backbone, last, batch],
-                )
-                if not ids:
-                    break
-                last = ids[-1]
-                with transaction.atomic():
-                    writer.executemany(
-                        "UPDATE dedup_frame SET index_embedding = %s WHERE id = %s",
-                        [(HalfVector(v), i) for v, i in zip(project(emb, basis), ids, strict=True)],
+                written, last = 0, 0
+                while True:
+                    ids, emb = frame_embeddings(
+                        f"SELECT id, embedding FROM {table} WHERE model = %s AND index_embedding IS NULL "
+                        "AND id > %s ORDER BY id LIMIT %s",
+                        [backbone, last, batch],
                     )
-                written += len(ids)
-                log(f"projected {written} frames")
-            if not written:
-                break
+                    if not ids:
+                        break
+                    last = ids[-1]
+                    with transaction.atomic():
+                        writer.executemany(
+                            f"UPDATE {table} SET index_embedding = %s WHERE id = %s",
+                            [(HalfVector(v), i) for v, i in zip(project(emb, basis), ids, strict=True)],
+                        )
+                    written += len(ids)
+                    log(f"projected {written} {'frames' if table == 'dedup_frame' else 'sub-pictures'}")
+                if not written:
+                    break
 
 
 def _frame_indexes_build(backbone: str, *, maintenance_work_mem: str, log) -> None:

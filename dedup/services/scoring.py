@@ -9,11 +9,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..features.embed import BACKBONES
-from ..matching.score import score_pair
 from ..matching.signals import VideoSignals
+from ..matching.subpicture import View, score_pair_views, view_signals
 from ..models import Pair, ScoringConfig, Video
 from .candidates import find_candidates
-from .db import frame_rows, halfvecs
+from .db import frame_rows, halfvecs, view_rows
 from .groups import groups_refresh
 
 
@@ -56,6 +56,36 @@ def load_signals(video: Video, *, common: set[int] | None = None) -> VideoSignal
     )
 
 
+def load_views(video: Video, whole: VideoSignals) -> list[View]:
+    """The video's sub-pictures (Video.layout) as views of its signals (see
+    dedup.matching.subpicture): none, and nothing read, for a video without a layout."""
+    if not video.layout:
+        return []
+    rows = view_rows(video.pk)
+    n = len(whole.times)
+    views = []
+    for entry in video.layout:
+        # a frame's idx is its position in the signals (extraction numbers them in order)
+        mine = [r for r in rows if r[0] == entry["view"] and r[1] < n]
+        if not mine:
+            continue
+        emb = halfvecs([r[2] for r in mine])
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-9
+        thumbs = (
+            np.stack([np.frombuffer(r[4], dtype=np.uint8) for r in mine]) if all(r[4] for r in mine) else None
+        )
+        rows_at = np.array([r[1] for r in mine])
+        signals = view_signals(
+            whole,
+            rows_at,
+            emb,
+            np.array([r[3] for r in mine], dtype=np.int64),
+            thumbs,
+        )
+        views.append(View(int(entry["view"]), str(entry["kind"]), tuple(entry["box"]), signals, rows_at))
+    return views
+
+
 def pair_score(*, a: Video, b: Video, config: ScoringConfig) -> Pair:
     """Score one pair and upsert it."""
     return pairs_save([pair_scored(a=a, b=b, config=config)])[0]
@@ -67,16 +97,21 @@ def pair_scored(
     b: Video,
     config: ScoringConfig,
     loaded: dict[int, VideoSignals] | None = None,
+    views: dict[int, list[View]] | None = None,
     reasons: set | None = None,
 ) -> Pair:
     """The scored pair, not saved yet (see `pairs_save`). `loaded` holds signals already read (the
-    video being matched against all its candidates is read once, not once per candidate)."""
+    video being matched against all its candidates is read once, not once per candidate), `views`
+    its sub-pictures likewise (`load_views`)."""
     if a.pk > b.pk:
         a, b = b, a
-    loaded = loaded or {}
-    result = score_pair(
-        loaded.get(a.pk) or load_signals(a), loaded.get(b.pk) or load_signals(b), config.params()
-    )
+    loaded = loaded if loaded is not None else {}
+    signals_a = loaded.get(a.pk) or load_signals(a)
+    signals_b = loaded.get(b.pk) or load_signals(b)
+    views = views or {}
+    views_a = views[a.pk] if a.pk in views else load_views(a, signals_a)
+    views_b = views[b.pk] if b.pk in views else load_views(b, signals_b)
+    result = score_pair_views(signals_a, signals_b, views_a, views_b, config.params())
     return Pair(
         video_a=a,
         video_b=b,
@@ -129,6 +164,7 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
     searched = time.process_time()
     others = Video.objects.in_bulk(list(candidates.votes))
     loaded = {video.pk: load_signals(video, common=candidates.common_frames)}
+    views = {video.pk: load_views(video, loaded[video.pk])}
     pairs = pairs_save(
         [
             pair_scored(
@@ -136,6 +172,7 @@ def video_match(*, video_id: int, refresh_groups: bool = True) -> list[Pair]:
                 b=others[other_id],
                 config=config,
                 loaded=loaded,
+                views=views,
                 reasons=candidates.reasons.get(other_id),
             )
             for other_id in sorted(candidates.votes, key=lambda v: -candidates.votes[v])
