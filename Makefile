@@ -40,7 +40,8 @@ run: system-deps venv
 	$(PY) manage.py serve
 
 # browser tests drive Debian's chromium (never a downloaded browser)
-test: EXTRA_APT = chromium
+# and the web-server tests a real nginx and Redis (tests/test_accel.py, tests/test_observability.py)
+test: EXTRA_APT = chromium nginx-light redis-server
 test: system-deps venv
 	$(PY) -m ruff check .
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test $(PY) -m mypy
