@@ -421,8 +421,9 @@ def test_a_phone_video_is_sampled_upright(tmp_path):
 
 
 def test_reading_the_display_matrix_leaves_no_reference_to_the_frame(tmp_path):
-    """`frame.side_data` ties a frame to itself in a cycle nothing collects (PyAV 18): reading the
-    matrix that way kept every sampled picture of every video in a worker's memory."""
+    """`frame.side_data` tied a frame to itself in a cycle nothing collects (PyAV 18.0): reading the
+    matrix that way kept every sampled picture of every video in a worker's memory. Whether the
+    installed PyAV still does (18.1 no longer does) the matrix must be read without a reference."""
     import sys
 
     import av
@@ -438,8 +439,6 @@ def test_reading_the_display_matrix_leaves_no_reference_to_the_frame(tmp_path):
         references = sys.getrefcount(frame)
         assert display_matrix(frame) is not None
         assert sys.getrefcount(frame) == references
-        assert frame.side_data is not None  # what it used to read: the frame now refers to itself
-        assert sys.getrefcount(frame) > references
 
 
 def test_a_long_portrait_video_is_sampled_more_slowly_so_its_pictures_fit_the_memory(tmp_path):
