@@ -15,6 +15,8 @@ from dedup.models import Pair, Video
 from .media import make_clip, transcode
 
 CHROMIUM = "/usr/bin/chromium"
+# the longest a request doing real work (calibration) is waited for: a deadline, not an expected time
+CALIBRATION_WAIT_MS = 600_000
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
@@ -169,8 +171,10 @@ def test_an_admin_calibrates_and_applies_in_the_browser(live_server, browser_pag
     page.fill("input[name=password]", "calibrate-me-123")
     page.click("button[type=submit]")
     page.wait_for_url("**/review/calibration")
-    page.click("text=Calibrate from the labels")
-    page.wait_for_selector("svg.chart polyline")
+    # calibration still runs inside the request (issue 28 moves it to a job): on a loaded machine
+    # it takes longer than Playwright's 30 s default, so wait for the result itself, not the click
+    page.click("text=Calibrate from the labels", no_wait_after=True)
+    page.wait_for_selector("svg.chart polyline", timeout=CALIBRATION_WAIT_MS)
     assert "cross-validated" in page.inner_text("main")
     _shot(page, "calibration")
     page.click("text=Apply: new config version")
