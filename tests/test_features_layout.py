@@ -74,3 +74,9 @@ def test_a_picture_inside_wide_coloured_pads_is_boxed(tmp_path):
     layout = detect_layout(_frames(path))
     truth = Box(36 / 180, 144 / 180, 64 / 320, 256 / 320)
     assert max(v.iou(truth) for v in layout.views) >= 0.7
+
+
+def test_a_sliver_of_a_picture_has_no_layout():
+    # a 16384 x 16 file is a few pixels high at the working width: nothing to find, no crash
+    sliver = [np.full((2, 640), 16 * i, np.uint8) for i in range(8)]
+    assert detect_layout(sliver).kind == "plain"

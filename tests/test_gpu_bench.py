@@ -46,7 +46,7 @@ def test_gpu_bench_runs_every_step_on_the_cpu(clip, tmp_path):
     assert all(isinstance(r, dict) and r["batch_2"] > 0 for r in rates.values())
     assert result["embed_frames_per_s"] > 0
     pipeline = result["pipeline_cpu_decode"]
-    assert set(pipeline["cpu_s_per_video_minute"]) == {"probe", "decode", "hash", "embed", "audio"}
+    assert set(pipeline["cpu_s_per_video_minute"]) == {"probe", "decode", "hash", "embed", "audio", "views"}
     assert pipeline["audio"] == "chromaprint + mfcc"  # both are installed by make test
     assert pipeline["videos_per_hour"] > 0 and pipeline["decoded_on"] == ["cpu"]
     assert set(result["decode_only_cpu"]["cpu_s_per_video_minute"]) == {"decode"}

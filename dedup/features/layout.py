@@ -28,6 +28,7 @@ MARGIN = 0.04  # seams this close to the frame's edge are the frame's edge (or b
 MIN_PART = 0.3  # a side of a cut smaller than this share is not worth a view (a caption strip)
 MIN_AREA, MAX_AREA = 0.08, 0.9  # a picture-in-picture's share of the frame's area
 MAX_VIEWS = 4
+MIN_SIDE = 32  # pixels: a frame narrower or lower than this is never laid out
 MIN_MOTION = 2.0  # mean absolute grey change between frames under which the footage is still
 MAX_FRAMES = 32
 SIDE_MOTION = 2.0  # RMS grey change between frames under which both sides of a line are still
@@ -238,6 +239,10 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
         pick = np.linspace(0, len(images) - 1, max_frames).round().astype(int)
         images = [images[i] for i in pick]
     h, w = images[0].shape[:2]
+    if min(h, w) < MIN_SIDE:
+        # a sliver of a picture (a 16384 x 16 file is a few pixels high at the working width)
+        # holds no second picture, and its seam statistics would have no lines to run on
+        return Layout("plain", ())
     rows, cols, motion = _seams(images)
     hruns = _runs(rows, max(2, round(MIN_RUN * w)))
     vruns = _runs(cols, max(2, round(MIN_RUN * h)))
