@@ -213,11 +213,14 @@ def test_the_next_pair_is_fetched_ahead_and_b_is_muted_in_sync(live_server, brow
     )
 
     page.keyboard.press(" ")  # play in sync: B follows A without its sound
+    # `paused` changes before the play/pause event reaches the page's handler: wait for B itself
     _until(page, lambda: page.evaluate("!document.getElementById('player-a').paused"), "A did not play")
-    assert page.evaluate("document.getElementById('player-b').muted")
+    _until(page, lambda: page.evaluate("document.getElementById('player-b').muted"), "B was not muted")
     page.keyboard.press(" ")
     _until(page, lambda: page.evaluate("document.getElementById('player-a').paused"), "A did not pause")
-    assert not page.evaluate("document.getElementById('player-b').muted")  # its own setting again
+    _until(  # its own setting again
+        page, lambda: not page.evaluate("document.getElementById('player-b').muted"), "B stayed muted"
+    )
 
     page.keyboard.press("c")
     page.wait_for_url(lambda url: url.endswith(f"/review/pairs/{upcoming.pk}"))
