@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 
 from dedup.matching.breakdown import Breakdown, Json, Segments
-from dedup.models import Pair, ScoringConfig, Video
+from dedup.models import Frame, Pair, ScoringConfig, Video
 
 LIBRARY = "/lib"  # where the rows say their files lie; nothing is read from it
 
@@ -32,6 +32,15 @@ def video(name: str, **facts: Any) -> Video:
 def videos(count: int, **facts: Any) -> list[Video]:
     """`count` videos v0.mp4, v1.mp4, ... with the same facts."""
     return [video(f"v{i}.mp4", **facts) for i in range(count)]
+
+
+def frames(video: Video, count: int, *, step: float = 1.0) -> list[Frame]:
+    """`count` placeholder frame rows one `step` apart (zero hashes, a tiny embedding): enough for
+    the pages that list a video's keyframes, never for matching."""
+    bands = {f"phash_b{b}": 0 for b in range(4)}
+    return Frame.objects.bulk_create(
+        Frame(video=video, idx=k, t=step * k, phash=0, embedding=[0.0] * 8, **bands) for k in range(count)
+    )
 
 
 def pair(

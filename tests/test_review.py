@@ -340,24 +340,9 @@ def test_the_queue_counts_agree_with_the_list_after_a_skip(client, library, peop
 
 
 def test_keyframe_strips_reserve_the_size_of_their_images(client, library, people):
-    from dedup.models import Frame
-
     videos, pairs = library
     for video in videos[:2]:
-        Frame.objects.bulk_create(
-            Frame(
-                video=video,
-                idx=i,
-                t=float(i),
-                phash=0,
-                phash_b0=0,
-                phash_b1=0,
-                phash_b2=0,
-                phash_b3=0,
-                embedding=[0.0] * 8,
-            )
-            for i in range(3)
-        )
+        make.frames(video, 3)
     Video.objects.filter(pk=videos[1].pk).update(sar=4 / 3)  # anamorphic: shown wider
     client.force_login(people["moderator"])
     page = client.get(f"/review/pairs/{pairs['near'].pk}").content.decode()

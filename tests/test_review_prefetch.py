@@ -7,8 +7,10 @@ import shutil
 import pytest
 from django.contrib.auth.models import Group, User
 
-from dedup.models import Frame, Pair, ScoringConfig, Video
+from dedup.models import Pair, ScoringConfig, Video
 from review import services
+
+from . import factories as make
 
 
 @pytest.fixture
@@ -28,20 +30,7 @@ def pairs(db, tmp_path, clip):
             size=1000,
             video_codec="h264",
         )
-        Frame.objects.bulk_create(
-            Frame(
-                video=video,
-                idx=k,
-                t=float(k),
-                phash=0,
-                phash_b0=0,
-                phash_b1=0,
-                phash_b2=0,
-                phash_b3=0,
-                embedding=[0.0] * 8,
-            )
-            for k in range(3)
-        )
+        make.frames(video, 3)
         videos.append(video)
     segments = {"a": [[0.0, 6.0]], "b": [[0.0, 6.0]], "coverage_a": 1.0, "coverage_b": 1.0, "offset": 0.0}
     return [
