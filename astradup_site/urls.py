@@ -18,6 +18,7 @@ api_v1 = [
     path("groups", api.GroupListApi.as_view(), name="groups"),
     path("groups/<int:group_id>", api.GroupDetailApi.as_view(), name="group"),
     path("export", api.ExportApi.as_view(), name="export"),
+    path("jobs/<int:job_id>", api.JobDetailApi.as_view(), name="job"),
     # last: an id that is not a number, or a path that names nothing, is a JSON 404 too
     re_path(r"^(?P<rest>.*)$", api.not_found),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DuplicateGroup, IndexProjection, Pair, ScoringConfig, Video
+from .models import DuplicateGroup, IndexProjection, Job, Pair, ScoringConfig, Video
 from .services.configs import config_activate
 
 
@@ -87,4 +87,34 @@ class IndexProjectionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    """Jobs are written by their work only: seen here, never edited (the jobs page shows them too)."""
+
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "done",
+        "total",
+        "message",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["kind", "status"]
+    search_fields = ["message", "error"]
+    readonly_fields = [f.name for f in Job._meta.get_fields() if f.concrete and f.name != "videos"]
+    exclude = ["videos"]  # thousands of videos: their count is `total`
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

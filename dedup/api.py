@@ -8,6 +8,7 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
@@ -19,8 +20,9 @@ from rest_framework.views import APIView
 from .access import CanChange, CanView
 from .exports import write_matches
 from .features.probe import refusal_of
-from .models import DuplicateGroup, Pair, Video
+from .models import DuplicateGroup, Job, Pair, Video
 from .services.ingest import IngestResult, UploadRefused, import_roots, video_ingest, video_upload
+from .services.jobs import job_videos_follow
 
 # ---------------------------------------------------------------- errors
 
@@ -193,6 +195,29 @@ class ImportOut(serializers.Serializer):
     )
 
 
+class ImportJobOut(ImportOut):
+    job = serializers.IntegerField(help_text="The job that follows the extraction of the created videos.")
+    job_url = serializers.URLField(help_text="`GET` it for the job's progress (`/api/v1/jobs/<id>`).")
+
+
+class JobOut(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "done",
+            "total",
+            "message",
+            "error",
+            "result",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
 def _import_body(result: IngestResult) -> dict:
     return {
         "created": result.created,
@@ -249,13 +274,25 @@ class ImportApi(ApiView):
     permission_classes = [CanChange]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=ImportIn, responses={201: ImportOut, **errors(400, 413, 415)})
+    @extend_schema(request=ImportIn, responses={201: ImportJobOut, **errors(400, 413, 415)})
     def post(self, request):
         data = ImportIn(data=request.data)
         data.is_valid(raise_exception=True)
+        paths = data.validated_data["paths"]
         with transaction.atomic():
-            result = video_ingest(paths=data.validated_data["paths"], within=import_roots())
-        return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
+            result = video_ingest(paths=paths, within=import_roots())
+            job = job_videos_follow(
+                kind=Job.Kind.IMPORT,
+                video_ids=result.created,
+                user=request.user,
+                params={"path_count": len(paths)},
+            )
+        body = {
+            **_import_body(result),
+            "job": job.pk,
+            "job_url": request.build_absolute_uri(reverse("api:job", args=[job.pk])),
+        }
+        return Response(ImportJobOut(body).data, status=status.HTTP_201_CREATED)
 
 
 class UploadApi(ApiView):
@@ -273,6 +310,14 @@ class UploadApi(ApiView):
         except UploadRefused as exc:
             return Response({"file": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(ImportOut(_import_body(result)).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(ApiView):
+    permission_classes = [CanView]
+
+    @extend_schema(responses={200: JobOut, **errors(404)})
+    def get(self, request, job_id: int):
+        return Response(JobOut(get_object_or_404(Job, pk=job_id)).data)
 
 
 class VideoListApi(ApiView):

@@ -387,3 +387,57 @@ class Verdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.video_a_id}~{self.video_b_id}: {self.kind}"
+
+
+class Job(models.Model):
+    """Long work done in the background (a calibration, a re-score, a re-extraction, an import),
+    with its progress, so the pages show it instead of waiting on it in a request (issue 28).
+
+    A job either runs as one task (`dedup.services.jobs.job_run`: claimed, progress, done or failed)
+    or follows the extraction of a set of videos (`videos`: done when each is failed, or ready and
+    matched), since extraction is one task per video."""
+
+    class Kind(models.TextChoices):
+        CALIBRATION = "calibration", "calibration"
+        RESCORE = "rescore", "re-score after a config change"
+        REEXTRACT = "reextract", "re-extraction"
+        IMPORT = "import", "import"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    LIVE = (Status.QUEUED, Status.RUNNING)
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0, help_text="Steps or videos; 0 until known.")
+    message = models.CharField(max_length=500, blank=True, help_text="Where it is, or what it came to.")
+    error = models.TextField(blank=True, help_text="Why it failed.")
+    params = models.JSONField(default=dict, blank=True, help_text="What it was asked to do.")
+    result = models.JSONField(default=dict, blank=True, help_text="What it made (e.g. the calibration id).")
+    videos = models.ManyToManyField(Video, blank=True, related_name="jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"job #{self.pk} {self.kind} {self.status}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.done / self.total) if self.total else None

@@ -11,4 +11,6 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("upload", views.library_upload, name="upload"),
     path("library/status", views.library_status, name="library_status"),
+    path("jobs", views.jobs_page, name="jobs"),
+    path("jobs/status", views.jobs_status, name="jobs_status"),
 ]

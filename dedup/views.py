@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from .access import can_decide, role_required, viewer_required
-from .models import Frame, Pair, Video
+from .models import Frame, Job, Pair, Video
 from .progress import NO_WORKER, ingest_progress, worker_clusters
 from .security import sees_health_details
 from .services.ingest import UploadRefused, video_upload
@@ -108,6 +108,33 @@ def library_status(request: HttpRequest) -> HttpResponse:
     """The library's status bar, polled by htmx: videos per status, the rate, and a warning when
     videos wait and no worker is there to take them."""
     return render(request, "dedup/library.html#ingest-status", _status_context())
+
+
+JOBS_SHOWN = 50
+
+
+@login_required
+@require_GET
+@viewer_required
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    """Background jobs, newest first, with their progress; polled by htmx while one is live."""
+    jobs = list(Job.objects.select_related("created_by")[:JOBS_SHOWN])
+    context = {
+        "jobs": jobs,
+        "live": any(job.is_live for job in jobs),
+        # a queued job waits for a cluster: say so when none is there to take it
+        "no_worker": any(job.status == Job.Status.QUEUED for job in jobs) and not worker_clusters(),
+        "no_worker_text": NO_WORKER,
+    }
+    return render(request, "dedup/jobs.html#job-list" if request.htmx else "dedup/jobs.html", context)
+
+
+@login_required
+@require_GET
+@viewer_required
+def jobs_status(request: HttpRequest) -> HttpResponse:
+    """The layout's "N jobs running" link, polled by htmx while N > 0."""
+    return render(request, "dedup/_jobs_status.html")
 
 
 @login_required

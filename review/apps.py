@@ -28,3 +28,10 @@ class ReviewConfig(AppConfig):
 
         if decision_metrics not in APP_COLLECTORS:
             APP_COLLECTORS.append(decision_metrics)
+        # calibration runs as a dedup job, in a worker; dedup knows it only by its kind
+        from dedup.models import Job
+        from dedup.services import job_runner_register
+
+        from .services import calibration_job
+
+        job_runner_register(Job.Kind.CALIBRATION, calibration_job)

@@ -17,6 +17,7 @@ config, so a candidate config is judged by what it would have labelled the decid
 - A one-variable logistic fit maps a pair score to the probability that it is a duplicate.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -30,6 +31,15 @@ AP_TOLERANCE = 0.002
 QUEUE_RECALL = 0.99
 QUEUE_MIN_YIELD = 0.2
 EXACT_MARGIN = 0.02
+FOLDS = 5
+
+# told the name of each step as it starts (a job's progress); the steps are STEPS long
+Step = Callable[[str], None]
+STEPS = 1 + FOLDS
+
+
+def _no_step(name: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -185,12 +195,19 @@ def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
 
 
 def cross_validate(
-    x: FusionArrays, y: np.ndarray, current: ScoringParams, target: float, k: int = 5, seed: int = 0
+    x: FusionArrays,
+    y: np.ndarray,
+    current: ScoringParams,
+    target: float,
+    k: int = FOLDS,
+    seed: int = 0,
+    step: Step = _no_step,
 ) -> dict:
     """Held-out flags for the proposal (fitted without the fold) and for the current config."""
     proposed_flags = np.zeros(len(y), dtype=bool)
     proposed_scores = np.zeros(len(y))
-    for fold in stratified_folds(y, k, seed):
+    for i, fold in enumerate(stratified_folds(y, k, seed)):
+        step(f"cross-validating: fold {i + 1} of {k}")
         train = np.setdiff1d(np.arange(len(y)), fold)
         params = fit(x.take(train), y[train], current, target)
         held = x.take(fold)
@@ -252,11 +269,19 @@ def params_dict(p: ScoringParams) -> dict:
     return {k: round(v, 4) for k, v in asdict(p).items()}
 
 
-def calibrate(x: FusionArrays, y: np.ndarray, current: ScoringParams, target: float, seed: int = 0) -> dict:
+def calibrate(
+    x: FusionArrays,
+    y: np.ndarray,
+    current: ScoringParams,
+    target: float,
+    seed: int = 0,
+    step: Step = _no_step,
+) -> dict:
     """The whole report: proposal fitted on every label, its cross-validated metrics next to the
-    current config's, and the pictures' data."""
+    current config's, and the pictures' data. `step` hears of each of the STEPS long steps."""
+    step(f"fitting weights and thresholds to {len(y)} labels")
     proposed = fit(x, y, current, target)
-    cv = cross_validate(x, y, current, target, seed=seed)
+    cv = cross_validate(x, y, current, target, seed=seed, step=step)
     scores_now, _ = classify(x, current)
     scores_new, _ = classify(x, proposed)
     a, b = logistic_fit(scores_new, y)

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from dedup.matching.breakdown import SEGMENT_SCORE, Breakdown
 from dedup.matching.score import FusionArrays, FusionInputs
-from dedup.models import DuplicateGroup, Pair, ScoringConfig, Verdict, Video
-from dedup.services import config_activate, groups_refresh, pair_score
+from dedup.models import DuplicateGroup, Job, Pair, ScoringConfig, Verdict, Video
+from dedup.services import config_activate, groups_refresh, job_start, pair_score
 
 from . import calibration as calib
 from .models import Calibration, Claim, Decision
@@ -349,14 +349,30 @@ def label_counts() -> dict[str, int]:
     return {kind: counts.get(kind, 0) for kind in Verdict.Kind.values}
 
 
-def calibration_run(*, user=None, target: float | None = None, seed: int = 0) -> Calibration:
-    """Fit weights and thresholds to the labels and store the report; with too few labels of a kind
-    the report says how many more are needed."""
+def _target(target: float | None) -> float:
     target = target if target is not None else settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"]
     if not 0.5 <= target < 1.0:
         raise CalibrationRefused("the target precision must lie in [0.5, 1)")
+    return target
+
+
+def calibration_run(*, user=None, target: float | None = None, seed: int = 0, progress=None) -> Calibration:
+    """Fit weights and thresholds to the labels and store the report; with too few labels of a kind
+    the report says how many more are needed. `progress(done, total, message)` hears of each step
+    (a job's progress: `calibration_start`)."""
+    target = _target(target)
     need = settings.ASTRADUP["CALIBRATION_MIN_LABELS"]
     config = ScoringConfig.active()
+    total = 1 + calib.STEPS
+    done = 0
+
+    def step(message: str) -> None:
+        nonlocal done
+        if progress is not None:
+            progress(done, total, message)
+        done += 1
+
+    step("reading the labelled pairs")
     x, y = labelled_pairs()
     n_dup, n_not = int(y.sum()), int((~y).sum())
     ready = n_dup >= need and n_not >= need
@@ -365,8 +381,8 @@ def calibration_run(*, user=None, target: float | None = None, seed: int = 0) ->
         "needed": {"duplicate": max(0, need - n_dup), "not_duplicate": max(0, need - n_not)},
     }
     if ready:
-        report.update(calib.calibrate(x, y, config.params(), target, seed=seed))
-    return Calibration.objects.create(
+        report.update(calib.calibrate(x, y, config.params(), target, seed=seed, step=step))
+    run = Calibration.objects.create(
         created_by=user if user is not None and user.is_authenticated else None,
         target_precision=target,
         n_duplicate=n_dup,
@@ -375,6 +391,22 @@ def calibration_run(*, user=None, target: float | None = None, seed: int = 0) ->
         ready=ready,
         report=report,
     )
+    if progress is not None:
+        outcome = "compare and apply" if ready else f"not enough labels yet: {run.labels_needed}"
+        progress(total, total, f"calibration #{run.pk} done: {outcome}")
+    return run
+
+
+def calibration_start(*, user=None, target: float | None = None) -> Job:
+    """A calibration as a background job (it takes from seconds to minutes: never in a request).
+    The target is checked here, so a wrong one is refused at once, not by a failed job."""
+    return job_start(kind=Job.Kind.CALIBRATION, user=user, params={"target": _target(target)})
+
+
+def calibration_job(job: Job, progress) -> dict:
+    """The work of a calibration job (registered in ReviewConfig.ready; run by a dedup worker)."""
+    run = calibration_run(user=job.created_by, target=job.params.get("target"), progress=progress)
+    return {"calibration_id": run.pk, "ready": run.ready}
 
 
 def calibration_apply(*, calibration: Calibration, user=None, rescore: str = "enqueue") -> ScoringConfig:

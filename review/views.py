@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from dedup.access import can_administer, can_decide, role_required, viewer_required
 from dedup.features.probe import FileRefused, reopenable_path
-from dedup.models import DuplicateGroup, Frame, Pair, ScoringConfig, Verdict, Video
+from dedup.models import DuplicateGroup, Frame, Job, Pair, ScoringConfig, Verdict, Video
 from dedup.services import video_open
 
 from . import charts, services
@@ -509,9 +509,16 @@ class _FileRange:
 @require_GET
 @admin_required
 def calibration_page(request: HttpRequest) -> HttpResponse:
+    """The labels, the latest calibration job while it runs, the latest report, the config versions.
+    Polled by htmx while a calibration job runs: the running job's part only, until it shows the
+    report (or why the job failed) and polls no more."""
     latest = Calibration.objects.select_related("base_config", "applied_config", "created_by").first()
+    job = Job.objects.filter(kind=Job.Kind.CALIBRATION).first()
+    if job and not job.is_live and latest and latest.created_at >= job.created_at:
+        job = None  # its report is the one shown: nothing more to say about the job
     report = latest.report if latest else {}
     context: dict = {
+        "job": job,
         "latest": latest,
         "report": report,
         "configs": ScoringConfig.objects.select_related("based_on").order_by("-pk")[:50],
@@ -539,7 +546,8 @@ def calibration_page(request: HttpRequest) -> HttpResponse:
             report["histogram"]["proposed"],
             {"near": proposed["near_threshold"], "exact": proposed["exact_threshold"]},
         )
-    return render(request, "review/calibration.html", context)
+    template = "review/calibration.html#calibration-latest" if request.htmx else "review/calibration.html"
+    return render(request, template, context)
 
 
 CONFIG_ROWS = (
@@ -557,16 +565,14 @@ CONFIG_ROWS = (
 @require_POST
 @admin_required
 def calibration_run_view(request: HttpRequest) -> HttpResponse:
+    """Start a calibration job and answer at once: the page shows the job until its report."""
     try:
         target = float(request.POST.get("target") or settings.ASTRADUP["CALIBRATION_TARGET_PRECISION"])
-        run = services.calibration_run(user=request.user, target=target)
+        job = services.calibration_start(user=request.user, target=target)
     except (ValueError, services.CalibrationRefused) as exc:
         messages.error(request, f"Calibration not run: {exc}")
     else:
-        if run.ready:
-            messages.success(request, f"Calibration #{run.pk} done: compare and apply below.")
-        else:
-            messages.info(request, f"Not enough labels yet: {run.labels_needed}.")
+        messages.info(request, f"Calibration started in the background (job #{job.pk}).")
     return redirect("review:calibration")
 
 

@@ -32,6 +32,7 @@ OPERATIONS = [
     ("/api/v1/groups", "get"),
     ("/api/v1/groups/{group_id}", "get"),
     ("/api/v1/export", "get"),
+    ("/api/v1/jobs/{job_id}", "get"),
 ]
 
 

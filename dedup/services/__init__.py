@@ -1,7 +1,7 @@
 """Work across several models for videos, one module per job: ingest (files in), claims (who extracts a
 video, and noticing when it died), outages (work that outlasts the database going away), extraction
-(signals out of a claimed video), db (binary COPY, binary reads, the halfvec codec, frame index DDL),
-projection (the index projection), candidates (index lookups for a video's candidates), scoring
+(signals out of a claimed video), jobs (background work and its progress), db (binary COPY, binary
+reads, the halfvec codec, frame index DDL), projection (the index projection), candidates (index lookups for a video's candidates), scoring
 (pairs scored and saved), configs (config versions and re-scoring) and groups (duplicate groups).
 
 The names other apps and commands use are importable from here; code inside dedup imports them from
@@ -50,6 +50,16 @@ from .ingest import (
     video_upload,
     videos_under,
 )
+from .jobs import (
+    job_create,
+    job_enqueue,
+    job_run,
+    job_runner_register,
+    job_start,
+    job_videos_follow,
+    jobs_running,
+    jobs_videos_refresh,
+)
 from .outages import outlasting_outages
 from .projection import index_projection_fit
 from .scoring import load_signals, pair_score, pairs_score_again, video_match
@@ -81,6 +91,14 @@ __all__ = [
     "groups_refresh",
     "import_roots",
     "index_projection_fit",
+    "job_create",
+    "job_enqueue",
+    "job_run",
+    "job_runner_register",
+    "job_start",
+    "job_videos_follow",
+    "jobs_running",
+    "jobs_videos_refresh",
     "library_frames",
     "load_signals",
     "outlasting_outages",

@@ -1,14 +1,16 @@
 """Scoring config versions: one active at a time, and every pair re-scored under a new one."""
 
 import logging
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
 
 from ..matching.breakdown import Breakdown
 from ..matching.score import LABELS, FusionArrays, FusionInputs, classify
-from ..models import Pair, ScoringConfig
+from ..models import Job, Pair, ScoringConfig
 from .groups import groups_refresh
+from .jobs import job_create, job_enqueue, job_run
 from .scoring import pairs_score_again
 
 logger = logging.getLogger(__name__)
@@ -16,36 +18,46 @@ logger = logging.getLogger(__name__)
 
 def config_activate(*, config: ScoringConfig, rescore: str = "enqueue") -> ScoringConfig:
     """Make `config` the active one (the others stay as history) and re-score every pair under it:
-    in a background task (`enqueue`), right here (`sync`) or not at all (`none`). Moderators'
-    verdicts are keyed by the videos, so no decision is touched."""
+    in a background job (`enqueue`), right here (`sync`, a job too, run in this process) or not at
+    all (`none`). Moderators' verdicts are keyed by the videos, so no decision is touched."""
     with transaction.atomic():
         ScoringConfig.objects.filter(is_active=True).exclude(pk=config.pk).update(is_active=False)
         config.is_active = True
         config.activated_at = timezone.now()
         config.save(update_fields=["is_active", "activated_at"])
-    if rescore == "sync":
-        pairs_rescore(config_id=config.pk)
-    elif rescore == "enqueue":
-        transaction.on_commit(lambda: _enqueue_rescore(config.pk))
+    if rescore in ("sync", "enqueue"):
+        job = job_create(kind=Job.Kind.RESCORE, params={"config_id": config.pk})
+        if rescore == "sync":
+            job_run(job_id=job.pk, work=rescore_work(config.pk))
+        else:
+            job_enqueue(job, "dedup.tasks.rescore_pairs", config.pk)
     return config
 
 
-def _enqueue_rescore(config_id: int) -> None:
-    from django_q.tasks import async_task
+def rescore_work(config_id: int) -> Callable:
+    """The re-score as a job's work (`jobs.job_run`)."""
 
-    async_task("dedup.tasks.rescore_pairs", config_id, task_name=f"rescore-{config_id}", group="rescore")
+    def work(job: Job, progress: Callable[[int, int, str], None]) -> dict:
+        return pairs_rescore(config_id=config_id, progress=progress)
+
+    return work
 
 
 RESCORE_CHUNK = 2000
 
 
-def pairs_rescore(*, config_id: int) -> dict:
+def pairs_rescore(*, config_id: int, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Re-label every pair under a config. Pairs carry their fusion inputs, so this is arithmetic,
-    not video reading; pairs scored before fusion inputs were stored are scored again in full."""
+    not video reading; pairs scored before fusion inputs were stored are scored again in full.
+    `progress(done, total, message)` hears after each chunk."""
     config = ScoringConfig.objects.get(pk=config_id)
+    report = progress or (lambda done, total, message: None)
     if not config.is_active:
+        report(0, 0, f"skipped: config #{config_id} is no longer active")
         return {"skipped": "config is no longer active"}
     params = config.params()
+    total = Pair.objects.count()
+    report(0, total, f"re-scoring {total} pairs under config #{config_id}")
     counts = {"rescored": 0, "rescored_in_full": 0, "changed_label": 0}
     full: list[int] = []
     last_pk = 0
@@ -73,9 +85,20 @@ def pairs_rescore(*, config_id: int) -> dict:
             p.score, p.label, p.config, p.updated_at = float(score), label, config, now
         Pair.objects.bulk_update(stored, ["score", "label", "config", "updated_at"])
         counts["rescored"] += len(stored)
+        report(counts["rescored"], total, f"{counts['rescored']} of {total} pairs re-scored")
+    if full:
+        report(
+            counts["rescored"], total, f"scoring {len(full)} pairs again in full (no stored fusion inputs)"
+        )
     scored, changed = pairs_score_again(Pair.objects.filter(pk__in=full), config)
     counts["rescored_in_full"] += scored
     counts["changed_label"] += changed
     groups_refresh()
     logger.info("re-scored pairs under config %s: %s", config.pk, counts)
+    report(
+        total,
+        total,
+        f"{counts['rescored'] + counts['rescored_in_full']} pairs re-scored under config #{config_id}, "
+        f"{counts['changed_label']} changed label",
+    )
     return counts
