@@ -137,7 +137,14 @@ def test_import_is_limited_to_the_import_roots(settings, tmp_path, clip):
     first = client.post("/api/v1/import", {"paths": [str(root)]}, format="json")
     assert first.status_code == 201 and len(first.json()["created"]) == 1
     second = client.post("/api/v1/import", {"paths": [str(root / "one.mp4")]}, format="json")
-    assert second.json() == {"created": [], "existing": 1, "identical": 0, "skipped": []}
+    body = second.json()
+    assert {k: body[k] for k in ("created", "existing", "identical", "skipped")} == {
+        "created": [],
+        "existing": 1,
+        "identical": 0,
+        "skipped": [],
+    }
+    assert body["job_url"].endswith(f"/api/v1/jobs/{body['job']}")  # the job that follows the import
     assert Video.objects.count() == 1
 
 

@@ -230,6 +230,11 @@ def test_the_calibration_page_is_for_admins_and_applies_a_proposal(client, setti
     page = client.get("/review/calibration")
     assert page.status_code == 200 and b"A proposal needs 20 of each" in page.content
     client.post("/review/calibration/run", {"target": "0.99"})
+    assert not Calibration.objects.exists()  # a job, run by a worker: not in the request
+    from dedup.models import Job
+    from dedup.tasks import run_job
+
+    run_job(Job.objects.get().pk)
     run = Calibration.objects.get()
     page = client.get("/review/calibration").content.decode()
     assert "<polyline" in page and 'class="bar duplicate"' in page and "cross-validated" in page
