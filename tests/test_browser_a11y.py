@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 
 from dedup.models import Frame, Pair
 from review import services
@@ -232,3 +232,25 @@ def test_the_next_pair_is_fetched_ahead_and_b_is_muted_in_sync(live_server, brow
         "the keyframes did not show",
     )
     assert set(frames) <= cached, sorted(set(frames) - cached)
+
+
+def test_the_jobs_page_and_a_running_calibration_pass_axe(live_server, browser_page):
+    from dedup.models import Job
+    from dedup.services import job_create
+
+    admin = User.objects.create_user("ada", password="review-me-123")
+    admin.groups.add(Group.objects.get_or_create(name="admin")[0])
+    job_create(kind=Job.Kind.CALIBRATION, user=admin, params={"target": 0.99})
+    Job.objects.update(status=Job.Status.RUNNING, done=3, total=7, message="cross-validating: fold 2 of 5")
+    job_create(kind=Job.Kind.RESCORE)
+    failed = job_create(kind=Job.Kind.IMPORT)
+    Job.objects.filter(pk=failed.pk).update(
+        status=Job.Status.FAILED, error="OperationalError: the database went away"
+    )
+    page = browser_page
+    _log_in(page, f"{live_server.url}/jobs", "ada")
+    assert page.inner_text("#jobs-status") == "2 jobs running"
+    _no_violations(page, "jobs")
+    page.goto(f"{live_server.url}/review/calibration")
+    assert "cross-validating: fold 2 of 5" in page.inner_text("#calibration-latest")
+    _no_violations(page, "calibration with a running job")
