@@ -7,22 +7,38 @@ from django.utils import timezone
 
 from ..matching.breakdown import Breakdown
 from ..matching.score import LABELS, FusionArrays, FusionInputs, classify
-from ..models import Pair, ScoringConfig
+from ..models import ConfigActivation, Pair, ScoringConfig
 from .groups import groups_refresh
 from .scoring import pairs_score_again
 
 logger = logging.getLogger(__name__)
 
 
-def config_activate(*, config: ScoringConfig, rescore: str = "enqueue") -> ScoringConfig:
+def config_activate(
+    *,
+    config: ScoringConfig,
+    via: str,
+    user=None,
+    rescore: str = "enqueue",
+) -> ScoringConfig:
     """Make `config` the active one (the others stay as history) and re-score every pair under it:
     in a background task (`enqueue`), right here (`sync`) or not at all (`none`). Moderators'
-    verdicts are keyed by the videos, so no decision is touched."""
+    verdicts are keyed by the videos, so no decision is touched. Who did it (`user`, None for a
+    command) and from where (`via`, a ConfigActivation.Via) is recorded with the switch."""
     with transaction.atomic():
+        # the row lock orders two activations at once: each records the one it replaced
+        previous = ScoringConfig.objects.select_for_update().filter(is_active=True).first()
         ScoringConfig.objects.filter(is_active=True).exclude(pk=config.pk).update(is_active=False)
         config.is_active = True
         config.activated_at = timezone.now()
         config.save(update_fields=["is_active", "activated_at"])
+        ConfigActivation.objects.create(
+            config=config,
+            previous=previous,
+            activated_at=config.activated_at,
+            activated_by=user if user is not None and user.is_authenticated else None,
+            via=ConfigActivation.Via(via),
+        )
     if rescore == "sync":
         pairs_rescore(config_id=config.pk)
     elif rescore == "enqueue":
