@@ -78,12 +78,13 @@ class ScoringConfig(models.Model):
     def active(cls) -> "ScoringConfig":
         config = cls.objects.filter(is_active=True).first()
         if config is None:
+            now = timezone.now()
             config, created = cls.objects.get_or_create(
-                is_active=True, defaults={"name": "default", "activated_at": timezone.now()}
+                is_active=True, defaults={"name": "default", "activated_at": now}
             )
             if created:
                 ConfigActivation.objects.create(
-                    config=config, activated_at=config.activated_at, via=ConfigActivation.Via.DEFAULT
+                    config=config, activated_at=now, via=ConfigActivation.Via.DEFAULT
                 )
         return config
 
