@@ -1,7 +1,40 @@
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
-from .models import DuplicateGroup, IndexProjection, Job, Pair, ScoringConfig, Video
+from .access import can_administer
+from .models import (
+    ConfigActivation,
+    DuplicateGroup,
+    IndexProjection,
+    Job,
+    Pair,
+    ScoringConfig,
+    Verdict,
+    Video,
+)
 from .services.configs import config_activate
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The review records and the config history: an audit trail, written only by the actions
+    that make them (decide, calibrate, activate), so nobody adds, edits or deletes them here.
+    Shown to admins (the role, or a superuser) only: moderators hold view permissions on both
+    apps, and with them would see claims and calibrations they never saw in admin before."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return can_administer(request.user) and super().has_view_permission(request, obj)
+
+    def has_module_permission(self, request):
+        return can_administer(request.user) and super().has_module_permission(request)
 
 
 @admin.register(ScoringConfig)
@@ -14,17 +47,53 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         "based_on",
         "created_at",
         "activated_at",
+        "activated_by",
     ]
     list_filter = ["is_active"]
-    readonly_fields = ["is_active", "based_on", "calibration", "created_at", "activated_at"]
+    readonly_fields = [
+        "is_active",
+        "based_on",
+        "calibration",
+        "created_at",
+        "activated_at",
+        "activation_history",
+    ]
     actions = ["activate"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_activated_by()
+
+    @admin.display(description="activated by", ordering="last_activated_by")
+    def activated_by(self, obj) -> str:
+        return obj.last_activated_by or "-"
+
+    @admin.display(description="activations")
+    def activation_history(self, obj) -> str:
+        # read-only text, not an inline: an inline's formset would have to come back with every save
+        rows = obj.activations.select_related("activated_by", "previous") if obj.pk else []
+        return (
+            format_html_join(
+                format_html("<br>"),
+                "{} by {} ({}), replacing {}",
+                (
+                    (
+                        f"{a.activated_at:%Y-%m-%d %H:%M:%S}",
+                        a.activated_by or "-",
+                        a.get_via_display(),
+                        a.previous or "-",
+                    )
+                    for a in rows
+                ),
+            )
+            or "never"
+        )
 
     @admin.action(description="Make active and re-score every pair (in the background)")
     def activate(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Choose exactly one config.", level="error")
             return
-        config = config_activate(config=queryset.get())
+        config = config_activate(config=queryset.get(), via="admin", user=request.user)
         self.message_user(request, f"Config #{config.pk} is active; pairs are being re-scored.")
 
     def save_model(self, request, obj, form, change):
@@ -39,7 +108,7 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         obj._state.adding = True
         obj.is_active, obj.activated_at, obj.based_on, obj.calibration = False, None, stored, {}
         super().save_model(request, obj, form, False)
-        config_activate(config=obj)
+        config_activate(config=obj, via="admin", user=request.user)
         self.message_user(
             request,
             f"Saved as config #{obj.pk}, now active (pairs are being re-scored); #{stored.pk} is kept "
@@ -51,6 +120,25 @@ class ScoringConfigAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_active:
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(ConfigActivation)
+class ConfigActivationAdmin(ReadOnlyAdmin):
+    """Which config was made active when, by whom (empty: a command), and from where."""
+
+    list_display = ["activated_at", "config", "previous", "activated_by", "via"]
+    list_filter = ["via", "activated_at"]
+    search_fields = ["config__name", "activated_by__username"]
+    list_select_related = ["config", "previous", "activated_by"]
+    date_hierarchy = "activated_at"
+
+
+@admin.register(Verdict)
+class VerdictAdmin(ReadOnlyAdmin):
+    list_display = ["id", "video_a", "video_b", "kind", "canonical", "decided_by", "decided_at"]
+    list_filter = ["kind", "decided_at"]
+    search_fields = ["video_a__rel_path", "video_b__rel_path", "decided_by__username"]
+    list_select_related = ["video_a", "video_b", "canonical", "decided_by"]
 
 
 @admin.register(Video)

@@ -8,6 +8,14 @@ from pgvector.django import HalfVectorField
 from .matching.signals import ScoringParams
 
 
+class ScoringConfigQuerySet(models.QuerySet):
+    def with_activated_by(self) -> "ScoringConfigQuerySet":
+        """Each config with `last_activated_by`: the username of whoever made it active last
+        (None: never activated, or by a command)."""
+        last = ConfigActivation.objects.filter(config=models.OuterRef("pk")).order_by("-activated_at", "-pk")
+        return self.annotate(last_activated_by=models.Subquery(last.values("activated_by__username")[:1]))
+
+
 class ScoringConfig(models.Model):
     """Fusion weights and class thresholds. Exactly one is active; every pair records which scored it."""
 
@@ -42,6 +50,8 @@ class ScoringConfig(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ScoringConfigQuerySet.as_manager()
+
     class Meta:
         ordering = ["-id"]
         constraints = [
@@ -68,9 +78,14 @@ class ScoringConfig(models.Model):
     def active(cls) -> "ScoringConfig":
         config = cls.objects.filter(is_active=True).first()
         if config is None:
-            config, _ = cls.objects.get_or_create(
-                is_active=True, defaults={"name": "default", "activated_at": timezone.now()}
+            now = timezone.now()
+            config, created = cls.objects.get_or_create(
+                is_active=True, defaults={"name": "default", "activated_at": now}
             )
+            if created:
+                ConfigActivation.objects.create(
+                    config=config, activated_at=now, via=ConfigActivation.Via.DEFAULT
+                )
         return config
 
     def params_equal(self, other: "ScoringConfig") -> bool:
@@ -90,6 +105,46 @@ class ScoringConfig(models.Model):
         "partial_threshold",
         "frame_match_threshold",
     )
+
+
+class ConfigActivation(models.Model):
+    """Which config became the active one, when, by whom and from where: the history the
+    calibration page and Django admin show. A config that was ever active is protected from
+    deletion, so that the pairs and decisions scored under it keep a readable record."""
+
+    class Via(models.TextChoices):
+        ADMIN = "admin", "Django admin"
+        CALIBRATION = "calibration", "calibration applied"
+        RESTORE = "restore", "restored on the calibration page"
+        COMMAND = "command", "management command"
+        DEFAULT = "default", "first default config"
+        EARLIER = "earlier", "before activations were recorded"
+
+    config = models.ForeignKey(ScoringConfig, on_delete=models.PROTECT, related_name="activations")
+    previous = models.ForeignKey(
+        ScoringConfig,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The config that was active until then.",
+    )
+    activated_at = models.DateTimeField(default=timezone.now, db_index=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty for a management command or the automatic first config.",
+    )
+    via = models.CharField(max_length=20, choices=Via.choices)
+
+    class Meta:
+        ordering = ["-activated_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"config #{self.config_id} activated {self.activated_at:%Y-%m-%d %H:%M} by {self.activated_by or '-'}"
 
 
 class DuplicateGroup(models.Model):

@@ -441,13 +441,13 @@ def calibration_apply(*, calibration: Calibration, user=None, rescore: str = "en
         )
         calibration.applied_config = config
         calibration.save(update_fields=["applied_config"])
-        config_activate(config=config, rescore=rescore)
+        config_activate(config=config, via="calibration", user=user, rescore=rescore)
     return config
 
 
-def config_restore(*, config: ScoringConfig, rescore: str = "enqueue") -> ScoringConfig:
+def config_restore(*, config: ScoringConfig, user=None, rescore: str = "enqueue") -> ScoringConfig:
     """Make an earlier config version active again; pairs are re-scored under it."""
     config.refresh_from_db()
     if config.is_active:
         raise CalibrationRefused(f"config #{config.pk} is already the active one")
-    return config_activate(config=config, rescore=rescore)
+    return config_activate(config=config, via="restore", user=user, rescore=rescore)

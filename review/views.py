@@ -521,7 +521,7 @@ def calibration_page(request: HttpRequest) -> HttpResponse:
         "job": job,
         "latest": latest,
         "report": report,
-        "configs": ScoringConfig.objects.select_related("based_on").order_by("-pk")[:50],
+        "configs": ScoringConfig.objects.select_related("based_on").with_activated_by().order_by("-pk")[:50],
         "active": ScoringConfig.active(),
         "labels": services.label_counts(),
         "min_labels": settings.ASTRADUP["CALIBRATION_MIN_LABELS"],
@@ -598,7 +598,7 @@ def calibration_apply_view(request: HttpRequest, calibration_id: int) -> HttpRes
 def config_restore_view(request: HttpRequest, config_id: int) -> HttpResponse:
     config = get_object_or_404(ScoringConfig, pk=config_id)
     try:
-        services.config_restore(config=config)
+        services.config_restore(config=config, user=request.user)
     except services.CalibrationRefused as exc:
         messages.error(request, str(exc))
     else:

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from dedup.exports import pair_rows
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.matching.signals import ScoringParams
-from dedup.models import Pair, ScoringConfig, Verdict
+from dedup.models import ConfigActivation, Pair, ScoringConfig, Verdict
 from dedup.services import config_activate
 from review import calibration as calib
 from review import services
@@ -170,7 +170,7 @@ def test_applying_enqueues_the_rescore_for_the_workers():
 
     library = _library(synthetic_pairs(10, seed=2))
     config = ScoringConfig.objects.create(name="stricter", near_threshold=0.97, exact_threshold=0.99)
-    config_activate(config=config)
+    config_activate(config=config, via="command")
     assert any(
         q.func() == "dedup.tasks.rescore_pairs" and q.args() == (config.pk,) for q in OrmQ.objects.all()
     )
@@ -241,9 +241,21 @@ def test_the_calibration_page_is_for_admins_and_applies_a_proposal(client, setti
     assert f"/review/calibration/{run.pk}/apply" in page
     default = ScoringConfig.active()
     client.post(f"/review/calibration/{run.pk}/apply")
-    assert ScoringConfig.active().based_on == default
+    applied = ScoringConfig.active()
+    assert applied.based_on == default
+    last = ConfigActivation.objects.first()
+    assert (last.config, last.previous, last.activated_by, last.via) == (
+        applied,
+        default,
+        admin,
+        "calibration",
+    )
     page = client.get("/review/calibration").content.decode()
     assert f"/review/configs/{default.pk}/restore" in page and "Calibration</a>" in page
+    assert " by boss</td>" in page  # who activated the applied version
+    client.post(f"/review/configs/{default.pk}/restore")
+    last = ConfigActivation.objects.first()
+    assert (last.config, last.previous, last.activated_by, last.via) == (default, applied, admin, "restore")
 
 
 @pytest.mark.django_db
@@ -257,3 +269,5 @@ def test_the_calibrate_command_reports_and_applies(capsys, settings):
     out = capsys.readouterr().out
     assert "near_threshold" in out and "cross-validated" in out and "applied: config #" in out
     assert ScoringConfig.active().name.startswith("calibrated")
+    last = ConfigActivation.objects.first()
+    assert (last.config, last.activated_by, last.via) == (ScoringConfig.active(), None, "calibration")

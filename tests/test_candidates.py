@@ -107,7 +107,7 @@ def test_a_new_config_rescores_stored_pairs_exactly_as_a_full_score_would(long_a
         near_threshold=0.7,
         partial_threshold=0.95,
     )
-    services.config_activate(config=config, rescore="sync")
+    services.config_activate(config=config, via="command", rescore="sync")
     rescored = {p.pk: (p.score, p.label, p.config_id) for p in Pair.objects.all()}
     for pair in Pair.objects.select_related("video_a", "video_b"):
         full = services.pair_score(a=pair.video_a, b=pair.video_b, config=config)

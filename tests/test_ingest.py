@@ -241,7 +241,9 @@ def test_a_pair_scored_before_fusion_inputs_were_stored_is_scored_again_in_full(
     assert label in ("exact", "near_duplicate")
     older = {k: v for k, v in pair.breakdown.items() if k != "fusion"}
     Pair.objects.filter(pk=pair.pk).update(breakdown=older, label="different", score=0.0)
-    config = services.config_activate(config=ScoringConfig.objects.create(name="again"), rescore="none")
+    config = services.config_activate(
+        config=ScoringConfig.objects.create(name="again"), via="command", rescore="none"
+    )
     counts = services.pairs_rescore(config_id=config.pk)
     assert (counts["rescored"], counts["rescored_in_full"], counts["changed_label"]) == (0, 1, 1)
     pair.refresh_from_db()

@@ -117,7 +117,7 @@ def test_a_job_whose_kind_has_no_runner_fails_with_the_reason():
 def test_a_config_change_rescore_is_a_job_with_progress():
     pairs = library(synthetic_pairs(30, seed=2))
     config = ScoringConfig.objects.create(name="stricter", near_threshold=0.97, exact_threshold=0.99)
-    config_activate(config=config)
+    config_activate(config=config, via="command")
     job = Job.objects.get()
     assert (job.kind, job.status, job.params) == (
         Job.Kind.RESCORE,
@@ -139,7 +139,7 @@ def test_a_config_change_rescore_is_a_job_with_progress():
 def test_a_rescore_in_this_process_is_recorded_as_a_job_too():
     library(synthetic_pairs(10, seed=2))
     config = ScoringConfig.objects.create(name="stricter", near_threshold=0.97, exact_threshold=0.99)
-    config_activate(config=config, rescore="sync")
+    config_activate(config=config, via="command", rescore="sync")
     job = Job.objects.get()
     assert job.status == Job.Status.DONE and job.done == job.total == Pair.objects.count()
 

@@ -53,3 +53,28 @@ def test_the_move_can_be_migrated_back():
     assert old.get_model("review", "Verdict")._meta.db_table == "review_verdict"
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_configs_activated_before_the_history_get_one_earlier_activation_each():
+    from datetime import UTC, datetime
+
+    from dedup.models import ConfigActivation
+
+    old = _migrate([("dedup", "0014_frame_views")])
+    config = old.get_model("dedup", "ScoringConfig")
+    config.objects.all().delete()
+    when = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    earlier = config.objects.create(name="earlier", is_active=False, activated_at=when)
+    active = config.objects.create(name="active", is_active=True, activated_at=when.replace(day=2))
+    config.objects.create(name="never active")
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    rows = ConfigActivation.objects.order_by("activated_at").values_list(
+        "config", "activated_at", "activated_by", "via"
+    )
+    assert list(rows) == [
+        (earlier.pk, when, None, "earlier"),
+        (active.pk, when.replace(day=2), None, "earlier"),
+    ]

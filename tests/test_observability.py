@@ -80,6 +80,33 @@ def test_metrics_show_the_library_queue_stages_pairs_decisions_and_config(scrape
 
 
 @pytest.mark.django_db
+def test_the_bench_api_scrape_reads_the_queue_videos_and_stages_from_metrics(scrape):
+    from bench.scrape import parse, queue_table, stage_table
+
+    make.video("a.mp4", status="ready", timings={"decode": 0.5, "embed": 2.0})
+    make.video("b.mp4", status="ready", timings={"decode": 1.5, "embed": 4.0})
+    make.video("c.mp4", status="pending")
+    async_task("time.sleep", 0)  # waits in the ORM broker: no cluster runs here
+
+    sample = parse(scrape(), at=12.0)
+    assert (sample.waiting, sample.in_flight) == (1, 0) and sample.oldest_age >= 0
+    assert sample.videos == {"pending": 1, "processing": 0, "ready": 2, "failed": 0}
+    assert sample.stages == {"decode": (2, 2.0), "embed": (2, 6.0)}
+    assert queue_table([sample]).splitlines()[1].split() == [
+        "12",
+        "1",
+        "0",
+        f"{sample.oldest_age:.1f}",
+        "1",
+        "0",
+        "2",
+        "0",
+        "0",
+    ]
+    assert stage_table(sample).splitlines()[1].split() == ["embed", "2", "6.0", "3.000"]
+
+
+@pytest.mark.django_db
 def test_metrics_are_refused_without_the_token_or_an_allowed_address(client, settings):
     settings.ASTRADUP_METRICS_TOKEN = TOKEN
     assert client.get("/metrics").status_code == 403

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ..matching.breakdown import Breakdown
 from ..matching.score import LABELS, FusionArrays, FusionInputs, classify
-from ..models import Job, Pair, ScoringConfig
+from ..models import ConfigActivation, Job, Pair, ScoringConfig
 from .groups import groups_refresh
 from .jobs import job_create, job_enqueue, job_run
 from .scoring import pairs_score_again
@@ -16,17 +16,35 @@ from .scoring import pairs_score_again
 logger = logging.getLogger(__name__)
 
 
-def config_activate(*, config: ScoringConfig, rescore: str = "enqueue") -> ScoringConfig:
+def config_activate(
+    *,
+    config: ScoringConfig,
+    via: str,
+    user=None,
+    rescore: str = "enqueue",
+) -> ScoringConfig:
     """Make `config` the active one (the others stay as history) and re-score every pair under it:
     in a background job (`enqueue`), right here (`sync`, a job too, run in this process) or not at
-    all (`none`). Moderators' verdicts are keyed by the videos, so no decision is touched."""
+    all (`none`). Moderators' verdicts are keyed by the videos, so no decision is touched. Who did
+    it (`user`, None for a command) and from where (`via`, a ConfigActivation.Via) is recorded
+    with the switch, and the re-score job is theirs."""
     with transaction.atomic():
+        # the row lock orders two activations at once: each records the one it replaced
+        previous = ScoringConfig.objects.select_for_update().filter(is_active=True).first()
         ScoringConfig.objects.filter(is_active=True).exclude(pk=config.pk).update(is_active=False)
         config.is_active = True
         config.activated_at = timezone.now()
         config.save(update_fields=["is_active", "activated_at"])
+        activated_by = user if user is not None and user.is_authenticated else None
+        ConfigActivation.objects.create(
+            config=config,
+            previous=previous,
+            activated_at=config.activated_at,
+            activated_by=activated_by,
+            via=ConfigActivation.Via(via),
+        )
     if rescore in ("sync", "enqueue"):
-        job = job_create(kind=Job.Kind.RESCORE, params={"config_id": config.pk})
+        job = job_create(kind=Job.Kind.RESCORE, params={"config_id": config.pk}, user=user)
         if rescore == "sync":
             job_run(job_id=job.pk, work=rescore_work(config.pk))
         else:

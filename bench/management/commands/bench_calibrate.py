@@ -140,7 +140,7 @@ def _fresh_start() -> ScoringConfig:
     default = next(
         (c for c in ScoringConfig.objects.order_by("pk") if c.params_equal(defaults)), None
     ) or ScoringConfig.objects.create(name="default")
-    return config_activate(config=default, rescore="sync")
+    return config_activate(config=default, via="command", rescore="sync")
 
 
 def _bench_user() -> User:
