@@ -324,7 +324,15 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     long_enough = (min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES) or max(
         cov_a, cov_b
     ) >= FULL_COVERAGE
-    opener = (at_start or at_end) and not full and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
+    # An opener is a small part of both videos. A stretch that is (nearly) all of one video is
+    # that video, cut into the other (the first excerpt of a montage, a clip at the start of a
+    # compilation), and a montage's own music over it is a replaced soundtrack, not an opener's.
+    opener = (
+        (at_start or at_end)
+        and not full
+        and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
+        and max(cov_a, cov_b) < FULL_COVERAGE
+    )
     inputs = FusionInputs(
         visual_full,
         v_segment,
