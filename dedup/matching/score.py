@@ -23,6 +23,7 @@ from .fusion import (
 from .signals import ScoringParams, VideoSignals, clip01
 from .visual import (
     MOTION_FROM,
+    SHORT_MATCH,
     STATIC,
     alignment_sharpness,
     low_res_motion,
@@ -229,6 +230,14 @@ def _score_at_other_speed(ctx: ScoreContext, alignment: Alignment | None) -> Pai
     """The pictures along the best line at another speed (0.7x-1.5x), when the vote's line is
     doubtful: a short copy played faster or slower lines up at 1x nearly as well as at its own
     speed, and along the wrong line its motion cannot agree. The line is judged as any other."""
+    a, b, threshold = ctx.a, ctx.b, ctx.params.frame_match_threshold
+    valid = ctx.sim[np.ix_(a.informative, b.informative)]
+    if (
+        valid.size == 0
+        or max(int((valid.max(axis=1) >= threshold).sum()), int((valid.max(axis=0) >= threshold).sum()))
+        < SHORT_MATCH
+    ):
+        return None  # fewer frames than a line needs have any partner at all: no speed will do
     al = align_speed_search(
         ctx.a.times,
         ctx.b.times,
