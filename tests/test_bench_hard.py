@@ -143,3 +143,27 @@ def test_transforms_montage_and_decoy_render_and_parse(mods, tmp_path):
     assert ev.is_duplicate(recs["c0.mp4"], recs["o0.mp4"])
     assert ev.pos_kind(montage, recs["o0.mp4"]) == "compilation"
     assert ev.neg_kind(decoy, recs["o2.mp4"]) in ("compilation_decoy", "music_reuse")
+
+
+def test_mandelbrot_fillers_are_distinct_pictures_and_the_random_stream_is_unchanged(mods):
+    """make_bench's mandelbrot fillers share 7 centres (two 'unrelated' fillers could be one
+    zoom); the hard benchmark gives each its own boundary point from the filler's seed alone."""
+    mb, hard, _tr, _ev = mods
+    pool = SimpleNamespace(rng=random.Random(5))
+    original = mb.FillerPool.synth
+    plain = [original(pool, 8.0) for _ in range(60)]
+    try:
+        hard.distinct_mandelbrots(mb)
+        pool.rng = random.Random(5)
+        patched = [mb.FillerPool.synth(pool, 8.0) for _ in range(60)]
+    finally:
+        mb.FillerPool.synth = original
+    assert [s["id"] for s in patched] == [s["id"] for s in plain]  # same fillers, same seeds
+    mandel = [s for s in patched if s["src"] == "mandelbrot"]
+    assert len(mandel) >= 5
+    centres = {(round(s["x"], 4), round(s["y"], 4)) for s in mandel}
+    assert len(centres) == len(mandel)
+    assert hard.boundary_point(mandel[0]["seed"]) == (mandel[0]["x"], mandel[0]["y"])
+    for s in patched:
+        if s["src"] != "mandelbrot":
+            assert s == plain[patched.index(s)]

@@ -508,3 +508,44 @@ def test_under_two_soundtracks_look_alike_footage_needs_the_thumbnails_or_the_mo
     replaced = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.03, motion=0.98, sound_differs=True)
     silent = visual_evidence(0.86, 0.54, 0.69, 16, sharpness=0.004, motion=-0.01)
     assert look_alike < 0.6 < replaced == silent
+
+
+@pytest.mark.parametrize("speed", [0.85, 1.37])
+def test_a_short_look_alike_copy_at_another_speed_is_found_along_its_own_speed(speed):
+    # ten seconds of look-alike footage line up at 1x nearly as well as at the copy's own speed,
+    # so the vote keeps 1x and its motion cannot agree; walking the copy's speed meets each
+    # frame's own partner
+    look, thumbs = LookAlike(5, 40, change=0.25), Thumbnails(5, 40)
+
+    def seconds(start: float, n: int, pace: float = 1.0) -> np.ndarray:
+        return np.stack([thumbs.at(start + pace * k) for k in range(n)])
+
+    n = int(10 / speed)
+    original = video(sample(look, 0, 10), id=1, noise=0.2, thumbs=seconds(0, 10))
+    copy = score_pair(
+        original, video(sample(look, 0, n, speed), id=2, noise=0.3, thumbs=seconds(0, n, speed))
+    )
+    assert copy.label in DUPLICATE and copy.breakdown.aligned_by == "speed"
+    assert copy.segments.speed == pytest.approx(1 / speed, rel=0.1)  # within two steps of the grid
+    # another moment of the same footage at that speed: no line makes it a copy
+    other = score_pair(
+        original, video(sample(look, 20, n, speed), id=3, noise=0.3, thumbs=seconds(20, n, speed))
+    )
+    assert other.label not in DUPLICATE
+
+
+def test_a_short_video_that_opens_a_montage_under_its_music_is_a_copy_not_an_opener(source):
+    # the montage's first excerpt is all of a seven-second clip; the montage's music replaces the
+    # clip's sound. A series' opener is a small part of both videos; this is a clip cut in.
+    rng = np.random.default_rng(8)
+    clip_sound = rng.integers(0, 2**32, 60, dtype=np.uint64).astype(np.uint32)
+    music = rng.integers(0, 2**32, 240, dtype=np.uint64).astype(np.uint32)
+    clip = video(sample(source, 0, 7), id=1, fingerprint=clip_sound)
+    montage = video(sample(source, 0, 7) + sample(Footage(9, 40), 0, 23), id=2, fingerprint=music)
+    result = score_pair(clip, montage)
+    assert result.label == "partial" and not result.breakdown.fusion.opener
+    # two long videos sharing their first seven seconds under their own sounds stay apart
+    episode_a = video(
+        sample(source, 0, 7) + sample(Footage(10, 40), 0, 23), id=3, fingerprint=clip_sound[:1].repeat(240)
+    )
+    assert score_pair(episode_a, montage).label not in DUPLICATE

@@ -61,6 +61,40 @@ def load_py(name, path):
 
 
 # --------------------------------------------------------------------------------------
+# filler that is what the manifest says it is
+# --------------------------------------------------------------------------------------
+def boundary_point(seed):
+    """A point near the Mandelbrot set's boundary, drawn from `seed` alone: zooming there shows
+    structure all the way down, and two seeds give two different pictures."""
+    r = random.Random(seed)
+    while True:
+        c = complex(r.uniform(-2.0, 0.5), r.uniform(-1.15, 1.15))
+        z, n = 0j, 0
+        while abs(z) <= 2.0 and n < 200:
+            z, n = z * z + c, n + 1
+        if 40 <= n < 200:  # escapes, but slowly: the boundary is within reach of the zoom
+            return c.real, c.imag
+
+
+def distinct_mandelbrots(mb):
+    """make_bench draws mandelbrot fillers around 7 fixed centres with 1e-3 jitter, so two fillers
+    can be the very same zoom: a pair the ground truth calls unrelated that is in truth one
+    picture. Here each filler zooms into its own boundary point, chosen from the filler's own
+    seed; the benchmark's random stream is not touched, so everything else a seed makes is
+    unchanged (seeds rendered before this change differ only in their mandelbrot pictures)."""
+    synth = mb.FillerPool.synth
+
+    def synth_distinct(self, dur):
+        spec = synth(self, dur)
+        if spec.get("src") == "mandelbrot":
+            spec["x"], spec["y"] = boundary_point(spec["seed"])
+            spec["scale"] = min(spec["scale"], 0.5)  # zoomed in far enough that the point's shape shows
+        return spec
+
+    mb.FillerPool.synth = synth_distinct
+
+
+# --------------------------------------------------------------------------------------
 # static footage: screen recordings synthesised with ffmpeg
 # --------------------------------------------------------------------------------------
 def chapter_bounds(args, dur):
@@ -631,6 +665,7 @@ def main(argv=None):
     mb = load_py("make_bench", os.path.join(args.bench_dir, "make_bench.py"))
     tr = load_py("bench_hard_transforms", os.path.join(HERE, "transforms.py"))
     tr.register(mb)
+    distinct_mandelbrots(mb)
     for tool in ("ffmpeg", "ffprobe"):
         if not shutil.which(tool):
             sys.exit("%s not found (apt-get install -y ffmpeg)" % tool)

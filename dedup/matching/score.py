@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .align import Alignment, align, align_at, frame_similarity
+from .align import Alignment, align, align_at, align_speed_search, frame_similarity
 from .audio import MIN_FP_OVERLAP, MIN_FP_OVERLAP_SHORT, audio_score, fingerprint_similarity
 from .breakdown import Breakdown, Segments
 from .fusion import (
@@ -23,6 +23,7 @@ from .fusion import (
 from .signals import ScoringParams, VideoSignals, clip01
 from .visual import (
     MOTION_FROM,
+    SHORT_MATCH,
     STATIC,
     alignment_sharpness,
     low_res_motion,
@@ -59,6 +60,11 @@ BOILERPLATE_MAX_SECONDS = 6.0
 OPENER_MAX_SECONDS = 20.0
 BOILERPLATE_REST = 0.5  # the unmatched rest of each video, relative to the shared opener
 AUDIO_ALIGN_MIN = 0.6  # fingerprint agreement from which the soundtrack may propose the line
+# how much more alike, on average, the frames along another speed's line must be than along the
+# vote's line: walking a copy at its own speed meets each frame's own partner
+SPEED_LINE_MARGIN = 0.01
+SPEED_LINE_SHARPNESS = 0.02  # ... and its aligned moments must beat their neighbours by this
+SPEED_LINE_MOTION = 0.08  # ... and the thumbnails' changes agree at least this much
 RESCUE_BELOW = 0.8  # visual evidence on the pictures' own line under which other lines are tried
 AUDIO_OFFSET_SLACK = 1.0  # seconds between the soundtrack's and the pictures' offsets that still agree
 DEFAULT_PARAMS = ScoringParams()
@@ -151,7 +157,11 @@ def _rescued(ctx: ScoreContext, alignment: Alignment | None, result: PairScore) 
     # throughout the thumbnails' motion, may say where the copy lies. The line whose pictures
     # convince most wins; that choice does not depend on the config, so stored fusion inputs
     # re-score under another config exactly as a full score would.
-    for rescue in (_score_at_audio_offset(ctx, alignment), _score_at_motion_offset(ctx, alignment)):
+    for rescue in (
+        _score_at_audio_offset(ctx, alignment),
+        _score_at_motion_offset(ctx, alignment),
+        _score_at_other_speed(ctx, alignment),
+    ):
         if rescue is not None and _segment_evidence(rescue) > _segment_evidence(result):
             result = rescue
     return result
@@ -214,6 +224,41 @@ def _score_at_audio_offset(ctx: ScoreContext, alignment: Alignment | None) -> Pa
     if al is None:
         return None
     return _aligned_by(_score_aligned(ctx, al), "audio")
+
+
+def _score_at_other_speed(ctx: ScoreContext, alignment: Alignment | None) -> PairScore | None:
+    """The pictures along the best line at another speed (0.7x-1.5x), when the vote's line is
+    doubtful: a short copy played faster or slower lines up at 1x nearly as well as at its own
+    speed, and along the wrong line its motion cannot agree. The line is judged as any other."""
+    a, b, threshold = ctx.a, ctx.b, ctx.params.frame_match_threshold
+    valid = ctx.sim[np.ix_(a.informative, b.informative)]
+    if (
+        valid.size == 0
+        or max(int((valid.max(axis=1) >= threshold).sum()), int((valid.max(axis=0) >= threshold).sum()))
+        < SHORT_MATCH
+    ):
+        return None  # fewer frames than a line needs have any partner at all: no speed will do
+    al = align_speed_search(
+        ctx.a.times,
+        ctx.b.times,
+        ctx.sim,
+        ctx.a.informative,
+        ctx.b.informative,
+        ctx.params.frame_match_threshold,
+        skip=None if alignment is None else alignment.speed,
+        min_mean=0.0 if alignment is None else float(alignment.sims.mean()) + SPEED_LINE_MARGIN,
+    )
+    if al is None or (alignment is not None and al.sims.sum() < alignment.sims.sum()):
+        return None  # no speed meets as many pictures, each more alike, as the line already judged
+    result = _score_aligned(ctx, al)
+    # Along a copy's own speed each frame meets its own partner: it beats the moments around it and
+    # the thumbnails change alike. A wrong speed through look-alike footage (textures, one
+    # visualiser, a shared intro running into other footage) meets frames no better than their
+    # neighbours. With twenty speeds tried, only a line showing both counts.
+    sharp, motion = result.breakdown.sharpness, result.breakdown.low_res_motion
+    if sharp is None or sharp < SPEED_LINE_SHARPNESS or motion is None or motion < SPEED_LINE_MOTION:
+        return None
+    return _aligned_by(result, "speed")
 
 
 def _score_at_motion_offset(ctx: ScoreContext, alignment: Alignment | None) -> PairScore | None:
@@ -324,7 +369,15 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     long_enough = (min(seg_a, seg_b) >= MIN_SEGMENT_SECONDS and al.n_matched >= MIN_SHARED_MATCHES) or max(
         cov_a, cov_b
     ) >= FULL_COVERAGE
-    opener = (at_start or at_end) and not full and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
+    # An opener is a small part of both videos. A stretch that is (nearly) all of one video is
+    # that video, cut into the other (the first excerpt of a montage, a clip at the start of a
+    # compilation), and a montage's own music over it is a replaced soundtrack, not an opener's.
+    opener = (
+        (at_start or at_end)
+        and not full
+        and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
+        and max(cov_a, cov_b) < FULL_COVERAGE
+    )
     inputs = FusionInputs(
         visual_full,
         v_segment,
