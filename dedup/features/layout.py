@@ -36,6 +36,23 @@ THIN = 4  # lines away from a seam where its steps are looked for again ...
 MIN_CONTRAST = 0.15  # ... and must be this much rarer than on the seam
 PAD_STILL = 0.5  # RMS grey change under which a side is a pad (no footage, not even its noise)
 MAX_CORRELATION = 0.5  # changes on the two sides of a seam correlate less than this
+# Seams seen in the window's summary pictures (the mean picture and the mean change per pixel)
+# rather than frame by frame: an inset over busy moving footage (a zooming line drawing behind
+# a picture-in-picture) has no step persisting at its edge in any one pixel, since the footage
+# beside it is as often as bright as the inset as not; averaged over the window, the background
+# blurs and the inset's level and activity stay its own, so both summaries step along its edge.
+DEPTH = 3  # lines averaged on each side of a summary seam (the line itself is left out: smeared)
+MEAN_STEP = 8.0  # grey levels the mean picture steps by across a summary seam
+ACTIVITY_STEP = 0.3  # relative step of the mean change (|a - b| / (a + b)) across one ...
+MIN_ACTIVITY = 1.0  # ... of at least this many grey levels
+SUMMARY_ON = 0.6  # share of a short stretch along the line (SMOOTH pixels) that must step
+SMOOTH = 9
+SIDE_COVERED = 0.8  # share of each inner side of a box along which a seam steps
+# lines away from a seam where a summary's step is looked for again: its sides average DEPTH
+# lines, so the step is seen up to DEPTH lines off the seam (and one more where it smears)
+WIDE = THIN + DEPTH + 1
+MAX_LINES = 12
+MAX_BOX_CORRELATION = 0.5  # activity inside and outside an inset go together less than this  # seams per direction a box's sides are chosen from (the longest, strongest)
 
 
 @dataclass(frozen=True)
@@ -90,9 +107,11 @@ class _Seams:
     before: np.ndarray  # sum of change(i)^2
     after: np.ndarray  # sum of change(i + 4)^2
     pairs: int  # consecutive frame pairs summed
+    summary: np.ndarray | None = None  # (lines - 2, length): share stepping in the summaries
 
     def transposed(self) -> "_Seams":
-        return _Seams(self.persist.T, self.cross.T, self.before.T, self.after.T, self.pairs)
+        summary = None if self.summary is None else self.summary.T
+        return _Seams(self.persist.T, self.cross.T, self.before.T, self.after.T, self.pairs, summary)
 
 
 def _zeros(h: int, w: int) -> np.ndarray:
@@ -107,12 +126,15 @@ def _seams(images: list[np.ndarray]) -> tuple[_Seams, _Seams, float]:
     rows = _Seams(_zeros(h - 2, w), _zeros(h - 4, w), _zeros(h - 4, w), _zeros(h - 4, w), 0)
     cols = _Seams(_zeros(h, w - 2), _zeros(h, w - 4), _zeros(h, w - 4), _zeros(h, w - 4), 0)
     motion, previous = [], None
+    total, moved = _zeros(h, w), _zeros(h, w)
     for img in images:
         grey = (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.float32)
+        total += grey
         rows.persist += np.abs(grey[2:, :] - grey[:-2, :]) > STEP
         cols.persist += np.abs(grey[:, 2:] - grey[:, :-2]) > STEP
         if previous is not None:
             change = grey - previous
+            moved += np.abs(change)
             motion.append(float(np.mean(np.abs(change))))
             rows.cross += change[:-4, :] * change[4:, :]
             rows.before += change[:-4, :] ** 2
@@ -125,10 +147,40 @@ def _seams(images: list[np.ndarray]) -> tuple[_Seams, _Seams, float]:
         previous = grey
     rows.persist /= len(images)
     cols.persist /= len(images)
+    if motion:
+        mean = total / len(images)
+        activity = moved / len(motion)
+        rows.summary = _summary_steps(mean, activity)
+        cols.summary = _summary_steps(mean.T, activity.T).T
     return rows, cols.transposed(), float(np.median(motion)) if motion else 0.0
 
 
-def _independent(seams: _Seams, run: _Run) -> bool:
+def _summary_steps(mean: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """(h - 2, w): share of a stretch of SMOOTH pixels along row i + 1 where the mean picture or
+    the mean change steps across it (DEPTH rows above against DEPTH rows below)."""
+    import cv2
+
+    h = mean.shape[0]
+
+    def sides(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = np.concatenate(
+            [np.zeros((1, img.shape[1]), np.float64), np.cumsum(img, axis=0, dtype=np.float64)]
+        )
+        line = np.arange(1, h - 1)  # the seam's line, between line - 1 and line + 1
+        lo, hi = np.maximum(0, line - DEPTH), np.minimum(h, line + 1 + DEPTH)
+        above = (c[line] - c[lo]) / (line - lo)[:, None]
+        below = (c[hi] - c[line + 1]) / (hi - line - 1)[:, None]
+        return above, below
+
+    m_above, m_below = sides(mean)
+    a_above, a_below = sides(activity)
+    step = np.abs(m_above - m_below) >= MEAN_STEP
+    diff = np.abs(a_above - a_below)
+    step |= (diff >= ACTIVITY_STEP * (a_above + a_below)) & (diff >= MIN_ACTIVITY)
+    return cv2.blur(step.astype(np.float32), (SMOOTH, 1), borderType=cv2.BORDER_REPLICATE)
+
+
+def _independent(seams: _Seams, run: _Run, *, both_moving: bool = False) -> bool:
     """Whether the footage on the two sides of a run changes independently: a seam between two
     pictures, not an edge inside one. Inside one footage the changes two pixels either side of
     an edge go together (a pan, a cut, a flicker moves both); across a seam they do not, or one
@@ -142,24 +194,23 @@ def _independent(seams: _Seams, run: _Run) -> bool:
     after = float(seams.after[i, span].sum())
     n = max(1, seams.pairs * (run.end - run.start))
     moving, still = np.sqrt(max(before, after) / n), np.sqrt(min(before, after) / n)
-    if still < PAD_STILL <= moving:
+    if still < PAD_STILL <= moving and not both_moving:
         return True  # a pad or a frozen picture beside footage that moves, however slowly
-    if moving < SIDE_MOTION:
+    if (still if both_moving else moving) < SIDE_MOTION:
         return False
     corr = float(seams.cross[i, span].sum()) / max(np.sqrt(before * after), 1e-6)
     return corr < MAX_CORRELATION
 
 
-def _runs(seams: _Seams, min_len: int) -> list[_Run]:
-    """Seams along the lines of `seams` ((lines, length)): runs of persistent steps at least
-    `min_len` long, gaps up to GAP closed, whose two sides change independently; one kept of
-    runs on neighbouring lines (the strongest)."""
-    persist = seams.persist
+def _line_runs(score: np.ndarray, on_at: float, min_len: int, thin: int = THIN) -> list[_Run]:
+    """Runs along the lines of `score` ((lines, length), centred on line i + 1) where it reaches
+    `on_at`, gaps up to GAP closed, at least `min_len` long, and standing out from the lines
+    THIN away on either side (a seam is a thin line; busy texture persists across a band)."""
     found: list[_Run] = []
-    lines, length = persist.shape
+    lines, length = score.shape
     margin = max(1, round(MARGIN * lines))
     for at in range(margin, lines - margin):
-        on = persist[at] >= PERSIST
+        on = score[at] >= on_at
         if on.sum() < min_len:
             continue
         start = None
@@ -176,17 +227,34 @@ def _runs(seams: _Seams, min_len: int) -> list[_Run]:
             gap += 1
             if i < length and gap <= GAP:
                 continue
-            strength = float(persist[at, start : last + 1].mean())
-            # a seam is a thin line of persistent steps; busy texture (a visualiser) persists
-            # across a band of lines
+            strength = float(score[at, start : last + 1].mean())
             around = max(
-                float(persist[max(0, at - THIN), start : last + 1].mean()),
-                float(persist[min(lines - 1, at + THIN), start : last + 1].mean()),
+                float(score[max(0, at - thin), start : last + 1].mean()),
+                float(score[min(lines - 1, at + thin), start : last + 1].mean()),
             )
             if last + 1 - start >= min_len and strength - around >= MIN_CONTRAST:
                 found.append(_Run(at + 1, start, last + 1, strength))
             start, gap = None, 0
-    found = [r for r in found if _independent(seams, r)]
+    return found
+
+
+def _runs(seams: _Seams, min_len: int, *, summary: bool = False) -> list[_Run]:
+    """Seams along the lines of `seams`: runs of steps persisting frame by frame (or, with
+    `summary`, of steps in the window's summary pictures) whose two sides change independently;
+    one kept of runs on neighbouring lines (the strongest)."""
+    if not summary:
+        found = [r for r in _line_runs(seams.persist, PERSIST, min_len) if _independent(seams, r)]
+    elif seams.summary is None:
+        found = []
+    else:
+        # a still side's mean picture steps at every edge of it (a fixed camera's walls beside
+        # people walking): summary seams are between two moving footages only (an inset over
+        # other footage); pads and frozen pictures step frame by frame and are found above
+        found = [
+            r
+            for r in _line_runs(seams.summary, SUMMARY_ON, min_len, WIDE)
+            if _independent(seams, r, both_moving=True)
+        ]
     # a seam smeared over two lines is one seam: keep the strongest of runs within 2 lines
     found.sort(key=lambda r: -r.strength * (r.end - r.start))
     kept: list[_Run] = []
@@ -207,24 +275,108 @@ def _cuts(runs: list[_Run], size: int, across: int) -> list[tuple[float, float]]
     )
 
 
-def _boxes(hruns: list[_Run], vruns: list[_Run], h: int, w: int) -> list[tuple[float, Box]]:
-    """Boxes bounded by a horizontal and a vertical seam meeting at a corner."""
+def _coverage(seams: _Seams) -> np.ndarray:
+    """(lines + 1, length + 1) prefix sums along each line of where a seam steps (frame by frame
+    or in the summaries), a line either side counted (a scaled edge smears over two lines):
+    row `at` of a seam is index `at`."""
+    on = seams.persist >= PERSIST
+    if seams.summary is not None:
+        on |= seams.summary >= SUMMARY_ON
+    near = on.copy()
+    near[1:] |= on[:-1]
+    near[:-1] |= on[1:]
+    padded = np.zeros((near.shape[0] + 2, near.shape[1] + 1), np.int32)
+    padded[1:-1, 1:] = np.cumsum(near, axis=1)
+    return padded
+
+
+def _covered(prefix: np.ndarray, at: int, start: int, end: int) -> float:
+    if end <= start or not 0 <= at < prefix.shape[0]:
+        return 0.0
+    return float(prefix[at, end] - prefix[at, start]) / (end - start)
+
+
+def _side(seams: _Seams, prefix: np.ndarray, at: int, start: int, end: int) -> float:
+    """How well an inner side of a box is a seam: the share of it along which a step is seen,
+    0 unless that stands out from the lines THIN away (texture steps everywhere) and the
+    footage on its two sides changes independently."""
+    covered = _covered(prefix, at, start, end)
+    # an inset's edge over busy footage stands out from the inset's side only (the footage
+    # around steps in the summaries nearly everywhere); texture stands out from neither
+    around = min(_covered(prefix, at - WIDE, start, end), _covered(prefix, at + WIDE, start, end))
+    if covered < SIDE_COVERED or covered - around < MIN_CONTRAST:
+        return 0.0
+    return covered if _independent(seams, _Run(at, start, end, covered)) else 0.0
+
+
+def _boxes(
+    hruns: list[_Run], vruns: list[_Run], rows: _Seams, cols: _Seams, h: int, w: int
+) -> list[tuple[float, Box]]:
+    """Boxes (a picture-in-picture) whose every side is the frame's edge or a seam: candidate
+    lines are the seams' rows and columns, and a box counts where a seam steps along most of
+    each of its inner sides. A seam's run may overshoot the box's corner (footage beyond it
+    lines up with the edge) or fall short of it, so the box is checked side by side rather than
+    by where runs end. At least two inner sides (a box in a corner; a full-width cut is a
+    stack, found by `_cuts`)."""
+    hprefix, vprefix = _coverage(rows), _coverage(cols)
+    top_h = sorted(hruns, key=lambda r: -r.strength * (r.end - r.start))[:MAX_LINES]
+    top_v = sorted(vruns, key=lambda r: -r.strength * (r.end - r.start))[:MAX_LINES]
+    ys = sorted({0, h, *(r.at for r in top_h)})
+    xs = sorted({0, w, *(r.at for r in top_v)})
     out = []
-    for hr in hruns:
-        if hr.end - hr.start >= FULL_RUN * w:
-            continue
-        for vr in vruns:
-            if vr.end - vr.start >= FULL_RUN * h:
-                continue
-            meets_x = abs(vr.at - hr.start) <= CORNER or abs(vr.at - hr.end) <= CORNER
-            meets_y = abs(hr.at - vr.start) <= CORNER or abs(hr.at - vr.end) <= CORNER
-            if not (meets_x and meets_y):
-                continue
-            box = Box(vr.start / h, vr.end / h, hr.start / w, hr.end / w)
-            aspect = (box.x1 - box.x0) * w / max(1e-6, (box.y1 - box.y0) * h)
-            if MIN_AREA <= box.area <= MAX_AREA and 0.3 <= aspect <= 4.0:
-                out.append((min(hr.strength, vr.strength), box))
+    for i, y0 in enumerate(ys):
+        for y1 in ys[i + 1 :]:
+            for j, x0 in enumerate(xs):
+                for x1 in xs[j + 1 :]:
+                    box = Box(y0 / h, y1 / h, x0 / w, x1 / w)
+                    aspect = (x1 - x0) / max(1, y1 - y0)
+                    if not (MIN_AREA <= box.area <= MAX_AREA and 0.3 <= aspect <= 4.0):
+                        continue
+                    # a box in a corner or inside the frame: bounded by seams both ways (two
+                    # vertical seams alone are a band, which `_cuts` handles when it is one)
+                    across = [_side(rows, hprefix, y, x0, x1) for y in (y0, y1) if 0 < y < h]
+                    if not across or min(across) < SIDE_COVERED:
+                        continue
+                    down = [_side(cols, vprefix, x, y0, y1) for x in (x0, x1) if 0 < x < w]
+                    sides = across + down
+                    if down and min(sides) >= SIDE_COVERED:
+                        out.append((float(np.mean(sides)), box))
     return out
+
+
+def _activity(images: list[np.ndarray]) -> np.ndarray:
+    """(frames - 1, h + 1, w + 1): integral images of each frame's absolute change from the one
+    before, so that a box's activity over time is four lookups a frame."""
+    import cv2
+
+    greys = [
+        (cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img).astype(np.float32) for img in images
+    ]
+    return np.stack(
+        [cv2.integral(np.abs(b - a), sdepth=cv2.CV_64F) for a, b in zip(greys, greys[1:], strict=False)]
+    )
+
+
+def _apart(activity: np.ndarray, box: Box) -> float:
+    """How the activity inside a box goes with the activity outside it, frame pair by frame pair
+    (correlation): footage cut or panned moves inside and out together; an inset laid over other
+    footage moves on its own (its cuts and pauses are not the background's)."""
+    h, w = activity.shape[1] - 1, activity.shape[2] - 1
+    top, bottom = round(box.y0 * h), round(box.y1 * h)
+    left, right = round(box.x0 * w), round(box.x1 * w)
+    inside_sum = (
+        activity[:, bottom, right]
+        - activity[:, top, right]
+        - activity[:, bottom, left]
+        + activity[:, top, left]
+    )
+    inside_area = max(1, (bottom - top) * (right - left))
+    outside_area = max(1, h * w - inside_area)
+    inside = inside_sum / inside_area
+    outside = (activity[:, h, w] - inside_sum) / outside_area
+    if len(inside) < 3 or inside.std() < 1e-6 or outside.std() < 1e-6:
+        return 0.0  # one side does not change at all: nothing moves with it
+    return float(np.corrcoef(inside, outside)[0, 1])
 
 
 def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> Layout:
@@ -252,7 +404,17 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
         ranked.append((1.0 + (y1 - y0), "stack", Box(y0, y1, 0.0, 1.0)))
     for x0, x1 in _cuts(vruns, w, h):
         ranked.append((1.0 + (x1 - x0), "split", Box(0.0, 1.0, x0, x1)))
-    for strength, box in _boxes(hruns, vruns, h, w):
+    # a summary seam says where an inset's edges may be; full-frame cuts (stacks) are taken from
+    # steps persisting frame by frame only: on plain footage, summary seams across the whole
+    # frame (a horizon, a zooming pattern's rings) made 1 in 10 plain videos a stack on the hard
+    # benchmark (seed 11), while a box needs a seam along each of its inner sides
+    hruns += _runs(rows, max(2, round(MIN_RUN * w)), summary=True)
+    vruns += _runs(cols, max(2, round(MIN_RUN * h)), summary=True)
+    boxes = _boxes(hruns, vruns, rows, cols, h, w)
+    if boxes:
+        activity = _activity(images)
+        boxes = [(s, b) for s, b in boxes if _apart(activity, b) < MAX_BOX_CORRELATION]
+    for strength, box in boxes:
         ranked.append((strength, "pip", box))
     ranked.sort(key=lambda r: -r[0])
     views: list[Box] = []
