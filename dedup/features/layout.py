@@ -297,16 +297,16 @@ def _covered(prefix: np.ndarray, at: int, start: int, end: int) -> float:
 
 
 def _side(seams: _Seams, prefix: np.ndarray, at: int, start: int, end: int) -> float:
-    """How well an inner side of a box is a seam: the share of it along which a step is seen,
-    0 unless that stands out from the lines THIN away (texture steps everywhere) and the
-    footage on its two sides changes independently."""
+    """How well an inner side of a box is a seam: by how much more of it a step is seen along
+    than along the lines WIDE away; 0 unless a step is seen along most of it (SIDE_COVERED),
+    that stands out (MIN_CONTRAST) and the footage on its two sides changes independently."""
     covered = _covered(prefix, at, start, end)
     # an inset's edge over busy footage stands out from the inset's side only (the footage
     # around steps in the summaries nearly everywhere); texture stands out from neither
     around = min(_covered(prefix, at - WIDE, start, end), _covered(prefix, at + WIDE, start, end))
     if covered < SIDE_COVERED or covered - around < MIN_CONTRAST:
         return 0.0
-    return covered if _independent(seams, _Run(at, start, end, covered)) else 0.0
+    return covered - around if _independent(seams, _Run(at, start, end, covered)) else 0.0
 
 
 def _boxes(
@@ -335,11 +335,11 @@ def _boxes(
                     # a box in a corner or inside the frame: bounded by seams both ways (two
                     # vertical seams alone are a band, which `_cuts` handles when it is one)
                     across = [_side(rows, hprefix, y, x0, x1) for y in (y0, y1) if 0 < y < h]
-                    if not across or min(across) < SIDE_COVERED:
+                    if not across or min(across) <= 0.0:
                         continue
                     down = [_side(cols, vprefix, x, y0, y1) for x in (x0, x1) if 0 < x < w]
                     sides = across + down
-                    if down and min(sides) >= SIDE_COVERED:
+                    if down and min(sides) > 0.0:
                         out.append((float(np.mean(sides)), box))
     return out
 
@@ -413,7 +413,9 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
     boxes = _boxes(hruns, vruns, rows, cols, h, w)
     if boxes:
         activity = _activity(images)
-        boxes = [(s, b) for s, b in boxes if _apart(activity, b) < MAX_BOX_CORRELATION]
+        # ranked by how clearly the sides stand out and how apart the inside moves
+        apart = [(s, _apart(activity, b), b) for s, b in boxes]
+        boxes = [(s * (1.0 - max(0.0, c)), b) for s, c, b in apart if c < MAX_BOX_CORRELATION]
     for strength, box in boxes:
         ranked.append((strength, "pip", box))
     ranked.sort(key=lambda r: -r[0])
