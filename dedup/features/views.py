@@ -121,25 +121,30 @@ def windows(times: np.ndarray, images: list[np.ndarray] | None = None) -> list[n
 
 
 def plan_views(times: np.ndarray, images: list[np.ndarray]) -> list[tuple[str, Box, np.ndarray]]:
-    """(kind, box, frame indices) of each distinct box the windows' layouts show, strongest
-    first. Windows whose footage is still are skipped: every edge of a still picture persists,
-    so its seams say nothing (a screen recording's panels are not sub-pictures)."""
-    found: list[tuple[str, Box, list[np.ndarray]]] = []
+    """(kind, box, frame indices) of each distinct box the windows' layouts show, at most
+    MAX_VIEWS: those shown longest and ranked highest in their windows first (a video's first
+    windows do not use up its views). Windows whose footage is still are skipped: every edge of
+    a still picture persists, so its seams say nothing (a screen recording's panels are not
+    sub-pictures)."""
+    found: list[tuple[str, Box, list[np.ndarray], list[float]]] = []
     for idx in windows(times, images):
         if len(idx) < MIN_WINDOW_FRAMES:
             continue
         layout = detect_layout([images[i] for i in idx])
         if layout.still:
             continue
-        for box in layout.views:
+        for rank, box in enumerate(layout.views):
             if box.area > MAX_VIEW_AREA:
                 continue
+            kind = layout.kinds[rank] if rank < len(layout.kinds) else layout.kind
             same = next((f for f in found if f[1].iou(box) > SAME_BOX), None)
-            if same is not None:
-                same[2].append(idx)
-            elif len(found) < MAX_VIEWS:
-                found.append((layout.kind, box, [idx]))
-    return [(kind, box, np.unique(np.concatenate(parts))) for kind, box, parts in found]
+            if same is None:
+                same = (kind, box, [], [])
+                found.append(same)
+            same[2].append(idx)
+            same[3].append(len(idx) / (1.0 + rank))
+    found.sort(key=lambda f: -sum(f[3]))
+    return [(kind, box, np.unique(np.concatenate(parts))) for kind, box, parts, _ in found[:MAX_VIEWS]]
 
 
 def extract_views(
