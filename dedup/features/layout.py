@@ -51,10 +51,14 @@ SIDE_COVERED = 0.8  # share of each inner side of a box along which a seam steps
 # lines away from a seam where a summary's step is looked for again: its sides average DEPTH
 # lines, so the step is seen up to DEPTH lines off the seam (and one more where it smears)
 WIDE = THIN + DEPTH + 1
-MAX_LINES = 12
-MAX_INSETS = 1
-INSET_OVERLAP = 0.3
-MAX_BOX_CORRELATION = 0.5  # activity inside and outside an inset go together less than this  # seams per direction a box's sides are chosen from (the longest, strongest)
+MAX_LINES = 12  # seams per direction a box's sides are chosen from (the longest, strongest)
+MAX_INSETS = 1  # boxes a window keeps (an inset stands alone; the rest were strips beside it)
+INSET_OVERLAP = 0.3  # share of the smaller box two kept boxes may have in common
+WITHIN = 0.9  # share of a box inside a larger valid one for it to be a piece of that one
+MAX_BOX_CORRELATION = 0.5  # activity inside and outside an inset go together less than this
+# share of the frame's shorter side left out of a box along its edges on the frame's edge when
+# its activity is compared (the strip between an inset and the frame's edge, seams not looked for)
+EDGE_STRIP = 2 * MARGIN
 
 
 @dataclass(frozen=True)
@@ -283,6 +287,28 @@ def _cuts(runs: list[_Run], size: int, across: int) -> list[tuple[float, float]]
     return [(a / size, b / size) for a, b in parts if (b - a) >= MIN_PART * size]
 
 
+def _corner_boxes(hruns: list[_Run], vruns: list[_Run], h: int, w: int) -> list[tuple[float, Box]]:
+    """Boxes bounded by a horizontal and a vertical seam meeting at a corner, as far as the two
+    run: a picture inside pads whose other sides border still parts of it (no independent
+    change there, so `_boxes` does not take them)."""
+    out = []
+    for hr in hruns:
+        if hr.end - hr.start >= FULL_RUN * w:
+            continue
+        for vr in vruns:
+            if vr.end - vr.start >= FULL_RUN * h:
+                continue
+            meets_x = abs(vr.at - hr.start) <= CORNER or abs(vr.at - hr.end) <= CORNER
+            meets_y = abs(hr.at - vr.start) <= CORNER or abs(hr.at - vr.end) <= CORNER
+            if not (meets_x and meets_y):
+                continue
+            box = Box(vr.start / h, vr.end / h, hr.start / w, hr.end / w)
+            aspect = (box.x1 - box.x0) * w / max(1e-6, (box.y1 - box.y0) * h)
+            if MIN_AREA <= box.area <= MAX_AREA and 0.3 <= aspect <= 4.0:
+                out.append((min(hr.strength, vr.strength), box))
+    return out
+
+
 def _coverage(seams: _Seams) -> np.ndarray:
     """(lines + 1, length + 1) prefix sums along each line of where a seam steps (frame by frame
     or in the summaries), a line either side counted (a scaled edge smears over two lines):
@@ -377,8 +403,14 @@ def _apart(activity: np.ndarray, box: Box) -> float:
     (correlation): footage cut or panned moves inside and out together; an inset laid over other
     footage moves on its own (its cuts and pauses are not the background's)."""
     h, w = activity.shape[1] - 1, activity.shape[2] - 1
-    top, bottom = round(box.y0 * h), round(box.y1 * h)
-    left, right = round(box.x0 * w), round(box.x1 * w)
+    # a box reaching the frame's edge over an inset set in from it (by up to MARGIN, where
+    # seams are not looked for) holds a strip of the footage around, which moves with the
+    # outside: that strip is left out of the inside
+    edge = EDGE_STRIP * min(h, w)
+    top = round(box.y0 * h + (edge if box.y0 <= 0 else 0))
+    bottom = round(box.y1 * h - (edge if box.y1 >= 1 else 0))
+    left = round(box.x0 * w + (edge if box.x0 <= 0 else 0))
+    right = round(box.x1 * w - (edge if box.x1 >= 1 else 0))
     inside_sum = (
         activity[:, bottom, right]
         - activity[:, top, right]
@@ -423,9 +455,10 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
     # steps persisting frame by frame only: on plain footage, summary seams across the whole
     # frame (a horizon, a zooming pattern's rings) made 1 in 10 plain videos a stack on the hard
     # benchmark (seed 11), while a box needs a seam along each of its inner sides
+    corner = _corner_boxes(hruns, vruns, h, w)
     hruns += _runs(rows, max(2, round(MIN_RUN * w)), summary=True)
     vruns += _runs(cols, max(2, round(MIN_RUN * h)), summary=True)
-    boxes = _boxes(hruns, vruns, rows, cols, h, w)
+    boxes = _boxes(hruns, vruns, rows, cols, h, w) + corner
     if boxes:
         activity = _activity(images)
         # ranked by how clearly the sides stand out and how apart the inside moves
@@ -434,6 +467,11 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
     # boxes sharing a seam with a better one are mostly the footage around it, cut off by an edge
     # of that footage (a strip beside the inset): an inset stands alone, so those nested in or
     # overlapping a better box are dropped, and a window keeps its MAX_INSETS best
+    # the inset's own footage has lines that persist too (a horizon, a wall, a fractal's rim),
+    # bounding boxes inside it: a box lying within a larger valid box is one of those
+    boxes = [
+        (s, b) for s, b in boxes if not any(o.area > b.area and _overlap(b, o) >= WITHIN for _, o in boxes)
+    ]
     insets: list[tuple[float, Box]] = []
     for strength, box in sorted(boxes, key=lambda r: -r[0]):
         if all(_overlap(box, b) <= INSET_OVERLAP for _, b in insets) and len(insets) < MAX_INSETS:
