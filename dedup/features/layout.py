@@ -54,7 +54,8 @@ WIDE = THIN + DEPTH + 1
 MAX_LINES = 12  # seams per direction a box's sides are chosen from (the longest, strongest)
 MAX_INSETS = 1  # boxes a window keeps (an inset stands alone; the rest were strips beside it)
 INSET_OVERLAP = 0.3  # share of the smaller box two kept boxes may have in common
-WITHIN = 0.9  # share of a box inside a larger valid one for it to be a piece of that one
+WITHIN = 0.9  # share of a box inside a larger valid one for it to be a piece of that one ...
+NEARLY = 1.0  # ... whose score is at least this share of its own
 MAX_BOX_CORRELATION = 0.5  # activity inside and outside an inset go together less than this
 # share of the frame's shorter side left out of a box along its edges on the frame's edge when
 # its activity is compared (the strip between an inset and the frame's edge, seams not looked for)
@@ -334,7 +335,10 @@ def _side(seams: _Seams, prefix: np.ndarray, at: int, start: int, end: int) -> f
     """How well an inner side of a box is a seam: by how much more of it a step is seen along
     than along the lines WIDE away; 0 unless a step is seen along most of it (SIDE_COVERED),
     that stands out (MIN_CONTRAST) and the footage on its two sides changes independently."""
-    covered = _covered(prefix, at, start, end)
+    mid = (start + end) // 2
+    # along the whole side: a side running on past the inset's corner into the footage around
+    # is covered along the inset's stretch only, and may reach SIDE_COVERED overall
+    covered = min(_covered(prefix, at, start, mid), _covered(prefix, at, mid, end))
     # an inset's edge over busy footage stands out from the inset's side only (the footage
     # around steps in the summaries nearly everywhere); texture stands out from neither
     around = min(_covered(prefix, at - WIDE, start, end), _covered(prefix, at + WIDE, start, end))
@@ -464,14 +468,17 @@ def detect_layout(images: list[np.ndarray], *, max_frames: int = MAX_FRAMES) -> 
         # ranked by how clearly the sides stand out and how apart the inside moves
         apart = [(s, _apart(activity, b), b) for s, b in boxes]
         boxes = [(s * (1.0 - max(0.0, c)), b) for s, c, b in apart if c < MAX_BOX_CORRELATION]
-    # boxes sharing a seam with a better one are mostly the footage around it, cut off by an edge
-    # of that footage (a strip beside the inset): an inset stands alone, so those nested in or
-    # overlapping a better box are dropped, and a window keeps its MAX_INSETS best
     # the inset's own footage has lines that persist too (a horizon, a wall, a fractal's rim),
-    # bounding boxes inside it: a box lying within a larger valid box is one of those
+    # bounding boxes inside it: a box lying within a larger box whose sides stand out nearly as
+    # clearly is one of those
     boxes = [
-        (s, b) for s, b in boxes if not any(o.area > b.area and _overlap(b, o) >= WITHIN for _, o in boxes)
+        (s, b)
+        for s, b in boxes
+        if not any(o.area > b.area and _overlap(b, o) >= WITHIN and t >= NEARLY * s for t, o in boxes)
     ]
+    # boxes sharing a seam with a better one are mostly the footage around it, cut off by an edge
+    # of that footage (a strip beside the inset): an inset stands alone, so those overlapping a
+    # better box are dropped, and a window keeps its MAX_INSETS best
     insets: list[tuple[float, Box]] = []
     for strength, box in sorted(boxes, key=lambda r: -r[0]):
         if all(_overlap(box, b) <= INSET_OVERLAP for _, b in insets) and len(insets) < MAX_INSETS:
