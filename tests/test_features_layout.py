@@ -4,6 +4,7 @@ import pytest
 from dedup.features.frames import sample_frames
 from dedup.features.layout import Box, detect_layout
 from dedup.features.probe import probe_video
+from dedup.features.views import cuts, plan_views, windows
 
 from .media import ffmpeg
 
@@ -65,6 +66,48 @@ def test_a_picture_in_picture_is_boxed(tmp_path):
     assert layout.kind == "pip"
     truth = Box(82 / 180, 172 / 180, 152 / 320, 312 / 320)
     assert max(v.iou(truth) for v in layout.views) >= 0.7
+
+
+def test_a_picture_in_picture_over_busy_moving_footage_is_boxed(tmp_path):
+    # a scrolling cellular automaton behind the inset is as often as bright as the inset's edge
+    # as not: no step persists there frame by frame (seams from those alone find nothing in this
+    # clip), only in the window's summaries
+    ffmpeg(
+        "-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=10,trim=duration=6",
+        "-f", "lavfi", "-i",
+        "cellauto=size=320x180:rate=10:rule=30:random_fill_ratio=0.5:random_seed=4:scroll=1,trim=duration=6",
+        "-filter_complex", "[0:v]scale=160:90[s];[1:v][s]overlay=152:82[v]",
+        "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-crf", "20",
+        str(tmp_path / "busy.mp4"),
+    )  # fmt: skip
+    layout = detect_layout(_frames(tmp_path / "busy.mp4"))
+    assert layout.kind == "pip" and layout.kinds[0] == "pip"
+    truth = Box(82 / 180, 172 / 180, 152 / 320, 312 / 320)
+    assert max(v.iou(truth) for v in layout.views) >= 0.7
+
+
+def test_a_laid_out_shot_of_a_longer_video_gets_a_window_of_its_own(tmp_path):
+    # 12 s of plain footage, then 8 s of it as a picture-in-picture (a compilation's segment):
+    # in one 30 s window the inset's seams hold in too few frames to be told from edges
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=10,trim=duration=12",
+        "-f", "lavfi", "-i", "mandelbrot=size=320x180:rate=10,trim=duration=8",
+        "-f", "lavfi", "-i", "life=size=320x180:rate=10:seed=3:mold=10:ratio=0.3,trim=duration=8",
+        "-filter_complex",
+        "[1:v]scale=160:90[s];[2:v][s]overlay=152:82,setpts=PTS-STARTPTS[p];[0:v][p]concat=n=2:v=1[v]",
+        "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "ultrafast", "-crf", "20",
+        str(tmp_path / "segment.mp4"),
+    )  # fmt: skip
+    frames = sample_frames(tmp_path / "segment.mp4", probe_video(tmp_path / "segment.mp4").duration)
+    assert len(windows(frames.times)) == 1  # by time alone
+    (cut,) = cuts(frames.images)
+    assert abs(frames.times[cut] - 12.0) <= 1.0
+    assert len(windows(frames.times, frames.images)) == 2
+    planned = plan_views(frames.times, frames.images)
+    truth = Box(82 / 180, 172 / 180, 152 / 320, 312 / 320)
+    kind, box, idx = max(planned, key=lambda p: p[1].iou(truth))
+    assert kind == "pip" and box.iou(truth) >= 0.7
+    assert frames.times[idx].min() >= 11.0  # only the laid-out shot's frames are cropped
 
 
 def test_a_picture_inside_wide_coloured_pads_is_boxed(tmp_path):

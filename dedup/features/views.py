@@ -24,6 +24,10 @@ from .phash import phash64
 WINDOW_SECONDS = 30.0
 MIN_WINDOW_SECONDS = 10.0  # a shorter last window joins the one before (too little motion to see seams)
 MIN_WINDOW_FRAMES = 4
+MIN_SHOT_FRAMES = 5  # a cut is taken only where the shots on both sides have this many frames
+CUT_SIZE = (32, 18)  # thumbnails compared across a cut (width, height)
+CUT_CHANGE = 25.0  # mean grey change across a cut at least ...
+CUT_RATIO = 3.0  # ... and this many times the video's median change between sampled frames
 SAME_BOX = 0.7  # boxes of two windows overlapping this much (IoU) are one view
 MAX_VIEWS = 4  # per video: each costs the network once per frame it covers
 # a box this much of the frame is what the whole frame already shows (a stack cut at 5 % by a
@@ -56,38 +60,91 @@ class ViewFeatures:
         }
 
 
-def windows(times: np.ndarray) -> list[np.ndarray]:
-    """Frame indices split into consecutive windows of WINDOW_SECONDS (a short tail joins the
-    window before)."""
-    if len(times) == 0:
-        return []
-    edges = np.floor((times - times[0]) / WINDOW_SECONDS).astype(int)
-    out = [np.flatnonzero(edges == e) for e in np.unique(edges)]
+def _timed_windows(times: np.ndarray, idx: np.ndarray) -> list[np.ndarray]:
+    """`idx` (consecutive frame indices) split into windows of WINDOW_SECONDS (a short tail joins
+    the window before)."""
+    t = times[idx]
+    edges = np.floor((t - t[0]) / WINDOW_SECONDS).astype(int)
+    out = [idx[edges == e] for e in np.unique(edges)]
     if len(out) > 1 and times[out[-1][-1]] - times[out[-1][0]] < MIN_WINDOW_SECONDS:
         out[-2:] = [np.concatenate(out[-2:])]
     return out
 
 
+def cuts(images: list[np.ndarray]) -> list[int]:
+    """Frames (indices) that start a new shot, keeping shots of at least MIN_SHOT_FRAMES: where
+    the picture changes at once far more than it does from frame to frame around it. A
+    compilation's segment laid out as a picture-in-picture for 6 s of a 30 s window holds its
+    seams in a fifth of the window's frames, too few to be told from the footage's edges; cut at
+    its ends, it is a window of its own (the background changes at the cut as well)."""
+    import cv2
+
+    if len(images) < 2 * MIN_SHOT_FRAMES:
+        return []
+    small = np.stack(
+        [
+            cv2.resize(
+                cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img,
+                CUT_SIZE,
+                interpolation=cv2.INTER_AREA,
+            ).astype(np.float32)
+            for img in images
+        ]
+    )
+    change = np.abs(np.diff(small, axis=0)).mean(axis=(1, 2))
+    typical = float(np.median(change))
+    found: list[int] = []
+    # strongest first, each kept only where it leaves both neighbouring shots long enough (fast
+    # footage changes a lot between many frames: those are not cuts between layouts)
+    for i in np.argsort(-change):
+        if change[i] < max(CUT_CHANGE, CUT_RATIO * typical):
+            break
+        at = int(i) + 1
+        bounds = sorted([0, *found, len(images)])
+        before = max(b for b in bounds if b < at)
+        after = min(b for b in bounds if b > at)
+        if at - before >= MIN_SHOT_FRAMES and after - at >= MIN_SHOT_FRAMES:
+            found.append(at)
+    return sorted(found)
+
+
+def windows(times: np.ndarray, images: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Frame indices split into shots (at `cuts` of `images`, where given), and each shot into
+    consecutive windows of WINDOW_SECONDS (a short tail joins the window before)."""
+    if len(times) == 0:
+        return []
+    bounds = [0, *(cuts(images) if images is not None else []), len(times)]
+    out: list[np.ndarray] = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        out += _timed_windows(times, np.arange(start, end))
+    return out
+
+
 def plan_views(times: np.ndarray, images: list[np.ndarray]) -> list[tuple[str, Box, np.ndarray]]:
-    """(kind, box, frame indices) of each distinct box the windows' layouts show, strongest
-    first. Windows whose footage is still are skipped: every edge of a still picture persists,
-    so its seams say nothing (a screen recording's panels are not sub-pictures)."""
-    found: list[tuple[str, Box, list[np.ndarray]]] = []
-    for idx in windows(times):
+    """(kind, box, frame indices) of each distinct box the windows' layouts show, at most
+    MAX_VIEWS: those shown longest and ranked highest in their windows first (a video's first
+    windows do not use up its views). Windows whose footage is still are skipped: every edge of
+    a still picture persists, so its seams say nothing (a screen recording's panels are not
+    sub-pictures)."""
+    found: list[tuple[str, Box, list[np.ndarray], list[float]]] = []
+    for idx in windows(times, images):
         if len(idx) < MIN_WINDOW_FRAMES:
             continue
         layout = detect_layout([images[i] for i in idx])
         if layout.still:
             continue
-        for box in layout.views:
+        for rank, box in enumerate(layout.views):
             if box.area > MAX_VIEW_AREA:
                 continue
+            kind = layout.kinds[rank] if rank < len(layout.kinds) else layout.kind
             same = next((f for f in found if f[1].iou(box) > SAME_BOX), None)
-            if same is not None:
-                same[2].append(idx)
-            elif len(found) < MAX_VIEWS:
-                found.append((layout.kind, box, [idx]))
-    return [(kind, box, np.unique(np.concatenate(parts))) for kind, box, parts in found]
+            if same is None:
+                same = (kind, box, [], [])
+                found.append(same)
+            same[2].append(idx)
+            same[3].append(len(idx) / (1.0 + rank))
+    found.sort(key=lambda f: -sum(f[3]))
+    return [(kind, box, np.unique(np.concatenate(parts))) for kind, box, parts, _ in found[:MAX_VIEWS]]
 
 
 def extract_views(
