@@ -543,6 +543,10 @@ class Command(BaseCommand):
             "stages_cpu_s_per_video_minute": {k: round(v / max(minutes, 1e-9), 3) for k, v in stages.items()},
             # app CPU outside the stages: worker start-up, task and status bookkeeping (probing and
             # audio decoding run in-process since this release, inside their stages)
+            # where the app's CPU went: this process (ingest, matching) and its children (the
+            # extraction workers, start-up included)
+            "main_process_cpu_s_per_video_minute": round((own1 - own0) / max(minutes, 1e-9), 3),
+            "worker_processes_cpu_s_per_video_minute": round((kids1 - kids0) / max(minutes, 1e-9), 3),
             "unattributed_cpu_s_per_video_minute": round(
                 (app_cpu - sum(stages.values())) / max(minutes, 1e-9), 3
             ),
@@ -610,7 +614,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"\nunattributed (worker start-up, bookkeeping) {now['unattributed_cpu_s_per_video_minute']:.3f}; "
-            f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; steady state "
+            f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; main process "
+            f"{now['main_process_cpu_s_per_video_minute']:.3f}, workers {now['worker_processes_cpu_s_per_video_minute']:.3f}; steady state "
             + ", ".join(
                 f"{k.removeprefix('steady_state_')} {v}" for k, v in now.items() if k.startswith("steady")
             )
