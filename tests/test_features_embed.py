@@ -38,45 +38,16 @@ def test_embeddings_do_not_change_under_a_mirror(lite0, clip):
     assert np.allclose(lite0.embed(images), lite0.embed(mirrored), atol=1e-4)
 
 
-def test_each_frame_is_turned_to_its_brighter_side_and_an_unclear_one_also_mirrored(lite0, clip):
-    """One network pass per frame: a frame and its mirror image are turned to the same side, so
-    their vectors agree; a frame whose side is unclear is embedded on both sides and summed."""
-    from dedup.features.embed import MIRROR_MARGIN, mirror_side
-
+def test_the_network_input_is_each_grey_frame_normalised_per_channel_then_its_mirror(lite0, clip):
     images = _frames(clip).images[:3]
-    grey = lite0._prepare(images)
-    side = mirror_side(grey)
-    assert np.array_equal(mirror_side(np.ascontiguousarray(grey[:, :, ::-1])), -side)
-    # a picture symmetric about its middle has no side; the same picture's left half brightened has one
-    symmetric = np.concatenate([images[0], images[0][:, ::-1]], axis=1)
-    brighter = symmetric.copy()
-    brighter[:, symmetric.shape[1] // 2 :] = np.minimum(
-        255, brighter[:, symmetric.shape[1] // 2 :] * 0.5 + 128
-    )
-    frames = [*images, symmetric, np.ascontiguousarray(brighter[:, ::-1])]
-    turned, unclear = lite0.network_grey(frames)
-    prepared = lite0._prepare(frames)
-    sides = mirror_side(prepared)
-    assert abs(sides[3]) < MIRROR_MARGIN and sides[4] < -MIRROR_MARGIN
-    assert 3 in unclear and 4 not in unclear
-    assert turned.shape == (len(frames) + len(unclear), 224, 224) and turned.dtype == np.uint8
-    for i, s in enumerate(sides):
-        assert np.array_equal(turned[i], prepared[i] if s >= 0 else prepared[i, :, ::-1])
-        assert mirror_side(turned[i : i + 1])[0] >= 0
-    for j, i in enumerate(unclear):
-        assert np.array_equal(turned[len(frames) + j], turned[i, :, ::-1])
-    # the unclear frame's vector is the sum of both sides' features, normalised
-    x = lite0.network_input(turned)
-    feats = lite0._torch_features(turned)
-    both = feats[3] + feats[len(frames) + list(unclear).index(3)]
-    assert np.allclose(lite0.embed(frames)[3], both / np.linalg.norm(both), atol=1e-5)
-    assert x.shape == (len(turned), 3, 224, 224) and x.dtype == np.float32
+    grey = lite0._prepare(images).astype(np.float32) / 255.0
+    x = lite0.network_input(images)
+    assert x.shape == (6, 3, 224, 224) and x.dtype == np.float32
     for c, (mean, std) in enumerate(
         zip(BACKBONES["efficientnet_lite0"].mean, BACKBONES["efficientnet_lite0"].std, strict=True)
     ):
-        assert np.allclose(
-            x[:, c], (turned.astype(np.float32) / 255.0 - np.float32(mean)) / np.float32(std), atol=1e-6
-        )
+        assert np.allclose(x[:3, c], (grey - np.float32(mean)) / np.float32(std), atol=1e-6)
+        assert np.array_equal(x[3:, c], x[:3, c, :, ::-1])
 
 
 def test_a_missing_backbone_says_where_to_put_its_weights(tmp_path):

@@ -2,10 +2,9 @@
 
 Weights always come from local files: a backbone whose weights are missing raises
 WeightsMissing saying where to put them; nothing is ever downloaded at run time.
-Frames are embedded as equalised greyscale (see Embedder._prepare). Embeddings are invariant to
-horizontal mirroring (mirrored re-uploads are a common evasion): each frame is turned to its
-canonical side (the brighter side on the right, `mirror_side`) and embedded once; a frame with
-no clear brighter side is embedded with its mirror image and the two summed, then L2-normalised.
+Frames are embedded as equalised greyscale (see Embedder._prepare). Embeddings are made
+invariant to horizontal mirroring by summing the embedding of a frame
+and of its mirror image (mirrored re-uploads are a common evasion), then L2-normalised.
 """
 
 import threading
@@ -21,14 +20,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 LOW_PASS_WIDTH = 128
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-# |mirror_side| below this: the frame's side is too weak to trust under a re-upload's crop, text
-# or pad, so it is embedded on both sides and summed (what every frame paid before: the network
-# twice). On the development benchmark (seed 1, 1 fps, 107 copies against their sources) 14 % of
-# frames fall below 0.02; the copies' best-frame cosine to their source fell 0.912 -> 0.902 on
-# average, the hardest other source's 0.589 -> 0.578, so the gap between them stayed 0.323 -> 0.324
-# (10th percentile 0.193 -> 0.190, worst 0.020 -> 0.034); one side alone for every frame
-# (no mirror at all) lost the mirrored copies 0.04 each (docs/benchmarks.md, issue 29)
-MIRROR_MARGIN = 0.02
 
 
 class WeightsMissing(Exception):
@@ -254,41 +245,32 @@ class Embedder:
             out[i] = cv2.equalizeHist(cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR))
         return out
 
-    def network_grey(self, images: list) -> tuple[np.ndarray, np.ndarray]:
-        """((n + k, S, S) uint8, (k,) int): the prepared frames each turned to its canonical side,
-        then the mirror images of the k frames whose side is unclear, and those k frames' indices.
-
-        A frame and its mirror image are turned to the same picture, so one network pass gives a
-        mirror-invariant vector; only the unclear ones pay a second pass (`MIRROR_MARGIN`)."""
-        grey = self._prepare(images)
-        side = mirror_side(grey)
-        flipped = side < 0
-        grey[flipped] = grey[flipped, :, ::-1]
-        unclear = np.flatnonzero(np.abs(side) < MIRROR_MARGIN)
-        return np.concatenate([grey, grey[unclear, :, ::-1]]), unclear
-
-    def network_input(self, grey: np.ndarray) -> np.ndarray:
-        """(m, 3, S, S) float32: `network_grey`'s frames normalised for the backbone.
+    def network_input(self, images: list) -> np.ndarray:
+        """(2n, 3, S, S) float32: the normalised frames, then their mirror images.
 
         The three input channels of a grey frame differ only by their mean and std, so the frame is
         scaled once and written into each channel (a third of the arithmetic of scaling three)."""
-        x = np.empty((grey.shape[0], 3, *grey.shape[1:]), dtype=np.float32)
-        np.subtract(grey[:, None].astype(np.float32) / 255.0, self._mean, out=x)
-        x /= self._std
+        grey = self._prepare(images)
+        n, size = grey.shape[0], self.backbone.input_size
+        x = np.empty((2 * n, 3, size, size), dtype=np.float32)
+        np.subtract(grey[:, None].astype(np.float32) / 255.0, self._mean, out=x[:n])
+        x[:n] /= self._std
+        x[n:] = x[:n, :, :, ::-1]
         return x
 
     def _torch_features(self, grey: np.ndarray) -> np.ndarray:
-        """Raw backbone features of `network_grey`'s frames, the input made on the device.
+        """Raw backbone features of frames and their mirror images, the input made on the device.
 
-        On CUDA only the (m, S, S) uint8 frames cross to the GPU (a 24th of the float input) and the
-        CPU does not scale them; the wait for the result blocks instead of spinning a
+        On CUDA only the (n, S, S) uint8 frames cross to the GPU (a 24th of the float input) and the
+        CPU neither scales nor mirrors them; the wait for the result blocks instead of spinning a
         core, so worker processes sharing a GPU do not burn CPU time waiting for one another."""
         import torch
 
         with torch.inference_mode():
-            g = torch.from_numpy(np.ascontiguousarray(grey)).to(self.device).unsqueeze(1).float() / 255.0
+            g = torch.from_numpy(grey).to(self.device).unsqueeze(1).float() / 255.0
+            x = (g - self._mean_t) / self._std_t
             # channels-last: oneDNN's convolutions run about twice as fast in it on the CPU
-            x = ((g - self._mean_t) / self._std_t).contiguous(memory_format=torch.channels_last)
+            x = torch.cat([x, x.flip(-1)]).contiguous(memory_format=torch.channels_last)
             out = self.model(x.half() if self.half else x)
             if self.device.type == "cuda":
                 done = torch.cuda.Event(blocking=True)
@@ -307,34 +289,15 @@ class Embedder:
         out = []
         with self._lock:
             for start in range(0, len(images), batch):
-                grey, unclear = self.network_grey(images[start : start + batch])
+                chunk = images[start : start + batch]
                 if self.runtime == "torch":
-                    feats = self._torch_features(grey)
+                    feats = self._torch_features(self._prepare(chunk))
                 else:
-                    feats = self.features(self.network_input(grey))
-                n = grey.shape[0] - len(unclear)
-                pooled = feats[:n].copy()
-                pooled[unclear] += feats[n:]
+                    feats = self.features(self.network_input(chunk))
+                n = feats.shape[0] // 2
+                pooled = feats[:n] + feats[n:]
                 out.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out).astype(np.float32)
-
-
-def mirror_side(grey: np.ndarray) -> np.ndarray:
-    """(n,) float: which side of each (n, S, S) uint8 frame is brighter, from -1 (left) to 1
-    (right), in units of the frame's own contrast: the column means weighted by their place from
-    the middle (-1 at the left edge, 1 at the right), over half the width, over the standard
-    deviation. Sums of integers, so a mirror image gives exactly the negated value, and equal
-    frames the same one on every runtime (the CUDA and CPU paths turn the same frames)."""
-    n, h, w = grey.shape
-    cols = grey.sum(axis=1, dtype=np.int64)  # (n, w)
-    weights = np.arange(w, dtype=np.int64) * 2 - (w - 1)  # antisymmetric, -(w-1)..(w-1)
-    moment = (cols * weights).sum(axis=1)
-    total = cols.sum(axis=1)
-    squares = np.einsum("nhw,nhw->n", grey.astype(np.int64), grey.astype(np.int64))
-    pixels = h * w
-    std = np.sqrt(np.maximum(squares * pixels - total * total, 0)) / pixels
-    # sum_c (2c - (w-1)) / (w-1) * colmean_c / (w/2) / std
-    return moment / ((w - 1) * h * (w / 2)) / (std + 1e-3)
 
 
 def _openvino_model(
