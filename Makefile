@@ -78,7 +78,8 @@ screenshots: EXTRA_APT = chromium
 screenshots: system-deps venv
 	ASTRADUP_DATA_DIR=$(CURDIR)/var/test ASTRADUP_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py
 
-# throughput on one-minute 720p clips, by stage, against docs/bench-perf.json (BENCH_PERF_ARGS=--save to update it)
+# throughput on one-minute 720p clips, by stage, against docs/bench-perf.json (BENCH_PERF_ARGS=--save to update it),
+# and the ratio to the decode floor (ffmpeg -threads 1 -skip_frame noref) timed on the same clips in the same run
 bench-perf: system-deps venv
 	../shared/bench/fetch_media.sh $(BENCH_MEDIA)
 	rm -rf var/bench-perf

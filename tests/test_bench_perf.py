@@ -87,3 +87,17 @@ def test_each_machine_keeps_its_own_baseline(tmp_path):
     assert [b["release"] for b in kept] == ["b", "c"]
     assert pick_baseline(zen3 | {"release": "d"}, kept)["release"] == "b"
     assert pick_baseline(zen4, kept)["release"] == "c"
+
+
+def test_the_decode_floor_is_its_own_ffmpegs_cpu_time_and_a_bad_file_fails(clip, tmp_path):
+    """Issue 29's yardstick: ffmpeg decoding the file's reference pictures on one thread. Its CPU
+    is read from that child's own rusage; a file ffmpeg cannot read stops the benchmark."""
+    from django.core.management.base import CommandError
+
+    from bench.management.commands.bench_perf import decode_floor_cpu
+
+    assert decode_floor_cpu(clip) > 0
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(CommandError, match="decode floor"):
+        decode_floor_cpu(broken)

@@ -34,7 +34,7 @@ SYNTHETIC = [
     "cellauto=s=640x360:rule=110",
     "gradients=s=640x360:speed=0.02",
 ]
-STAGES = ["probe", "decode", "hash", "embed", "audio", "database", "candidates", "scoring"]
+STAGES = ["probe", "decode", "hash", "embed", "views", "audio", "database", "candidates", "scoring"]
 BASELINE = Path(settings.BASE_DIR) / "docs" / "bench-perf.json"
 
 
@@ -303,6 +303,36 @@ def _worker_startup_cpu() -> float:
         return pool.submit(startup_cpu).result()
 
 
+def decode_floor_cpu(path: Path) -> float:
+    """CPU-seconds (user + system) of the decode floor on one file: ffmpeg decoding every
+    reference picture on one thread, no sound, nothing written (issue 29 holds AstraDup's whole
+    cost per video to 1.25 times this). Read from this one child's own rusage (wait4), so other
+    children of the benchmark, and other processes on a shared machine, are not counted."""
+    proc = subprocess.Popen(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-threads",
+            "1",
+            "-skip_frame",
+            "noref",
+            "-i",
+            str(path),
+            "-an",
+            "-f",
+            "null",
+            "-",
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise CommandError(f"the decode floor's ffmpeg failed on {path} (exit {proc.returncode})")
+    return usage.ru_utime + usage.ru_stime
+
+
 def _release() -> str:
     try:
         return subprocess.run(
@@ -491,6 +521,10 @@ class Command(BaseCommand):
         steady = app_cpu + db_cpu - n_workers * startup + n * startup / recycle
         rss_worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the decode floor on the same clips in the same run (after the peaks above were read)
+        floor_by_clip = {p.name: decode_floor_cpu(p) for p in paths}
+        floor = sum(floor_by_clip.values()) / max(len(floor_by_clip), 1)
+        per_video = steady / max(n, 1)
         from dedup.services import current_embedder
 
         e = current_embedder()  # after the run: its memory is not in the peaks above
@@ -509,6 +543,10 @@ class Command(BaseCommand):
             "stages_cpu_s_per_video_minute": {k: round(v / max(minutes, 1e-9), 3) for k, v in stages.items()},
             # app CPU outside the stages: worker start-up, task and status bookkeeping (probing and
             # audio decoding run in-process since this release, inside their stages)
+            # where the app's CPU went: this process (ingest, matching) and its children (the
+            # extraction workers, start-up included)
+            "main_process_cpu_s_per_video_minute": round((own1 - own0) / max(minutes, 1e-9), 3),
+            "worker_processes_cpu_s_per_video_minute": round((kids1 - kids0) / max(minutes, 1e-9), 3),
             "unattributed_cpu_s_per_video_minute": round(
                 (app_cpu - sum(stages.values())) / max(minutes, 1e-9), 3
             ),
@@ -522,6 +560,12 @@ class Command(BaseCommand):
             ),
             "peak_rss_mb": {"extraction_worker": round(rss_worker), "main_process_matching": round(rss_main)},
             "copies_found": f"{found}/{len(expected)}",
+            # issue 29: steady-state CPU-s per video (ingest, extraction, matching, database; worker
+            # start-up excluded) against the decode floor on the same clips; target <= 1.25
+            "cpu_s_per_video": round(per_video, 3),
+            "decode_floor_cpu_s_per_video": round(floor, 3),
+            "ratio_to_decode_floor": round(per_video / max(floor, 1e-9), 3),
+            "decode_floor_cpu_s_by_clip": {k: round(v, 3) for k, v in sorted(floor_by_clip.items())},
             "embedding": f"{e.name} on {e.runtime} ({e.precision})",
             "model_prepare_s": round(prepare, 1),
             "workers": n_workers,
@@ -570,7 +614,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"\nunattributed (worker start-up, bookkeeping) {now['unattributed_cpu_s_per_video_minute']:.3f}; "
-            f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; steady state "
+            f"worker start-up {now['worker_startup_cpu_s']:.2f} CPU-s each; main process "
+            f"{now['main_process_cpu_s_per_video_minute']:.3f}, workers {now['worker_processes_cpu_s_per_video_minute']:.3f}; steady state "
             + ", ".join(
                 f"{k.removeprefix('steady_state_')} {v}" for k, v in now.items() if k.startswith("steady")
             )
@@ -579,4 +624,10 @@ class Command(BaseCommand):
             f"\n{now['videos']} videos ({now['video_minutes']} min) in {now['wall_s']} s on {now['workers']} workers: "
             f"{now['videos_per_hour']} videos/hour; peak RSS {now['peak_rss_mb']}; copies found {now['copies_found']}; "
             f"{now['embedding']}"
+        )
+        self.stdout.write(
+            f"\nper video (steady state, start-up excluded): AstraDup {now['cpu_s_per_video']:.3f} CPU-s, "
+            f"decode floor (ffmpeg -threads 1 -skip_frame noref, same clips) {now['decode_floor_cpu_s_per_video']:.3f} "
+            f"CPU-s: ratio {now['ratio_to_decode_floor']:.3f} (target <= 1.25; GOP {now['keyframe_interval_frames']}, "
+            f"library {now['library_before']['videos']})"
         )
