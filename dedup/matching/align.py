@@ -156,6 +156,18 @@ def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a
     return ma[s:e], mb[s:e], ms[s:e], offset
 
 
+def _voters(masked: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frame couples that vote for lines, and their weights.
+
+    Only each frame's few best partners vote: in static footage every frame is above the
+    threshold with every other, and the longest line (any speed) would win on sheer numbers."""
+    k = min(VOTERS, masked.shape[0], masked.shape[1])
+    row_kth = -np.partition(-masked, k - 1, axis=1)[:, k - 1 : k]
+    col_kth = -np.partition(-masked, k - 1, axis=0)[k - 1 : k, :]
+    ii, jj = np.nonzero((masked >= threshold) & ((masked >= row_kth) | (masked >= col_kth)))
+    return ii, jj, masked[ii, jj] - threshold + 0.05
+
+
 def align(
     times_a: np.ndarray,
     times_b: np.ndarray,
@@ -167,15 +179,9 @@ def align(
     if sim.size == 0:
         return None
     masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
-    # Only each frame's few best partners vote: in static footage every frame is above the
-    # threshold with every other, and the longest line (any speed) would win on sheer numbers.
-    k = min(VOTERS, masked.shape[0], masked.shape[1])
-    row_kth = -np.partition(-masked, k - 1, axis=1)[:, k - 1 : k]
-    col_kth = -np.partition(-masked, k - 1, axis=0)[k - 1 : k, :]
-    ii, jj = np.nonzero((masked >= threshold) & ((masked >= row_kth) | (masked >= col_kth)))
+    ii, jj, weights = _voters(masked, threshold)
     if ii.size == 0:
         return None
-    weights = masked[ii, jj] - threshold + 0.05
     lines = []  # (votes, mean similarity on the line, speed, offset)
     for speed in SPEEDS:
         offsets = times_b[jj] - speed * times_a[ii]
@@ -262,25 +268,21 @@ def align_speed_search(
     min_mean: float = 0.0,
 ) -> Alignment | None:
     """The best line over the fine speed grid, judged by what it matches when walked (the summed
-        similarity of its matched frames, among lines whose matched frames are alike by `min_mean` on
-        average), not by the vote.
+    similarity of its matched frames, among lines whose matched frames are alike by `min_mean` on
+    average), not by the vote.
 
-        For a speed-changed copy too short for the vote to favour its speed (a ten-second clip at
-        1.12x lines up at 1x nearly as well), walking the right speed meets each frame's own
-        partner, so its matched frames are more and more alike; a wrong speed walks further through
+    For a speed-changed copy too short for the vote to favour its speed (a ten-second clip at
+    1.12x lines up at 1x nearly as well), walking the right speed meets each frame's own
+    partner, so its matched frames are more and more alike; a wrong speed walks further through
     look-alike footage, matching more frames less well. `skip` is a speed already tried.
-        The caller judges the line's evidence as for any other.
+    The caller judges the line's evidence as for any other.
     """
     if sim.size == 0:
         return None
     masked = np.where(valid_a[:, None] & valid_b[None, :], sim, -1.0)
-    k = min(VOTERS, masked.shape[0], masked.shape[1])
-    row_kth = -np.partition(-masked, k - 1, axis=1)[:, k - 1 : k]
-    col_kth = -np.partition(-masked, k - 1, axis=0)[k - 1 : k, :]
-    ii, jj = np.nonzero((masked >= threshold) & ((masked >= row_kth) | (masked >= col_kth)))
+    ii, jj, weights = _voters(masked, threshold)
     if ii.size == 0:
         return None
-    weights = masked[ii, jj] - threshold + 0.05
     step_a, step_b = sample_step(times_a), sample_step(times_b)
     best, best_line = None, None
     for speed in FINE_SPEEDS:
