@@ -53,7 +53,7 @@ def sample_step(times: np.ndarray) -> float:
     """Seconds between consecutive sampled frames (1.0 at 1 fps)."""
     if times.size < 2:
         return 1.0
-    return float(_median(np.diff(times)))
+    return _median(np.diff(times))
 
 
 def _walks_b(step_a: float, step_b: float) -> bool:
@@ -137,7 +137,7 @@ def _walk_line(times_a, times_b, masked, valid_a, valid_b, speed, offset, step_a
 
     matched_a, matched_b, sims = walk(offset, 1.05)
     if len(matched_a) >= 2:
-        offset = float(_median(times_b[matched_b] - speed * times_a[matched_a]))
+        offset = _median(times_b[matched_b] - speed * times_a[matched_a])
         # the walked frame's partner lies within half a step of the other sequence, give or take
         refined = walk(offset, 0.5 * (step_a if walk_b else step_b) + REFINED_SLACK)
         if len(refined[0]) >= 2:
@@ -168,6 +168,22 @@ def _voters(masked: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarra
     return ii, jj, masked[ii, jj] - threshold + 0.05
 
 
+def _offset_votes(
+    times_a: np.ndarray,
+    times_b: np.ndarray,
+    ii: np.ndarray,
+    jj: np.ndarray,
+    weights: np.ndarray,
+    speed: float,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(offsets, their 1 s bins, the first bin, the weighted votes per bin) of the voters at `speed`."""
+    offsets = times_b[jj] - speed * times_a[ii]
+    bins = np.round(offsets / OFFSET_BIN).astype(np.int64)
+    lo = int(bins.min())
+    hist = np.bincount(bins - lo, weights=weights).astype(np.float64, copy=False)  # weighted: floats
+    return offsets, bins, lo, hist
+
+
 def align(
     times_a: np.ndarray,
     times_b: np.ndarray,
@@ -184,10 +200,7 @@ def align(
         return None
     lines = []  # (votes, mean similarity on the line, speed, offset)
     for speed in SPEEDS:
-        offsets = times_b[jj] - speed * times_a[ii]
-        bins = np.round(offsets / OFFSET_BIN).astype(np.int64)
-        lo = bins.min()
-        hist = np.bincount(bins - lo, weights=weights).astype(np.float64, copy=False)  # weighted: floats
+        offsets, bins, lo, hist = _offset_votes(times_a, times_b, ii, jj, weights, speed)
         smooth = hist.copy()
         smooth[1:] += hist[:-1] * 0.5
         smooth[:-1] += hist[1:] * 0.5
@@ -198,7 +211,7 @@ def align(
                 float(smooth[k]),
                 float(masked[ii[near], jj[near]].mean()),
                 speed,
-                float(_median(offsets[near])),
+                _median(offsets[near]),
             )
         )
     # Real speed changes are rare and static footage lines up at any speed, so another speed must
@@ -288,10 +301,7 @@ def align_speed_search(
     for speed in FINE_SPEEDS:
         if skip is not None and abs(speed - skip) < 0.02:
             continue
-        offsets = times_b[jj] - speed * times_a[ii]
-        bins = np.round(offsets / OFFSET_BIN).astype(np.int64)
-        lo = bins.min()
-        hist = np.bincount(bins - lo, weights=weights).astype(np.float64, copy=False)
+        offsets, bins, lo, hist = _offset_votes(times_a, times_b, ii, jj, weights, speed)
         near = np.abs(bins - (int(np.argmax(hist)) + lo)) <= 1
         walked = _walk_line(
             times_a,
@@ -300,7 +310,7 @@ def align_speed_search(
             valid_a,
             valid_b,
             speed,
-            float(_median(offsets[near])),
+            _median(offsets[near]),
             step_a,
             step_b,
             threshold,

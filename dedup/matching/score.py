@@ -239,12 +239,12 @@ def _score_at_other_speed(ctx: ScoreContext, alignment: Alignment | None) -> Pai
     ):
         return None  # fewer frames than a line needs have any partner at all: no speed will do
     al = align_speed_search(
-        ctx.a.times,
-        ctx.b.times,
+        a.times,
+        b.times,
         ctx.sim,
-        ctx.a.informative,
-        ctx.b.informative,
-        ctx.params.frame_match_threshold,
+        a.informative,
+        b.informative,
+        threshold,
         skip=None if alignment is None else alignment.speed,
         min_mean=0.0 if alignment is None else float(alignment.sims.mean()) + SPEED_LINE_MARGIN,
     )
@@ -371,12 +371,10 @@ def _score_aligned(ctx: ScoreContext, al: Alignment) -> PairScore:
     ) >= FULL_COVERAGE
     # An opener is a small part of both videos. A stretch that is (nearly) all of one video is
     # that video, cut into the other (the first excerpt of a montage, a clip at the start of a
-    # compilation), and a montage's own music over it is a replaced soundtrack, not an opener's.
+    # compilation), and a montage's own music over it is a replaced soundtrack, not an opener's
+    # (nor is an opener ever `full`, which asks as much of both).
     opener = (
-        (at_start or at_end)
-        and not full
-        and max(seg_a, seg_b) <= OPENER_MAX_SECONDS
-        and max(cov_a, cov_b) < FULL_COVERAGE
+        (at_start or at_end) and max(seg_a, seg_b) <= OPENER_MAX_SECONDS and max(cov_a, cov_b) < FULL_COVERAGE
     )
     inputs = FusionInputs(
         visual_full,
