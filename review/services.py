@@ -25,7 +25,7 @@ from django.utils import timezone
 from dedup.matching.breakdown import SEGMENT_SCORE, Breakdown
 from dedup.matching.score import FusionArrays, FusionInputs
 from dedup.models import DuplicateGroup, Job, Pair, ScoringConfig, Verdict, Video
-from dedup.services import config_activate, groups_refresh, job_start, pair_score
+from dedup.services import acting_user, config_activate, groups_refresh, job_start, pair_score
 
 from . import calibration as calib
 from .models import Calibration, Claim, Decision
@@ -383,7 +383,7 @@ def calibration_run(*, user=None, target: float | None = None, seed: int = 0, pr
     if ready:
         report.update(calib.calibrate(x, y, config.params(), target, seed=seed, step=step))
     run = Calibration.objects.create(
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=acting_user(user),
         target_precision=target,
         n_duplicate=n_dup,
         n_not_duplicate=n_not,

@@ -51,6 +51,7 @@ from .ingest import (
     videos_under,
 )
 from .jobs import (
+    acting_user,
     job_create,
     job_enqueue,
     job_run,
@@ -94,6 +95,7 @@ __all__ = [
     "job_create",
     "job_enqueue",
     "job_run",
+    "acting_user",
     "job_runner_register",
     "job_start",
     "job_videos_follow",

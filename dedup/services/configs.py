@@ -10,7 +10,7 @@ from ..matching.breakdown import Breakdown
 from ..matching.score import LABELS, FusionArrays, FusionInputs, classify
 from ..models import ConfigActivation, Job, Pair, ScoringConfig
 from .groups import groups_refresh
-from .jobs import job_create, job_enqueue, job_run
+from .jobs import acting_user, job_create, job_enqueue, job_run
 from .scoring import pairs_score_again
 
 logger = logging.getLogger(__name__)
@@ -35,12 +35,11 @@ def config_activate(
         config.is_active = True
         config.activated_at = timezone.now()
         config.save(update_fields=["is_active", "activated_at"])
-        activated_by = user if user is not None and user.is_authenticated else None
         ConfigActivation.objects.create(
             config=config,
             previous=previous,
             activated_at=config.activated_at,
-            activated_by=activated_by,
+            activated_by=acting_user(user),
             via=ConfigActivation.Via(via),
         )
     if rescore in ("sync", "enqueue"):

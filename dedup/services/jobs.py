@@ -33,6 +33,11 @@ RUNNERS: dict[str, Runner] = {}
 SETTLED = Q(status=Video.Status.FAILED) | Q(status=Video.Status.READY, matched_at__isnull=False)
 
 
+def acting_user(user):
+    """The user to record as having acted: None for a command (no user) or an anonymous request."""
+    return user if user is not None and user.is_authenticated else None
+
+
 def job_runner_register(kind: str, runner: Runner) -> None:
     """The work of a job of `kind`, run by `dedup.tasks.run_job` in a worker."""
     RUNNERS[kind] = runner
@@ -44,7 +49,7 @@ def job_create(*, kind: str, user=None, params: dict | None = None, total: int =
         params=params or {},
         total=total,
         message=message or "waiting for a worker",
-        created_by=user if user is not None and user.is_authenticated else None,
+        created_by=acting_user(user),
     )
 
 
